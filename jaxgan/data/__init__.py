@@ -1,0 +1,12 @@
+"""Datasets: loaders that give `(N, H, W, C)` images (uint8 on the host, float32 in [-1, 1] per batch) and labels."""
+
+from jaxgan.data.arrays import ImageDataset
+from jaxgan.data.arrays import to_float
+from jaxgan.data.arrays import to_uint8
+from jaxgan.data.files import load
+from jaxgan.data.files import load_idx
+from jaxgan.data.files import load_image_folder
+from jaxgan.data.files import load_npz
+from jaxgan.data.files import load_source
+from jaxgan.data.files import load_uint8
+from jaxgan.data.files import read_idx
