@@ -1,0 +1,164 @@
+"""Tests of jaxgan.data.pipeline: order, flips, remainder, per-process slices, state/restore, device batches."""
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from jaxgan.data import arrays
+from jaxgan.data.pipeline import Pipeline
+
+N, H, W, C = 23, 4, 5, 3
+
+
+def _images(num: int = N) -> np.ndarray:
+  """Image i has value (i + column) % 256 so that index and flips can be read back."""
+  columns = np.arange(W)[None, None, :, None]
+  return ((np.arange(num)[:, None, None, None] * 7 + columns * 11 + np.zeros((1, H, 1, C))) % 256).astype(np.uint8)
+
+
+def _labels(num: int = N) -> np.ndarray:
+  return np.arange(num, dtype=np.int32)  # label = dataset index
+
+
+def _epoch_labels(data: Pipeline, epoch: int) -> np.ndarray:
+  return np.concatenate([data.host_batch(epoch, s)["label"] for s in range(data.steps_per_epoch)])
+
+
+def test_batches_are_deterministic_and_each_epoch_a_permutation_without_remainder():
+  a = Pipeline(_images(), _labels(), 5, seed=3, prefetch=0)
+  b = Pipeline(_images(), _labels(), 5, seed=3, prefetch=0)
+  assert a.steps_per_epoch == 4  # 23 // 5, the last 3 examples of each epoch are dropped
+  for epoch in range(3):
+    got = _epoch_labels(a, epoch)
+    np.testing.assert_array_equal(got, _epoch_labels(b, epoch))
+    assert len(got) == 20 and len(set(got.tolist())) == 20
+    expected = np.random.default_rng([0, 3, epoch]).permutation(N)[:20]
+    np.testing.assert_array_equal(got, expected)
+  assert not np.array_equal(_epoch_labels(a, 0), _epoch_labels(a, 1))
+  other = Pipeline(_images(), _labels(), 5, seed=4, prefetch=0)
+  assert not np.array_equal(_epoch_labels(a, 0), _epoch_labels(other, 0))
+
+
+def test_no_shuffle_keeps_the_dataset_order():
+  data = Pipeline(_images(), _labels(), 5, seed=0, shuffle=False, prefetch=0)
+  np.testing.assert_array_equal(_epoch_labels(data, 2), np.arange(20))
+  np.testing.assert_array_equal(data.host_batch(0, 1)["image"], _images()[5:10])
+
+
+def test_flip_mirrors_about_half_the_images_deterministically():
+  images = _images()
+  data = Pipeline(images, _labels(), 5, seed=1, flip=True, prefetch=0)
+  flipped = []
+  for epoch in range(4):
+    for step in range(data.steps_per_epoch):
+      batch = data.host_batch(epoch, step)
+      again = data.host_batch(epoch, step)
+      np.testing.assert_array_equal(batch["image"], again["image"])
+      for image, label in zip(batch["image"], batch["label"]):
+        original = images[label]
+        if np.array_equal(image, original):
+          flipped.append(False)
+        else:
+          np.testing.assert_array_equal(image, original[:, ::-1])
+          flipped.append(True)
+  assert 0.3 < np.mean(flipped) < 0.7
+  no_flip = Pipeline(images, _labels(), 5, seed=1, prefetch=0)
+  batch = no_flip.host_batch(0, 0)
+  np.testing.assert_array_equal(batch["image"], images[batch["label"]])
+
+
+def test_processes_get_disjoint_slices_that_cover_the_global_batch():
+  batch_size, num_processes = 6, 3
+  single = Pipeline(_images(), _labels(), batch_size, seed=2, flip=True, prefetch=0, process_index=0,
+                    process_count=1)
+  parts = [Pipeline(_images(), _labels(), batch_size, seed=2, flip=True, prefetch=0, process_index=p,
+                    process_count=num_processes) for p in range(num_processes)]
+  assert parts[0].local_batch_size == 2
+  for epoch, step in [(0, 0), (0, 2), (1, 1)]:
+    pieces = [p.host_batch(epoch, step) for p in parts]
+    labels = [set(piece["label"].tolist()) for piece in pieces]
+    assert all(not (labels[i] & labels[j]) for i in range(3) for j in range(i + 1, 3))
+    whole = single.host_batch(epoch, step)
+    np.testing.assert_array_equal(np.concatenate([p["label"] for p in pieces]), whole["label"])
+    np.testing.assert_array_equal(np.concatenate([p["image"] for p in pieces]), whole["image"])
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_restore_yields_the_batches_of_an_uninterrupted_run(prefetch):
+  kwargs = dict(seed=5, flip=True, prefetch=prefetch)
+  reference = Pipeline(_images(), _labels(), 4, **kwargs)  # 5 steps per epoch
+  expected = [jax.device_get(next(reference)) for _ in range(12)]
+  reference.close()
+
+  first = Pipeline(_images(), _labels(), 4, **kwargs)
+  for _ in range(7):
+    next(first)
+  saved = first.state()
+  assert saved == {"epoch": 1, "step": 2, "seed": 5, "batch_size": 4, "num_examples": N}
+  first.close()
+
+  resumed = Pipeline(_images(), _labels(), 4, **kwargs)
+  next(resumed)  # a fresh pipeline that already ran ahead must still jump back correctly
+  resumed.restore({k: np.asarray(v) for k, v in saved.items()})  # as restored from a checkpoint
+  for want in expected[7:]:
+    chex.assert_trees_all_equal(jax.device_get(next(resumed)), want)
+  resumed.close()
+
+
+def test_device_batches_are_float_in_range_and_match_the_host_batch():
+  data = Pipeline(_images(), _labels(), 4, seed=0, flip=True)
+  batch = next(data)
+  data.close()
+  host = data.host_batch(0, 0)
+  chex.assert_shape(batch["image"], (4, H, W, C))
+  assert batch["image"].dtype == np.float32 and batch["label"].dtype == np.int32
+  np.testing.assert_allclose(np.asarray(batch["image"]), arrays.to_float(host["image"]), atol=1e-6)
+  np.testing.assert_array_equal(np.asarray(batch["label"]), host["label"])
+  assert batch["image"].devices() == {jax.local_devices()[0]}
+
+
+def test_unlabeled_sharded_batches_and_num_epochs():
+  mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",))
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+  images = _images()
+  data = Pipeline(images, None, 10, seed=0, shuffle=False, sharding=sharding, num_epochs=2)
+  batches = list(data)
+  assert len(batches) == 4 and all(set(b) == {"image"} for b in batches)
+  assert batches[0]["image"].sharding == sharding
+  np.testing.assert_allclose(np.asarray(batches[3]["image"]), arrays.to_float(images[10:20]), atol=1e-6)
+
+
+def test_float_images_are_accepted_and_quantized():
+  images = arrays.to_float(_images())
+  data = Pipeline(images, None, 5, seed=0, shuffle=False, prefetch=0)
+  np.testing.assert_array_equal(data.host_batch(0, 0)["image"], _images()[:5])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+  (dict(batch_size=24), r"batch_size=24 must be in \[1, 23\]"),
+  (dict(batch_size=6, process_count=4, process_index=0), "divisible by process_count=4"),
+  (dict(batch_size=4, process_count=2, process_index=2), "process_index=2"),
+  (dict(batch_size=4, seed=-1), "seed must be a non-negative int"),
+])
+def test_bad_arguments(kwargs, match):
+  kwargs = {"seed": 0, **kwargs}
+  batch_size = kwargs.pop("batch_size")
+  with pytest.raises(ValueError, match=match):
+    Pipeline(_images(), _labels(), batch_size, **kwargs)
+
+
+def test_bad_labels_and_states():
+  with pytest.raises(ValueError, match="22 labels for 23 images"):
+    Pipeline(_images(), _labels()[:-1], 4, seed=0)
+  data = Pipeline(_images(), _labels(), 4, seed=0, prefetch=0)
+  with pytest.raises(ValueError, match="seed=1"):
+    data.restore({"epoch": 0, "step": 0, "seed": 1})
+  with pytest.raises(ValueError, match="invalid pipeline state"):
+    data.restore({"epoch": 0, "step": 5})
+
+
+def test_errors_in_the_prefetch_thread_reach_the_caller():
+  data = Pipeline(_images(), _labels(), 4, seed=0, device="not a device")
+  with pytest.raises(Exception):
+    next(data)
