@@ -208,13 +208,13 @@ def _to_basic_mode(image: Image.Image) -> Image.Image:
   raise ValueError(f"unsupported PIL image mode {mode!r}; convert the image to 8-bit gray or RGB")
 
 
-def transform_image(image: Image.Image, *, resolution: tuple[int, int] | None = None, channels: int | None = None,
+def transform_image(image: Image.Image, *, resolution: int | Sequence[int] | None = None, channels: int | None = None,
                     resize: str = "center_crop", resample: str = "lanczos") -> np.ndarray:
   """One PIL image -> `(H, W, C) uint8` with C in {1, 3}.
 
   Args:
     image: any PIL image; palette, alpha, CMYK and 16-bit gray are reduced to 8-bit gray or RGB first.
-    resolution: target (H, W), or None to keep the size.
+    resolution: target size, int (square) or (H, W), or None to keep the size.
     channels: 1 (RGB -> gray with PIL's ITU-R 601-2 luma), 3 (gray repeated), or None to keep.
     resize: "center_crop": crop the largest centered box with the target's aspect ratio, then resize it;
       "stretch": resize the whole image, aspect ratio ignored; "crop": center crop, no scaling (the image must be
@@ -224,6 +224,7 @@ def transform_image(image: Image.Image, *, resolution: tuple[int, int] | None = 
   Returns:
     `(H, W, C) uint8`.
   """
+  resolution = normalize_resolution(resolution)
   image = _to_basic_mode(image)
   if channels == 1 and image.mode == "RGB":
     image = image.convert("L")  # before resizing: one plane to resample instead of three

@@ -1,0 +1,260 @@
+"""Tests of jaxgan.data.files and arrays on tiny files written into tmp_path."""
+
+import gzip
+import pathlib
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxgan.data import arrays
+from jaxgan.data import files
+
+
+def _idx_bytes(array: np.ndarray, code: int = 0x08) -> bytes:
+  header = bytes([0, 0, code, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+  return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+
+
+def _write_idx_dir(directory: pathlib.Path, *, gz: bool, num: int = 7, hw: tuple[int, int] = (3, 4)) -> tuple:
+  rng = np.random.default_rng(0)
+  out = {}
+  for split, prefix, n in (("train", "train", num), ("test", "t10k", num - 2)):
+    images = rng.integers(0, 256, (n, *hw), dtype=np.uint8)
+    labels = rng.integers(0, 10, (n,), dtype=np.uint8)
+    for kind, array, rank in (("images", images, 3), ("labels", labels, 1)):
+      name = f"{prefix}-{kind}-idx{rank}-ubyte"
+      data = _idx_bytes(array)
+      if gz:
+        (directory / (name + ".gz")).write_bytes(gzip.compress(data))
+      else:
+        (directory / name).write_bytes(data)
+    out[split] = (images, labels)
+  return out
+
+
+# ------------------------------------------------------------------------------------------------------------ idx
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_directory_gives_images_and_labels_per_split(tmp_path, gz):
+  written = _write_idx_dir(tmp_path, gz=gz)
+  for split in ("train", "test"):
+    images, labels = files.load_uint8(str(tmp_path), split=split)
+    assert images.shape == (len(written[split][0]), 3, 4, 1) and images.dtype == np.uint8
+    assert labels.dtype == np.int32
+    np.testing.assert_array_equal(images[..., 0], written[split][0])
+    np.testing.assert_array_equal(labels, written[split][1])
+  images, _ = files.load_uint8(str(tmp_path))  # split defaults to train for idx
+  np.testing.assert_array_equal(images[..., 0], written["train"][0])
+  floats, _ = files.load(str(tmp_path), split="test")
+  assert floats.dtype == np.float32
+  np.testing.assert_allclose(floats[..., 0], written["test"][0] / 127.5 - 1, atol=1e-6)
+
+
+def test_idx_single_file_finds_its_labels(tmp_path):
+  written = _write_idx_dir(tmp_path, gz=True)
+  images, labels = files.load_uint8(str(tmp_path / "t10k-images-idx3-ubyte.gz"))
+  np.testing.assert_array_equal(images[..., 0], written["test"][0])
+  np.testing.assert_array_equal(labels, written["test"][1])
+
+
+def test_read_idx_other_dtypes(tmp_path):
+  array = np.arange(-6, 6, dtype=np.int32).reshape(3, 4) * 1000
+  (tmp_path / "a.idx").write_bytes(_idx_bytes(array, code=0x0C))
+  got = files.read_idx(tmp_path / "a.idx")
+  assert got.dtype == np.int32 and got.dtype.isnative
+  np.testing.assert_array_equal(got, array)
+
+
+@pytest.mark.parametrize("data, match", [
+  (b"\x01\x00\x08\x01" + b"\x00\x00\x00\x01" + b"\x05", "two zero bytes"),
+  (b"\x00\x00\x07\x01" + b"\x00\x00\x00\x01" + b"\x05", "unknown idx type code 0x07"),
+  (b"\x00\x00\x08\x00", "0 dimensions"),
+  (b"\x00\x00\x08\x03" + b"\x00\x00\x00\x01", "header truncated"),
+  (b"\x00\x00\x08\x01" + b"\x00\x00\x00\x03" + b"\x05\x06", "truncated"),
+  (b"\x00\x00\x08\x01" + b"\x00\x00\x00\x01" + b"\x05\x06", "trailing bytes"),
+  (b"\x00\x00", "not an idx file"),
+])
+def test_corrupt_idx_headers_are_refused(tmp_path, data, match):
+  (tmp_path / "x-idx1-ubyte").write_bytes(data)
+  with pytest.raises(ValueError, match=match):
+    files.read_idx(tmp_path / "x-idx1-ubyte")
+
+
+def test_idx_label_count_mismatch_and_missing_files(tmp_path):
+  _write_idx_dir(tmp_path, gz=False)
+  (tmp_path / "train-labels-idx1-ubyte").write_bytes(_idx_bytes(np.zeros(3, np.uint8)))
+  with pytest.raises(ValueError, match="3 labels but .* has 7 images"):
+    files.load_uint8(str(tmp_path), split="train")
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz"):
+    files.load_idx(empty, split="test")
+
+
+# ------------------------------------------------------------------------------------------------ folders, zips
+
+
+def _make_folder(root: pathlib.Path) -> dict:
+  """train/{cat,ant}/ and test/ant/ with PNG (exact) and JPEG files of size 6x8 (HxW); returns the PNG arrays."""
+  rng = np.random.default_rng(1)
+  exact = {}
+  for split, classes in (("train", ("cat", "ant")), ("test", ("ant",))):
+    for cls in classes:
+      (root / split / cls).mkdir(parents=True)
+      for i in (2, 0, 1):  # written out of order
+        array = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+        Image.fromarray(array).save(root / split / cls / f"{i}.png")
+        exact[f"{split}/{cls}/{i}.png"] = array
+      Image.fromarray(array).save(root / split / cls / "3.jpg", quality=95, subsampling=0)  # a copy of 1.png
+  (root / "train" / "cat" / ".hidden.png").write_bytes(b"not an image")
+  (root / "train" / "notes.txt").write_text("ignored")
+  return exact
+
+
+def _zip_folder(root: pathlib.Path, archive: pathlib.Path) -> None:
+  with zipfile.ZipFile(archive, "w") as z:
+    for path in sorted(root.rglob("*"), reverse=True):  # member order must not matter
+      z.write(path, path.relative_to(root).as_posix())
+
+
+@pytest.mark.parametrize("as_zip", [False, True])
+def test_folder_and_zip_sorted_order_classes_and_pixels(tmp_path, as_zip):
+  root = tmp_path / "images"
+  exact = _make_folder(root)
+  source = root
+  if as_zip:
+    source = tmp_path / "images.zip"
+    _zip_folder(root, source)
+  dataset = files.load_source(source, split="train")
+  assert dataset.class_names == ("ant", "cat")
+  assert dataset.images.shape == (8, 6, 8, 3) and dataset.images.dtype == np.uint8
+  np.testing.assert_array_equal(dataset.labels, [0, 0, 0, 0, 1, 1, 1, 1])
+  for k, name in enumerate(["train/ant/0.png", "train/ant/1.png", "train/ant/2.png"]):
+    np.testing.assert_array_equal(dataset.images[k], exact[name])
+  assert np.abs(dataset.images[3].astype(int) - exact["train/ant/1.png"]).mean() < 8  # the JPEG copy, lossy
+  again = files.load_source(source, split="train", num_workers=1)
+  np.testing.assert_array_equal(again.images, dataset.images)
+  whole = files.load_source(source)  # split=None: the classes are the split folders
+  assert whole.class_names == ("test", "train") and len(whole) == 12
+  first = files.load_source(source, split="train", limit=3)
+  np.testing.assert_array_equal(first.images, dataset.images[:3])
+  even = files.load_source(source, split="train", limit=2, subset="even")
+  np.testing.assert_array_equal(even.labels, [0, 1])
+
+
+def test_flat_folder_has_no_labels_and_missing_split_is_explained(tmp_path):
+  for i in range(3):
+    Image.fromarray(np.full((4, 4), i * 50, np.uint8)).save(tmp_path / f"{i}.png")
+  images, labels = files.load_uint8(str(tmp_path))
+  assert labels is None and images.shape == (3, 4, 4, 1)
+  np.testing.assert_array_equal(images[:, 0, 0, 0], [0, 50, 100])
+  with pytest.raises(FileNotFoundError, match="no 'train' sub-folder .* split=None"):
+    files.load_uint8(str(tmp_path), split="train")
+
+
+def test_mixed_sizes_need_resolution(tmp_path):
+  Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(tmp_path / "a.png")
+  Image.fromarray(np.zeros((5, 5, 3), np.uint8)).save(tmp_path / "b.png")
+  with pytest.raises(ValueError, match=r"a.png is 4x6 .* b.png is 5x5; set resolution="):
+    files.load_uint8(str(tmp_path))
+  images, _ = files.load_uint8(str(tmp_path), resolution=2)
+  assert images.shape == (2, 2, 2, 3)
+
+
+def test_empty_folder_and_corrupt_image(tmp_path):
+  with pytest.raises(ValueError, match="no images"):
+    files.load_uint8(str(tmp_path))
+  (tmp_path / "bad.png").write_bytes(b"\x89PNG garbage")
+  with pytest.raises(ValueError, match="cannot read image bad.png"):
+    files.load_uint8(str(tmp_path))
+
+
+def test_mixed_gray_and_rgb_promote_to_rgb_unless_channels_is_set(tmp_path):
+  Image.fromarray(np.full((2, 2), 90, np.uint8)).save(tmp_path / "a.png")
+  Image.fromarray(np.array([[[255, 0, 0]] * 2] * 2, np.uint8)).save(tmp_path / "b.png")
+  images, _ = files.load_uint8(str(tmp_path))
+  assert images.shape == (2, 2, 2, 3)
+  np.testing.assert_array_equal(images[0, 0, 0], [90, 90, 90])
+  gray, _ = files.load_uint8(str(tmp_path), channels=1)
+  np.testing.assert_array_equal(gray[:, 0, 0, 0], [90, 76])  # ITU-R 601-2 luma of pure red: 0.299 * 255
+
+
+# ------------------------------------------------------------------------------------------------------ transforms
+
+
+def test_center_crop_then_box_resize_numbers():
+  # 4x8 gray image: columns 0-1 and 6-7 are cropped away; the central 4x4 has 2x2 blocks 10, 20 / 30, 40.
+  image = np.zeros((4, 8), np.uint8)
+  image[:, :2], image[:, 6:] = 255, 255
+  image[:2, 2:4], image[:2, 4:6], image[2:, 2:4], image[2:, 4:6] = 10, 20, 30, 40
+  out = arrays.transform_image(Image.fromarray(image), resolution=(2, 2), resample="box")
+  np.testing.assert_array_equal(out[..., 0], [[10, 20], [30, 40]])
+  crop = arrays.transform_image(Image.fromarray(image), resolution=(4, 4), resize="crop")
+  np.testing.assert_array_equal(crop[..., 0], image[:, 2:6])
+  stretch = arrays.transform_image(Image.fromarray(image), resolution=(1, 2), resize="stretch", resample="box")
+  halves = np.floor(np.array([image[:, :4].mean(), image[:, 4:].mean()]) + 0.5)  # 138.25, 142.5: PIL rounds up
+  np.testing.assert_array_equal(stretch[..., 0], [halves])
+  with pytest.raises(ValueError, match="at least 5x5"):
+    arrays.transform_image(Image.fromarray(image), resolution=5, resize="crop")
+
+
+def test_channel_conversion_numbers():
+  rgb = Image.fromarray(np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]]], np.uint8))
+  gray = arrays.transform_image(rgb, channels=1)
+  # PIL: L = (299 R + 587 G + 114 B) / 1000, rounded.
+  np.testing.assert_array_equal(gray[0, :, 0], [76, 150, 29, 18])
+  back = arrays.transform_image(Image.fromarray(gray[..., 0]), channels=3)
+  np.testing.assert_array_equal(back[0], np.repeat(gray[0], 3, axis=-1))
+  rgba = Image.fromarray(np.array([[[1, 2, 3, 0]]], np.uint8), mode="RGBA")
+  np.testing.assert_array_equal(arrays.transform_image(rgba)[0, 0], [1, 2, 3])
+
+
+def test_transforms_apply_to_array_sources(tmp_path):
+  _write_idx_dir(tmp_path, gz=True, hw=(4, 4))
+  images, labels = files.load_uint8(str(tmp_path), resolution=2, channels=3, limit=4)
+  assert images.shape == (4, 2, 2, 3) and labels.shape == (4,)
+  np.testing.assert_array_equal(images[..., 0], images[..., 2])
+
+
+# ------------------------------------------------------------------------------------------------------------ npz
+
+
+def test_npz_uint8_float_and_keras_layout(tmp_path):
+  rng = np.random.default_rng(2)
+  images = rng.integers(0, 256, (5, 3, 3, 3), dtype=np.uint8)
+  np.savez(tmp_path / "u8.npz", images=images, labels=np.arange(5))
+  got, labels = files.load_uint8(str(tmp_path / "u8.npz"))
+  np.testing.assert_array_equal(got, images)
+  assert labels.dtype == np.int32
+  np.savez(tmp_path / "f.npz", x=arrays.to_float(images))
+  got, labels = files.load_uint8(str(tmp_path / "f.npz"))
+  np.testing.assert_array_equal(got, images)
+  assert labels is None
+  np.savez(tmp_path / "keras.npz", x_train=images[:3, ..., 0], y_train=[1, 2, 3], x_test=images[3:, ..., 0],
+           y_test=[4, 5])
+  got, labels = files.load_uint8(str(tmp_path / "keras.npz"), split="test")
+  assert got.shape == (2, 3, 3, 1)
+  np.testing.assert_array_equal(labels, [4, 5])
+
+
+@pytest.mark.parametrize("content, error, match", [
+  (dict(images=np.full((2, 3, 3), 2.0)), ValueError, r"must lie in \[-1, 1\]"),
+  (dict(images=np.zeros((2, 3, 4, 4), np.uint8)), ValueError, "channels-first"),
+  (dict(images=np.zeros((2, 3, 3), np.uint8), labels=np.zeros(3)), ValueError, "3 labels for 2 images"),
+  (dict(pictures=np.zeros((2, 3, 3), np.uint8)), KeyError, "pictures"),
+])
+def test_npz_bad_content(tmp_path, content, error, match):
+  np.savez(tmp_path / "bad.npz", **content)
+  with pytest.raises(error, match=match):
+    files.load_uint8(str(tmp_path / "bad.npz"))
+
+
+def test_unknown_and_missing_sources(tmp_path):
+  with pytest.raises(FileNotFoundError, match="does not exist"):
+    files.load_uint8(str(tmp_path / "nothing"))
+  (tmp_path / "a.csv").write_text("1,2")
+  with pytest.raises(ValueError, match="unknown kind of source"):
+    files.load_uint8(str(tmp_path / "a.csv"))
