@@ -1,0 +1,77 @@
+"""Loss transforms (optax style) and their combinators."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from jaxgan.losses.adversarial import hinge
+from jaxgan.losses.adversarial import least_squares
+from jaxgan.losses.adversarial import minimax
+from jaxgan.losses.adversarial import non_saturating
+from jaxgan.losses.adversarial import wasserstein
+from jaxgan.losses.base import EmptyState
+from jaxgan.losses.base import EveryState
+from jaxgan.losses.base import LossContext
+from jaxgan.losses.base import LossTransform
+from jaxgan.losses.base import chain
+from jaxgan.losses.base import every
+from jaxgan.losses.base import named
+from jaxgan.losses.base import only
+from jaxgan.losses.base import per_example
+from jaxgan.losses.base import per_example_from_key
+from jaxgan.losses.base import scale
+from jaxgan.losses.base import stateless
+from jaxgan.losses.penalties import dragan
+from jaxgan.losses.penalties import gradient_penalty
+from jaxgan.losses.penalties import r1
+from jaxgan.losses.penalties import r2
+
+ADVERSARIAL: dict[str, Callable[..., LossTransform]] = {
+    "minimax": minimax,
+    "non_saturating": non_saturating,
+    "least_squares": least_squares,
+    "wasserstein": wasserstein,
+    "hinge": hinge,
+}
+REGULARIZERS: dict[str, Callable[..., LossTransform]] = {
+    "gradient_penalty": gradient_penalty,
+    "r1": r1,
+    "r2": r2,
+    "dragan": dragan,
+}
+_ALIASES = {"ns": "non_saturating", "mm": "minimax", "lsgan": "least_squares", "wgan": "wasserstein",
+            "gp": "gradient_penalty", "wgan_gp": "gradient_penalty"}
+
+
+def _lookup(table: dict[str, Callable[..., LossTransform]], kind: str, name: str):
+  key = _ALIASES.get(name, name)
+  if key not in table:
+    known = ", ".join(sorted(table) + sorted(k for k, v in _ALIASES.items() if v in table))
+    raise ValueError(f"unknown {kind} {name!r}; known: {known}")
+  return table[key]
+
+
+def get_loss(name: str, **kwargs: Any) -> LossTransform:
+  """An adversarial loss or regularizer by name, e.g. get_loss("hinge"), get_loss("r1", gamma=1.0)."""
+  if _ALIASES.get(name, name) in REGULARIZERS:
+    return _lookup(REGULARIZERS, "regularizer", name)(**kwargs)
+  return _lookup(ADVERSARIAL, "loss", name)(**kwargs)
+
+
+def build_loss(adversarial: str, *, regularizer: str | None = None, weight: float | None = None,
+               interval: int = 1, adversarial_kwargs: dict[str, Any] | None = None) -> LossTransform:
+  """`chain(adversarial, every(interval, regularizer(weight)))` from names, for configs.
+
+  Args:
+    adversarial: a name in ADVERSARIAL (or an alias: ns, mm, lsgan, wgan).
+    regularizer: None, "" or "none", or a name in REGULARIZERS (alias gp).
+    weight: the regularizer's weight (gamma for r1/r2); None keeps its default.
+    interval: lazy regularization interval (1 = every D step).
+    adversarial_kwargs: keyword arguments of the adversarial factory.
+  """
+  adv = _lookup(ADVERSARIAL, "loss", adversarial)(**(adversarial_kwargs or {}))
+  if regularizer in (None, "", "none"):
+    return adv
+  reg_fn = _lookup(REGULARIZERS, "regularizer", regularizer)
+  reg = reg_fn() if weight is None else reg_fn(weight)
+  return chain(adv, every(interval, reg) if interval > 1 else reg)

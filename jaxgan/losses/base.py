@@ -1,0 +1,259 @@
+"""The LossTransform contract and its combinators (`chain`, `scale`, `every`).
+
+A GAN loss in jaxgan is built like an optax gradient transformation: a pair of pure
+functions
+
+  init(key) -> state
+  apply(ctx, state) -> (loss, aux, new_state)
+
+where `ctx` is a `LossContext` that holds what a term may need (discriminator logits
+on real and generated data, the discriminator as a function of its input, the step,
+a PRNG key) and names the *player* whose loss is being computed, "d" or "g". One
+transform describes both players: a term that concerns only the discriminator (R1,
+the gradient penalty) returns zero and leaves its state untouched when asked for the
+generator's loss, and vice versa. Each transform declares the players it acts on in
+`players`, so that `every(n, ...)` counts only the calls that concern its term.
+
+Example:
+
+  loss = chain(non_saturating(), every(16, r1(gamma=10.0)))
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+Aux = dict[str, jax.Array]
+PLAYERS = ("d", "g")
+
+
+@struct.dataclass
+class LossContext:
+  """What a loss term may read. Arrays are traced; `player` and `axis_name` are static.
+
+  Attributes:
+    player: "d" (discriminator loss) or "g" (generator loss); static.
+    d_real: (M,) float32 logits of D on real data (M = N / packing).
+    d_fake: (M,) float32 logits of D on generated data.
+    real: the real batch as D sees it: (M, ...) float32 (packed along the last axis).
+    fake: the generated batch as D sees it, same shape as `real`.
+    labels: (N,) int32 class labels or None.
+    d_fn: x -> (M,) logits, D with its current parameters closed over (differentiable
+      in x and in D's parameters); for penalties that need D on other inputs.
+    step: () int32, the number of generator updates done so far.
+    key: PRNG key for this loss evaluation (fresh for every call).
+    axis_name: name of the pmap axis when the step runs per device, else None.
+  """
+
+  d_real: jax.Array
+  d_fake: jax.Array
+  real: jax.Array
+  fake: jax.Array
+  labels: jax.Array | None
+  d_fn: Callable[[jax.Array], jax.Array] = struct.field(pytree_node=False)
+  step: jax.Array
+  key: jax.Array
+  player: str = struct.field(pytree_node=False, default="d")
+  axis_name: str | None = struct.field(pytree_node=False, default=None)
+
+
+class InitFn(Protocol):
+
+  def __call__(self, key: jax.Array) -> Any:
+    ...
+
+
+class ApplyFn(Protocol):
+
+  def __call__(self, ctx: LossContext, state: Any) -> tuple[jax.Array, Aux, Any]:
+    ...
+
+
+class LossTransform(NamedTuple):
+  """A loss term: `init(key) -> state`, `apply(ctx, state) -> (loss, aux, state)`.
+
+  `players` is the tuple of players ("d", "g") for which the term can be non-zero.
+  """
+
+  init: InitFn
+  apply: ApplyFn
+  players: tuple[str, ...] = PLAYERS
+
+
+class EmptyState(NamedTuple):
+  """State of a stateless term."""
+
+
+def stateless(
+    fn: Callable[[LossContext], tuple[jax.Array, Aux]],
+    players: tuple[str, ...] = PLAYERS,
+) -> LossTransform:
+  """Wraps `fn(ctx) -> (loss, aux)` as a LossTransform with empty state.
+
+  For players not in `players`, apply returns a zero loss and empty aux without
+  calling `fn`.
+  """
+
+  def init(key):
+    del key
+    return EmptyState()
+
+  def apply(ctx, state):
+    if ctx.player not in players:
+      return jnp.zeros((), jnp.float32), {}, state
+    loss, aux = fn(ctx)
+    return loss, aux, state
+
+  return LossTransform(init, apply, tuple(players))
+
+
+def chain(*terms: LossTransform) -> LossTransform:
+  """Sum of terms. State is the tuple of the terms' states; aux is their union.
+
+  Raises (at trace time) if two terms report the same aux name for one player: wrap
+  one of them in `named(...)` to tell them apart.
+  """
+  if not terms:
+    raise ValueError("chain: needs at least one LossTransform")
+  for i, t in enumerate(terms):
+    if not isinstance(t, LossTransform):
+      raise TypeError(f"chain: argument {i} is {type(t).__name__}, not a LossTransform")
+  keys_per_term = len(terms)
+
+  def init(key):
+    keys = jax.random.split(key, keys_per_term)
+    return tuple(t.init(k) for t, k in zip(terms, keys))
+
+  def apply(ctx, state):
+    keys = jax.random.split(ctx.key, keys_per_term)
+    total = jnp.zeros((), jnp.float32)
+    aux: Aux = {}
+    new_state = []
+    for t, s, k in zip(terms, state, keys):
+      loss, a, s = t.apply(ctx.replace(key=k), s)
+      clash = set(a) & set(aux)
+      if clash:
+        raise ValueError(f"chain: two terms report {sorted(clash)}; rename one with named()")
+      aux.update(a)
+      total = total + loss
+      new_state.append(s)
+    return total, aux, tuple(new_state)
+
+  players = tuple(p for p in PLAYERS if any(p in t.players for t in terms))
+  return LossTransform(init, apply, players)
+
+
+def scale(weight: float, term: LossTransform) -> LossTransform:
+  """Multiplies a term's loss by `weight`; aux keeps the unscaled values."""
+  weight = float(weight)
+
+  def apply(ctx, state):
+    loss, aux, state = term.apply(ctx, state)
+    return weight * loss, aux, state
+
+  return LossTransform(term.init, apply, term.players)
+
+
+def named(prefix: str, term: LossTransform) -> LossTransform:
+  """Prefixes every aux name of `term` with `prefix + "/"`."""
+
+  def apply(ctx, state):
+    loss, aux, state = term.apply(ctx, state)
+    return loss, {f"{prefix}/{k}": v for k, v in aux.items()}, state
+
+  return LossTransform(term.init, apply, term.players)
+
+
+def only(player: str, term: LossTransform) -> LossTransform:
+  """Restricts `term` to one player ("d" or "g"); the other gets zero."""
+  if player not in PLAYERS:
+    raise ValueError(f"only: player must be one of {PLAYERS}, got {player!r}")
+
+  def apply(ctx, state):
+    if ctx.player != player:
+      return jnp.zeros((), jnp.float32), {}, state
+    return term.apply(ctx, state)
+
+  return LossTransform(term.init, apply, (player,))
+
+
+class EveryState(NamedTuple):
+  """State of `every`. `count`: () int32 calls seen so far; `inner`: the term's state."""
+
+  count: jax.Array
+  inner: Any
+
+
+def every(n: int, term: LossTransform, *, rescale: bool = True) -> LossTransform:
+  """Lazy regularization: applies `term` on one call in `n` (Karras et al. 2020, arXiv:1912.04958).
+
+  What is counted: calls of `apply` for a player in `term.players` (for R1, each
+  discriminator update; with k discriminator steps per generator step that is k
+  counts per train step). Calls for other players neither count nor evaluate.
+
+  The first call (count 0) is active, then counts n, 2n, ... With `rescale=True`
+  (default) the loss on active calls is multiplied by `n`, so that its average over
+  n calls equals the unlazy term, as in StyleGAN2. On skipped calls the loss is 0,
+  the inner state does NOT advance, and the term's aux values are reported as 0.
+  Under `jax.jit` the term runs inside `lax.cond`, so skipped calls cost nothing
+  (under `vmap` both branches are computed and one is selected).
+
+  Args:
+    n: interval, >= 1.
+    term: the LossTransform to apply lazily.
+    rescale: multiply active losses by n.
+  """
+  if not isinstance(n, int) or n < 1:
+    raise ValueError(f"every: n must be an int >= 1, got {n!r}")
+
+  def init(key):
+    return EveryState(jnp.zeros((), jnp.int32), term.init(key))
+
+  def apply(ctx, state):
+    if ctx.player not in term.players:
+      return jnp.zeros((), jnp.float32), {}, state
+    factor = float(n) if rescale else 1.0
+
+    def active(inner):
+      loss, aux, inner = term.apply(ctx, inner)
+      return (factor * loss).astype(jnp.float32), aux, inner
+
+    aux_shape = jax.eval_shape(lambda s: active(s)[1], state.inner)
+
+    def skipped(inner):
+      zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), aux_shape)
+      return jnp.zeros((), jnp.float32), zeros, inner
+
+    if n == 1:
+      loss, aux, inner = active(state.inner)
+    else:
+      loss, aux, inner = jax.lax.cond(state.count % n == 0, active, skipped, state.inner)
+    return loss, aux, EveryState(state.count + 1, inner)
+
+  return LossTransform(init, apply, term.players)
+
+
+def per_example_from_key(key: jax.Array, sampler: Callable[[jax.Array, tuple[int, ...]], jax.Array],
+                         shape: tuple[int, ...], axis_name: str | None = None) -> jax.Array:
+  """Draws per-example random numbers that do not depend on the number of devices.
+
+  `shape[0]` is the local batch size. Under pmap (`axis_name` set) the global batch is
+  drawn on every device from the same key and this device's slice is returned, so a
+  run on k devices uses the same numbers as one device on the global batch.
+  """
+  if axis_name is None:
+    return sampler(key, shape)
+  num = jax.lax.psum(1, axis_name)
+  index = jax.lax.axis_index(axis_name)
+  full = sampler(key, (shape[0] * num,) + tuple(shape[1:]))
+  return jax.lax.dynamic_slice_in_dim(full, index * shape[0], shape[0], axis=0)
+
+
+def per_example(ctx: LossContext, sampler: Callable[[jax.Array, tuple[int, ...]], jax.Array],
+                shape: tuple[int, ...]) -> jax.Array:
+  """`per_example_from_key` with the context's key and axis name."""
+  return per_example_from_key(ctx.key, sampler, shape, ctx.axis_name)

@@ -1,0 +1,145 @@
+"""Checkpoints of the whole GANState with orbax-checkpoint.
+
+Saves are atomic (orbax writes to a temporary directory and renames it when complete),
+kept to the last `max_to_keep`, and carry a JSON side file: the data position, the
+configuration fingerprint and anything else the host loop needs to resume exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+class CheckpointMismatchError(ValueError):
+  """A checkpoint does not fit the state or configuration it is restored into."""
+
+
+def config_fingerprint(config: Any) -> str:
+  """sha256 of a JSON-able config (sorted keys), used to refuse resuming another configuration."""
+  text = json.dumps(config, sort_keys=True, default=str)
+  return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _is_key(x: Any) -> bool:
+  return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _unwrap_keys(tree: Any) -> Any:
+  """Typed PRNG keys -> their uint32 data (orbax stores plain arrays)."""
+  return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+
+
+def _rewrap_keys(tree: Any, like: Any) -> Any:
+  return jax.tree.map(lambda x, t: jax.random.wrap_key_data(x, impl=jax.random.key_impl(t))
+                      if _is_key(t) else x, tree, like)
+
+
+def _path_name(path: tuple[Any, ...]) -> str:
+  """A tree path as 'a.0.b', the same for dataclass fields, dict keys and sequence indices."""
+  parts = []
+  for k in path:
+    for attr in ("name", "key", "idx"):
+      if hasattr(k, attr):
+        parts.append(str(getattr(k, attr)))
+        break
+    else:
+      parts.append(str(k))
+  return ".".join(parts)
+
+
+def _shape_tree(tree: Any) -> Any:
+  return jax.tree.map(lambda x: ocp.utils.to_shape_dtype_struct(x), tree)
+
+
+class Checkpointer:
+  """Save/restore `(state, extra)` under `directory/<step>/`.
+
+  Args:
+    directory: where checkpoints live (created if missing).
+    max_to_keep: number of most recent checkpoints kept.
+    config: the run's configuration (JSON-able); its fingerprint is stored and a
+      restore under a different configuration is refused with a clear error.
+  """
+
+  def __init__(self, directory: str | os.PathLike, *, max_to_keep: int = 3,
+               config: Any = None):
+    if max_to_keep < 1:
+      raise ValueError(f"max_to_keep must be >= 1, got {max_to_keep}")
+    self.directory = os.path.abspath(os.fspath(directory))
+    self._fingerprint = None if config is None else config_fingerprint(config)
+    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
+                                           enable_async_checkpointing=False)
+    self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self._manager.all_steps())
+
+  def save(self, step: int, state: Any, extra: dict[str, Any] | None = None) -> None:
+    """Saves the state tree and the JSON `extra` as checkpoint `step` (blocking)."""
+    extra = dict(extra or {})
+    extra["config_fingerprint"] = self._fingerprint
+    self._manager.save(int(step), args=ocp.args.Composite(
+        state=ocp.args.StandardSave(_unwrap_keys(state)),
+        extra=ocp.args.JsonSave(extra)), force=True)
+    self._manager.wait_until_finished()
+
+  def restore(self, target: Any, step: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """Restores checkpoint `step` (default: latest) into the structure of `target`.
+
+    Raises:
+      FileNotFoundError: no checkpoint in the directory.
+      CheckpointMismatchError: the checkpoint was written by another configuration or
+        its arrays do not have the target's structure, shapes or dtypes.
+    """
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint in {self.directory}")
+    extra = self._manager.restore(step, args=ocp.args.Composite(
+        extra=ocp.args.JsonRestore()))["extra"]
+    saved = extra.get("config_fingerprint")
+    if self._fingerprint is not None and saved is not None and saved != self._fingerprint:
+      raise CheckpointMismatchError(
+          f"checkpoint {step} in {self.directory} was written with a different configuration "
+          f"(fingerprint {saved}, current {self._fingerprint}); use another workdir or start "
+          "over (--no-resume)")
+    plain_target = _unwrap_keys(target)
+    self._check_structure(step, plain_target)
+    try:
+      restored = self._manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(_shape_tree(plain_target))))["state"]
+    except (ValueError, KeyError, TypeError) as e:
+      raise CheckpointMismatchError(
+          f"checkpoint {step} in {self.directory} does not match the current state: {e}") from e
+    return _rewrap_keys(restored, target), extra
+
+  def _check_structure(self, step: int, target: Any) -> None:
+    meta = self._manager.item_metadata(step)
+    meta = meta["state"] if meta is not None and "state" in meta else None
+    if meta is None:
+      return
+    want = {_path_name(p): tuple(x.shape) for p, x in jax.tree_util.tree_leaves_with_path(target)}
+    have = {_path_name(p): tuple(x.shape) for p, x in jax.tree_util.tree_leaves_with_path(meta)
+            if hasattr(x, "shape")}
+    missing, unexpected = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+    if missing or unexpected:
+      raise CheckpointMismatchError(
+          f"checkpoint {step} in {self.directory} was written by a different model or loss "
+          f"configuration: arrays missing from it {missing[:3]}, arrays only in it "
+          f"{unexpected[:3]}; use another workdir or start over (--no-resume)")
+    for name, shape in want.items():
+      if have[name] != shape:
+        raise CheckpointMismatchError(
+            f"checkpoint {step} in {self.directory}: {name} has shape {have[name]}, the current "
+            f"state expects {shape}: the model configuration changed; use another workdir or "
+            "start over (--no-resume)")
