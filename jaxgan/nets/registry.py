@@ -1,0 +1,98 @@
+"""Networks by name: `get_generator("dcgan", resolution=64)`, `get_discriminator("resnet", spectral_norm=True)`.
+
+Each name maps to a pair of module factories (a class or a `functools.partial` of one, holding the variant's
+defaults); keyword arguments given at lookup override those defaults. Tiny variants (`*_tiny`) exist for tests.
+
+| name            | generator                     | discriminator                               |
+|-----------------|-------------------------------|---------------------------------------------|
+| dcgan           | DCGANGenerator (width 64)     | DCGANDiscriminator (width 64, batch norm)   |
+| sndcgan         | SNDCGANGenerator (width 64)   | SNDCGANDiscriminator (spectral norm)        |
+| resnet          | ResNetGenerator (width 256)   | ResNetDiscriminator (width 128, no SN)      |
+| snresnet        | ResNetGenerator (width 256)   | ResNetDiscriminator (width 128, SN)         |
+| infogan         | InfoGANGenerator (width 64)   | InfoGANDiscriminator (width 64, batch norm) |
+
+Example:
+  >>> g = get_generator("dcgan_tiny", resolution=28, channels=1)
+  >>> d = get_discriminator("dcgan_tiny", resolution=28, channels=1, norm="none")
+"""
+from collections.abc import Callable
+import functools
+from typing import NamedTuple
+
+import flax.linen as nn
+
+from jaxgan.nets import dcgan
+from jaxgan.nets import infogan
+from jaxgan.nets import resnet
+
+ModuleFactory = Callable[..., nn.Module]
+
+
+class NetworkPair(NamedTuple):
+  """Factories of a generator and its discriminator."""
+  generator: ModuleFactory
+  discriminator: ModuleFactory
+
+
+_REGISTRY: dict[str, NetworkPair] = {}
+
+
+def register(name: str, generator: ModuleFactory, discriminator: ModuleFactory, *, overwrite: bool = False) -> None:
+  """Registers a generator/discriminator pair under `name`.
+
+  Args:
+    name: the lookup string.
+    generator: a module class or factory; called with the lookup's keyword arguments.
+    discriminator: likewise.
+    overwrite: allow replacing an existing name.
+  Raises:
+    ValueError: `name` is taken and `overwrite` is False.
+  """
+  if name in _REGISTRY and not overwrite:
+    raise ValueError(f"register: network {name!r} is already registered (pass overwrite=True to replace it)")
+  _REGISTRY[name] = NetworkPair(generator, discriminator)
+
+
+def list_networks() -> list[str]:
+  """The registered names, sorted."""
+  return sorted(_REGISTRY)
+
+
+def _lookup(name: str) -> NetworkPair:
+  if name not in _REGISTRY:
+    raise ValueError(f"unknown network {name!r}; known: {', '.join(list_networks())}")
+  return _REGISTRY[name]
+
+
+def get_generator(name: str, **kwargs) -> nn.Module:
+  """Builds the generator registered as `name`; `kwargs` override the variant's attributes.
+
+  Raises:
+    ValueError: unknown name (the message lists the known ones).
+  """
+  return _lookup(name).generator(**kwargs)
+
+
+def get_discriminator(name: str, **kwargs) -> nn.Module:
+  """Builds the discriminator registered as `name`; `kwargs` override the variant's attributes.
+
+  Raises:
+    ValueError: unknown name (the message lists the known ones).
+  """
+  return _lookup(name).discriminator(**kwargs)
+
+
+_p = functools.partial
+register("dcgan", dcgan.DCGANGenerator, dcgan.DCGANDiscriminator)
+register("dcgan_tiny", _p(dcgan.DCGANGenerator, width=4), _p(dcgan.DCGANDiscriminator, width=4))
+register("sndcgan", dcgan.SNDCGANGenerator, dcgan.SNDCGANDiscriminator)
+register("sndcgan_tiny", _p(dcgan.SNDCGANGenerator, width=4), _p(dcgan.SNDCGANDiscriminator, width=4))
+register("resnet", resnet.ResNetGenerator, resnet.ResNetDiscriminator)
+register("resnet_tiny", _p(resnet.ResNetGenerator, width=8), _p(resnet.ResNetDiscriminator, width=8))
+register("snresnet", resnet.ResNetGenerator, _p(resnet.ResNetDiscriminator, spectral_norm=True))
+register(
+    "snresnet_tiny", _p(resnet.ResNetGenerator, width=8),
+    _p(resnet.ResNetDiscriminator, width=8, spectral_norm=True))
+register("infogan", infogan.InfoGANGenerator, infogan.InfoGANDiscriminator)
+register("infogan_tiny", _p(infogan.InfoGANGenerator, width=4), _p(infogan.InfoGANDiscriminator, width=4))
+del _p
