@@ -1,0 +1,88 @@
+"""Fréchet distance between two Gaussians (FID, Heusel et al. 2017, arXiv:1706.08500, eq. 6).
+
+  d^2 = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2))
+
+Two ways to get the trace of the matrix square root, both in float64 on the host:
+
+- "sqrtm" (default, what TTUR and pytorch-fid do): `scipy.linalg.sqrtm(S1 @ S2)`. If the result is not finite
+  (a singular product), eps * I is added to both covariances and the root taken again; a complex result whose
+  diagonal has imaginary parts above 1e-3 is an error (numerically broken statistics), smaller ones are dropped.
+- "eig": S1 S2 is similar to the symmetric PSD matrix A = S1^(1/2) S2 S1^(1/2), so tr((S1 S2)^(1/2)) is the sum
+  of the square roots of A's eigenvalues (negatives from rounding clipped to 0). Symmetric eigensolvers only: no
+  complex parts, no offset needed, and faster; it agrees with "sqrtm" to ~1e-6 relative on well-conditioned input.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.linalg
+
+METHODS = ("sqrtm", "eig")
+
+
+def _check(mu1, sigma1, mu2, sigma2) -> tuple[np.ndarray, ...]:
+  mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+  sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+  d = mu1.shape[0]
+  if mu1.shape != (d,) or mu2.shape != (d,) or sigma1.shape != (d, d) or sigma2.shape != (d, d):
+    raise ValueError(f"frechet_distance: shapes do not match: mu1 {mu1.shape}, mu2 {mu2.shape}, sigma1 "
+                     f"{sigma1.shape}, sigma2 {sigma2.shape}")
+  for name, a in (("mu1", mu1), ("mu2", mu2), ("sigma1", sigma1), ("sigma2", sigma2)):
+    if not np.all(np.isfinite(a)):
+      raise ValueError(f"frechet_distance: {name} has NaN or inf; recompute the statistics")
+  return mu1, sigma1, mu2, sigma2
+
+
+def _trace_sqrt_product_sqrtm(sigma1: np.ndarray, sigma2: np.ndarray, eps: float) -> float:
+  root = scipy.linalg.sqrtm(sigma1 @ sigma2)
+  if not np.all(np.isfinite(root)):
+    warnings.warn(f"frechet_distance: sqrtm of the covariance product is not finite (singular product); adding "
+                  f"{eps} to the diagonals", stacklevel=3)
+    offset = eps * np.eye(sigma1.shape[0])
+    root = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+  if np.iscomplexobj(root):
+    worst = float(np.max(np.abs(np.diagonal(root).imag)))
+    if worst > 1e-3:
+      raise ValueError(f"frechet_distance: the square root of the covariance product has imaginary parts up to "
+                       f"{worst:.3g} on its diagonal; the statistics are numerically broken (too few samples? "
+                       "non-finite features?). Use more samples, or method='eig'.")
+    root = root.real
+  return float(np.trace(root))
+
+
+def _psd_sqrt(sigma: np.ndarray) -> np.ndarray:
+  w, v = np.linalg.eigh(sigma)
+  return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def _trace_sqrt_product_eig(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+  s1 = _psd_sqrt(sigma1)
+  a = s1 @ sigma2 @ s1
+  w = np.linalg.eigvalsh(0.5 * (a + a.T))
+  return float(np.sum(np.sqrt(np.clip(w, 0.0, None))))
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, *,
+                     eps: float = 1e-6, method: str = "sqrtm") -> float:
+  """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2).
+
+  Args:
+    mu1, mu2: (D,) means.
+    sigma1, sigma2: (D, D) covariances.
+    eps: diagonal offset used by "sqrtm" when the product is singular.
+    method: "sqrtm" (TTUR / pytorch-fid) or "eig" (symmetric eigenvalues; see the module docstring).
+  Returns:
+    The squared distance d^2 (what papers report as FID), a Python float.
+  Raises:
+    ValueError: mismatched shapes, non-finite input, large imaginary parts, unknown method.
+  """
+  if method not in METHODS:
+    raise ValueError(f"frechet_distance: unknown method {method!r}; known: {', '.join(METHODS)}")
+  mu1, sigma1, mu2, sigma2 = _check(mu1, sigma1, mu2, sigma2)
+  diff = mu1 - mu2
+  if method == "sqrtm":
+    tr_root = _trace_sqrt_product_sqrtm(sigma1, sigma2, eps)
+  else:
+    tr_root = _trace_sqrt_product_eig(sigma1, sigma2)
+  return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr_root)
