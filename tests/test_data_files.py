@@ -258,3 +258,170 @@ def test_unknown_and_missing_sources(tmp_path):
   (tmp_path / "a.csv").write_text("1,2")
   with pytest.raises(ValueError, match="unknown kind of source"):
     files.load_uint8(str(tmp_path / "a.csv"))
+
+
+# ------------------------------------------------------------------------------------------- CIFAR-10 (python)
+
+
+def _write_cifar_python(folder: pathlib.Path) -> dict:
+  import pickle
+  rng = np.random.default_rng(3)
+  folder.mkdir()
+  written = {}
+  for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+    data = rng.integers(0, 256, (2, 3072), dtype=np.uint8)
+    labels = rng.integers(0, 10, 2).tolist()
+    with open(folder / name, "wb") as f:
+      pickle.dump({b"batch_label": b"x", b"data": data, b"labels": labels}, f, protocol=2)
+    written[name] = (data, labels)
+  with open(folder / "batches.meta", "wb") as f:
+    pickle.dump({b"label_names": [b"airplane", b"automobile"], b"num_vis": 3072}, f, protocol=2)
+  return written
+
+
+def test_cifar10_python_folder_and_tarball(tmp_path):
+  import tarfile
+  folder = tmp_path / "cifar-10-batches-py"
+  written = _write_cifar_python(folder)
+  tarball = tmp_path / "cifar-10-python.tar.gz"
+  with tarfile.open(tarball, "w:gz") as archive:
+    archive.add(folder, arcname="cifar-10-batches-py")
+  for source in (folder, tarball):
+    train = files.load_source(source)
+    assert train.images.shape == (10, 32, 32, 3) and train.class_names == ("airplane", "automobile")
+    data, labels = written["data_batch_2"]
+    # Row layout: 1024 red values (32 rows of 32), then green, then blue.
+    np.testing.assert_array_equal(train.images[2, 0, 1], data[0, [1, 1025, 2049]])
+    np.testing.assert_array_equal(train.images[3, 1, 0], data[1, [32, 1056, 2080]])
+    np.testing.assert_array_equal(train.labels[2:4], labels)
+    test = files.load_source(source, split="test")
+    np.testing.assert_array_equal(test.labels, written["test_batch"][1])
+
+
+def test_cifar10_python_refuses_unsafe_pickles(tmp_path):
+  import os
+  import pickle
+
+  class Evil:
+    def __reduce__(self):
+      return (os.system, ("echo pwned",))
+
+  folder = tmp_path / "cifar-10-batches-py"
+  _write_cifar_python(folder)
+  (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": Evil()}))
+  with pytest.raises(ValueError, match="refusing to unpickle"):
+    files.load_source(folder)
+
+
+# ------------------------------------------------------------------------------------------------------- registry
+
+
+def test_registry_names_paths_and_errors(tmp_path):
+  from jaxgan.data import registry
+  written = _write_idx_dir(_mkdir(tmp_path / "mnist"), gz=True)
+  for data_dir in (tmp_path, tmp_path / "mnist"):  # the dataset folder, or a root with a `mnist` sub-folder
+    dataset = registry.get_dataset("mnist", data_dir=str(data_dir), split="test", resolution=2)
+    assert dataset.images.shape == (5, 2, 2, 1)
+    np.testing.assert_array_equal(dataset.labels, written["test"][1])
+  with pytest.raises(ValueError, match="unknown dataset 'mnits'; known: cifar10, fashion_mnist, folder"):
+    registry.get_dataset("mnits", data_dir=str(tmp_path))
+  with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz.*data_dir"):
+    registry.get_dataset("fashion_mnist", data_dir=str(tmp_path))
+  with pytest.raises(FileNotFoundError, match="needs its files.*data_dir"):
+    registry.get_dataset("fashion_mnist")
+  (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+  with pytest.raises(FileNotFoundError, match="not t10k-labels-idx1-ubyte.gz"):
+    registry.get_dataset("mnist", data_dir=str(tmp_path), split="test")
+
+
+def test_registry_cifar10_folder_and_npz(tmp_path):
+  from jaxgan.data import registry
+  _make_folder(tmp_path / "cifar10")
+  dataset = registry.get_dataset("cifar10", data_dir=str(tmp_path), split="test", channels=1)
+  assert dataset.images.shape == (4, 6, 8, 1) and dataset.class_names == ("ant",)
+  flat = _mkdir(tmp_path / "flat")
+  Image.fromarray(np.zeros((3, 3, 3), np.uint8)).save(flat / "a.png")
+  assert len(registry.get_dataset("folder", data_dir=str(flat))) == 1  # no train/ sub-folder: the whole folder
+  with pytest.raises(FileNotFoundError, match="no 'test' sub-folder"):
+    registry.get_dataset("folder", data_dir=str(flat), split="test")
+  np.savez(tmp_path / "flat" / "d.npz", images=np.zeros((4, 2, 2), np.uint8))
+  assert registry.get_dataset("npz", data_dir=str(tmp_path / "flat" / "d.npz")).images.shape == (4, 2, 2, 1)
+  with pytest.raises(FileNotFoundError, match="cifar10: found none of"):
+    registry.get_dataset("cifar10", data_dir=str(flat))
+
+
+def _mkdir(path: pathlib.Path) -> pathlib.Path:
+  path.mkdir(parents=True)
+  return path
+
+
+# ----------------------------------------------------------------------------------------------------------- tfds
+
+
+def test_tfds_missing_package_says_how_to_install(monkeypatch):
+  import sys
+  from jaxgan.data import registry
+  monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # makes `import tensorflow_datasets` fail
+  with pytest.raises(ImportError, match=r'pip install -e "\.\[tfds\]"'):
+    registry.get_dataset("tfds:cifar10")
+
+
+class _FakeBuilder:
+  """The part of tfds.core.DatasetBuilder that load_tfds uses."""
+
+  def __init__(self, root, prepared, examples):
+    self.data_dir = f"{root}/fake/1.0.0"
+    self.prepared = prepared
+    self.examples = examples
+    self.downloads = 0
+
+    class Label:
+      names = ["zero", "one", "two"]
+
+    class Info:
+      features = {"image": None, "label": Label()}
+
+    self.info = Info()
+
+  def is_prepared(self):
+    return self.prepared
+
+  def download_and_prepare(self):
+    self.downloads += 1
+    self.prepared = True
+
+  def as_dataset(self, split, shuffle_files):
+    assert split == "train[:3]" and shuffle_files is False
+    return self.examples
+
+
+def _fake_tfds(monkeypatch, builder):
+  import sys
+  import types
+  module = types.ModuleType("tensorflow_datasets")
+  calls = []
+
+  def make_builder(name, data_dir, try_gcs):
+    calls.append((name, data_dir, try_gcs))
+    return builder
+
+  module.builder = make_builder
+  module.as_numpy = lambda dataset: iter(dataset)
+  monkeypatch.setitem(sys.modules, "tensorflow_datasets", module)
+  return calls
+
+
+def test_tfds_offline_missing_data_and_conversion(monkeypatch, tmp_path):
+  from jaxgan.data import tfds as tfds_lib
+  examples = [{"image": np.full((4, 4, 1), 10 * i, np.uint8), "label": np.int64(i)} for i in range(3)]
+  builder = _FakeBuilder(tmp_path, prepared=False, examples=examples)
+  calls = _fake_tfds(monkeypatch, builder)
+  with pytest.raises(FileNotFoundError, match=r"not prepared.*download=False.*tfds build fake --data_dir"):
+    tfds_lib.load_tfds("fake", split="train[:3]", data_dir=str(tmp_path))
+  assert builder.downloads == 0 and calls == [("fake", str(tmp_path), False)]
+  dataset = tfds_lib.load_tfds("fake", split="train[:3]", data_dir=str(tmp_path), download=True, limit=2,
+                               resolution=2, channels=3)
+  assert builder.downloads == 1
+  assert dataset.images.shape == (2, 2, 2, 3) and dataset.class_names == ("zero", "one", "two")
+  np.testing.assert_array_equal(dataset.images[1], np.full((2, 2, 3), 10))
+  np.testing.assert_array_equal(dataset.labels, [0, 1])

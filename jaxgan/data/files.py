@@ -16,6 +16,8 @@ import gzip
 import io
 import os
 import pathlib
+import pickle
+import tarfile
 import zipfile
 from collections.abc import Sequence
 
@@ -114,7 +116,8 @@ def _idx_prefix(split: str) -> str:
   return _IDX_PREFIX[split]
 
 
-def _find_idx(directory: pathlib.Path, split: str, kind: str) -> pathlib.Path | None:
+def find_idx(directory: pathlib.Path, split: str, kind: str) -> pathlib.Path | None:
+  """The `kind` ("images" or "labels") idx file of `split` in `directory` (gzipped or not), or None."""
   for name in _idx_candidates(_idx_prefix(split), kind):
     if (directory / name).is_file():
       return directory / name
@@ -148,13 +151,13 @@ def load_idx(path: PathLike, *, split: str = "train") -> ImageDataset:
   """
   path = pathlib.Path(path)
   if path.is_dir():
-    images_path = _find_idx(path, split, "images")
+    images_path = find_idx(path, split, "images")
     if images_path is None:
       images_name, labels_name = idx_file_names(split)
       raise FileNotFoundError(
         f"no idx images for split {split!r} in {path}: expected {images_name} and {labels_name} "
         f"(or the same names without .gz)")
-    labels_path = _find_idx(path, split, "labels")
+    labels_path = find_idx(path, split, "labels")
   elif path.is_file():
     images_path = path
     sibling = path.with_name(path.name.replace("images-idx3", "labels-idx1").replace("images.idx3", "labels.idx1"))
@@ -332,6 +335,79 @@ def load_npz(path: PathLike, *, split: str | None = None) -> ImageDataset:
   return ImageDataset(images, labels, source=str(path))
 
 
+# ------------------------------------------------------------------------------------------- CIFAR-10 (python)
+
+CIFAR10_PYTHON_FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+  """Unpickles plain containers and numpy arrays only: no other callable can run while loading."""
+
+  _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+              ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+              ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+
+  def find_class(self, module: str, name: str) -> object:
+    if (module, name) not in self._ALLOWED:
+      raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
+    return super().find_class(module, name)
+
+
+def _unpickle(data: bytes, name: str) -> dict:
+  try:
+    batch = _NumpyOnlyUnpickler(io.BytesIO(data), encoding="bytes").load()
+  except Exception as e:
+    raise ValueError(f"cannot read CIFAR-10 batch {name}: {e}") from e
+  if not isinstance(batch, dict):
+    raise ValueError(f"CIFAR-10 batch {name}: expected a dict, got {type(batch).__name__}")
+  return {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+
+
+def load_cifar10_python(path: PathLike, *, split: str = "train") -> ImageDataset:
+  """CIFAR-10 as distributed by its authors, "python version": `cifar-10-python.tar.gz` or its extracted folder.
+
+  Args:
+    path: the `.tar.gz`, or the `cifar-10-batches-py` folder (data_batch_1..5, test_batch, batches.meta).
+    split: "train" (50000) or "test" (10000).
+  Returns:
+    `ImageDataset`: images `(N, 32, 32, 3) uint8`, labels `(N,) int32`, and the class names of batches.meta.
+  """
+  if split not in CIFAR10_PYTHON_FILES:
+    raise ValueError(f"CIFAR-10 has splits 'train' and 'test', got split={split!r}")
+  path = pathlib.Path(path)
+  wanted = CIFAR10_PYTHON_FILES[split] + ("batches.meta",)
+  raw: dict[str, bytes] = {}
+  if path.is_dir():
+    for name in wanted:
+      if (path / name).is_file():
+        raw[name] = (path / name).read_bytes()
+  elif path.is_file() and tarfile.is_tarfile(path):
+    with tarfile.open(path) as archive:
+      for member in archive.getmembers():
+        base = member.name.rsplit("/", 1)[-1]
+        if member.isfile() and base in wanted:
+          raw[base] = archive.extractfile(member).read()
+  else:
+    raise FileNotFoundError(f"{path} is neither a cifar-10-batches-py folder nor cifar-10-python.tar.gz")
+  missing = [n for n in CIFAR10_PYTHON_FILES[split] if n not in raw]
+  if missing:
+    raise FileNotFoundError(f"{path}: missing CIFAR-10 batches {missing}")
+  images, labels = [], []
+  for name in CIFAR10_PYTHON_FILES[split]:
+    batch = _unpickle(raw[name], name)
+    data = np.asarray(batch["data"], np.uint8)
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+      raise ValueError(f"CIFAR-10 batch {name}: expected data of shape (N, 3072), got {data.shape}")
+    images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))  # stored channel-major, rows of 32
+    labels.append(arrays.check_labels(batch["labels"], len(data), what=name))
+  class_names = None
+  if "batches.meta" in raw:
+    names = _unpickle(raw["batches.meta"], "batches.meta").get("label_names")
+    class_names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names) if names else None
+  return ImageDataset(np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels), class_names,
+                      source=f"{path} (split {split!r})")
+
+
 # ------------------------------------------------------------------------------------------------------ dispatch
 
 
@@ -339,11 +415,12 @@ def load_source(source: PathLike, *, split: str | None = None, resolution: int |
                 channels: int | None = None, limit: int | None = None, subset: str = "first",
                 resize: str = "center_crop", resample: str = "lanczos",
                 num_workers: int | None = None) -> ImageDataset:
-  """Loads any file source: an image folder, a zip of images, an npz, an idx(.gz) file, or an idx directory.
+  """Loads any file source: an image folder, a zip of images, an npz, idx(.gz) files, or CIFAR-10's python batches.
 
   Args:
-    source: the path. A directory holding `<prefix>-images-idx3-ubyte[.gz]` files is read as idx (split defaults
-      to "train"); any other directory as an image folder.
+    source: the path. A directory holding `<prefix>-images-idx3-ubyte[.gz]` files is read as idx, one holding
+      `data_batch_1`/`test_batch` (or a `cifar-10-python.tar.gz`) as CIFAR-10 (split defaults to "train" for
+      both); any other directory as an image folder.
     split: see the loader of each kind (`load_idx`, `load_image_folder`, `load_npz`).
     resolution, channels, resize, resample: target size and channels, applied to every kind of source (see
       `load_image_folder`).
@@ -356,8 +433,11 @@ def load_source(source: PathLike, *, split: str | None = None, resolution: int |
   arrays.check_transform_args(channels, resize, resample)
   if not path.exists():
     raise FileNotFoundError(f"{path} does not exist")
-  if path.is_dir() and any(_find_idx(path, s, "images") for s in ("train", "test")):
+  if path.is_dir() and any(find_idx(path, s, "images") for s in ("train", "test")):
     dataset = load_idx(path, split=split or "train")
+    return _finish(dataset, resolution, channels, limit, subset, resize, resample, num_workers)
+  if is_cifar10_python(path):
+    dataset = load_cifar10_python(path, split=split or "train")
     return _finish(dataset, resolution, channels, limit, subset, resize, resample, num_workers)
   if path.is_dir() or (path.suffix.lower() == ".zip"):
     return load_image_folder(path, split=split, resolution=resolution, channels=channels, resize=resize,
@@ -368,8 +448,15 @@ def load_source(source: PathLike, *, split: str | None = None, resolution: int |
     dataset = load_idx(path)
   else:
     raise ValueError(f"{path}: unknown kind of source; expected a folder of images, a .zip of images, an .npz, "
-                     "an idx file (*-idx3-ubyte[.gz]) or a folder of idx files")
+                     "an idx file (*-idx3-ubyte[.gz]), a folder of idx files, or cifar-10-python.tar.gz")
   return _finish(dataset, resolution, channels, limit, subset, resize, resample, num_workers)
+
+
+def is_cifar10_python(path: pathlib.Path) -> bool:
+  """Whether `path` is CIFAR-10's python version: a folder with its batches, or cifar-10-python.tar.gz."""
+  if path.is_dir():
+    return (path / "data_batch_1").is_file() or (path / "test_batch").is_file()
+  return path.name.lower().startswith("cifar-10-python") and path.name.lower().endswith((".tar.gz", ".tgz", ".tar"))
 
 
 def _finish(dataset: ImageDataset, resolution, channels, limit, subset, resize, resample,
@@ -388,8 +475,9 @@ def load_uint8(source: str, *, split: str | None = None, resolution: int | None 
   """Images and labels of a file source as uint8 (for metrics, which quantize anyway).
 
   Args:
-    source: an image folder, a `.zip` of images, an `.npz`, an idx(.gz) file, or a directory of idx files.
-    split: "train"/"test" for idx directories (default "train"); the sub-folder for folders and zips (None: all).
+    source: an image folder, a `.zip` of images, an `.npz`, an idx(.gz) file, a directory of idx files, or
+      CIFAR-10's python version (`cifar-10-python.tar.gz` or its `cifar-10-batches-py` folder).
+    split: "train"/"test" for idx and CIFAR-10 (default "train"); the sub-folder for folders and zips (None: all).
     resolution: square target size (center crop + Lanczos resize), None to keep.
     channels: 1 or 3 to convert, None to keep.
     limit: at most this many examples, the first ones in the source's (sorted) order.
