@@ -471,7 +471,7 @@ def _finish(dataset: ImageDataset, resolution, channels, limit, subset, resize, 
 
 
 def load_uint8(source: str, *, split: str | None = None, resolution: int | None = None, channels: int | None = None,
-               limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+               limit: int | None = None, subset: str = "first") -> tuple[np.ndarray, np.ndarray | None]:
   """Images and labels of a file source as uint8 (for metrics, which quantize anyway).
 
   Args:
@@ -480,16 +480,19 @@ def load_uint8(source: str, *, split: str | None = None, resolution: int | None 
     split: "train"/"test" for idx and CIFAR-10 (default "train"); the sub-folder for folders and zips (None: all).
     resolution: square target size (center crop + Lanczos resize), None to keep.
     channels: 1 or 3 to convert, None to keep.
-    limit: at most this many examples, the first ones in the source's (sorted) order.
+    limit: at most this many examples.
+    subset: which `limit` examples: "first" in the source's (sorted) order, or "even": evenly spaced, so a
+      folder sorted by class keeps every class (the first 5000 of CIFAR-10's train folder are one class).
   Returns:
     `((N, H, W, C) uint8 in [0, 255], (N,) int32 labels or None)`.
   """
-  dataset = load_source(source, split=split, resolution=resolution, channels=channels, limit=limit)
+  dataset = load_source(source, split=split, resolution=resolution, channels=channels, limit=limit, subset=subset)
   return dataset.images, dataset.labels
 
 
 def load(source: str, *, split: str | None = None, resolution: int | None = None, channels: int | None = None,
-         limit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+         limit: int | None = None, subset: str = "first") -> tuple[np.ndarray, np.ndarray | None]:
   """Like `load_uint8`, but images are `(N, H, W, C) float32 in [-1, 1]`."""
-  images, labels = load_uint8(source, split=split, resolution=resolution, channels=channels, limit=limit)
+  images, labels = load_uint8(source, split=split, resolution=resolution, channels=channels, limit=limit,
+                              subset=subset)
   return arrays.to_float(images), labels
