@@ -162,3 +162,34 @@ def test_errors_in_the_prefetch_thread_reach_the_caller():
   data = Pipeline(_images(), _labels(), 4, seed=0, device="not a device")
   with pytest.raises(Exception):
     next(data)
+
+
+_SHARDED_SCRIPT = """
+import jax, numpy as np
+from jaxgan.data import arrays
+from jaxgan.data.pipeline import Pipeline
+assert jax.device_count() == 4, jax.devices()
+mesh = jax.sharding.Mesh(np.array(jax.devices()), ("data",))
+sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+images = np.random.default_rng(0).integers(0, 256, (20, 2, 3, 1), dtype=np.uint8)
+data = Pipeline(images, np.arange(20), 8, seed=1, flip=True, sharding=sharding)
+batch = next(data)
+data.close()
+host = data.host_batch(0, 0)
+assert batch["image"].sharding == sharding and batch["image"].shape == (8, 2, 3, 1)
+assert len(batch["image"].addressable_shards) == 4
+assert batch["label"].sharding.spec == jax.sharding.PartitionSpec("data")
+np.testing.assert_allclose(np.asarray(batch["image"]), arrays.to_float(host["image"]), atol=1e-6)
+np.testing.assert_array_equal(np.asarray(batch["label"]), host["label"])
+print("OK")
+"""
+
+
+def test_batches_sharded_over_four_cpu_devices():
+  import os
+  import subprocess
+  import sys
+  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+  result = subprocess.run([sys.executable, "-c", _SHARDED_SCRIPT], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+  assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-2000:]
