@@ -128,6 +128,7 @@ def inception_params_from_arrays(arrays: Mapping[str, np.ndarray], *, eps: float
     names = _source_keys(layout, flax_path, nv_prefix)
     if any(n not in arrays for n in names.values()):
       missing += [n for n in names.values() if n not in arrays]
+      used.update(n for n in names.values() if n in arrays)  # known names, only incomplete
       continue
     used.update(names.values())
     w = np.asarray(arrays[names["weight"]], np.float64)
