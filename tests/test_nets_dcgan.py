@@ -1,0 +1,286 @@
+"""Tests of the DCGAN and SNDCGAN networks (tiny widths, batch 2)."""
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan.nets import dcgan
+
+KEY = jax.random.key(0, impl="rbg")  # rbg keys compile much faster on CPU than threefry
+Z = 8
+N = 2
+
+
+def _z(seed: int = 1) -> jax.Array:
+  return jax.random.normal(jax.random.key(seed, impl="rbg"), (N, Z))
+
+
+def _count(tree) -> int:
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+def _fake_init(model: nn.Module, *args, seed: int = 0):
+  """Variables with init's tree and shapes (traced, not compiled) and numpy values: saves a compile per model.
+
+  Kernels ~ N(0, 1/fan_in), embeddings ~ N(0, 1), BN scale/var = 1, bias/mean = 0, spectral u random unit.
+  """
+  rng = np.random.default_rng(seed)
+
+  def fill(path, leaf):
+    name = path[-1].key
+    if name in ("scale", "var"):
+      return jnp.ones(leaf.shape, leaf.dtype)
+    if name in ("bias", "mean"):
+      return jnp.zeros(leaf.shape, leaf.dtype)
+    value = rng.normal(size=leaf.shape)
+    if name == "u":
+      value /= np.linalg.norm(value)
+    elif name == "kernel":
+      value /= np.sqrt(np.prod(leaf.shape[:-1]))
+    return jnp.asarray(value, leaf.dtype)
+
+  return jax.tree_util.tree_map_with_path(fill, jax.eval_shape(model.init, KEY, *args))
+
+
+def _apply_fn(model: nn.Module, train: bool):
+  mutable = ["batch_stats", "spectral"]
+  return jax.jit(lambda v, *args: model.apply(v, *args, train=train, mutable=mutable))
+
+
+@pytest.fixture(scope="module", params=[(28, 1), (32, 3), (64, 3)], ids=["28", "32", "64"])
+def generated(request):
+  """(resolution, channels, variables, outputs) for each DCGAN resolution, from one compiled function."""
+  res, channels = request.param
+  g = dcgan.DCGANGenerator(resolution=res, channels=channels, width=4)
+  variables = _fake_init(g, _z())
+
+  @jax.jit
+  def run(v, z):
+    x, updates = g.apply(v, z, train=True, mutable=["batch_stats"])
+    x_eval, eval_updates = g.apply(v, z, train=False, mutable=["batch_stats"])
+    x_first = g.apply(v, z[:1], train=False)
+    return dict(x=x, updates=updates, x_eval=x_eval, eval_updates=eval_updates, x_first=x_first)
+
+  return res, channels, variables, run(variables, _z())
+
+
+def test_generator_shape_dtype_range(generated):
+  res, channels, _, out = generated
+  for x in (out["x"], out["x_eval"]):
+    chex.assert_shape(x, (N, res, res, channels))
+    assert x.dtype == jnp.float32
+    assert float(jnp.max(jnp.abs(x))) <= 1.0
+    assert float(jnp.std(x)) > 0.0
+
+
+def test_batch_stats_updated_in_train_untouched_in_eval(generated):
+  _, _, variables, out = generated
+  before = variables["batch_stats"]
+  changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), before, out["updates"]["batch_stats"])
+  assert all(jax.tree.leaves(changed))
+  chex.assert_trees_all_equal(out["eval_updates"]["batch_stats"], before)
+  # Eval mode is per sample: the first image does not depend on the rest of the batch.
+  np.testing.assert_allclose(np.asarray(out["x_first"][0]), np.asarray(out["x_eval"][0]), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("res", [28, 32, 64])
+@pytest.mark.parametrize("in_channels", [3, 6])  # 6 = a PacGAN discriminator on pairs of RGB images
+def test_discriminator_shapes(res, in_channels):
+  d = dcgan.DCGANDiscriminator(resolution=res, channels=3, width=4)
+  x = jax.ShapeDtypeStruct((N, res, res, in_channels), jnp.float32)
+  variables = jax.eval_shape(d.init, KEY, x)
+  out = jax.eval_shape(lambda v, x: d.apply(v, x, mutable=["batch_stats"])[0], variables, x)
+  assert out.shape == (N,) and out.dtype == jnp.float32
+  chex.assert_shape(variables["params"]["Conv_0"]["kernel"], (4, 4, in_channels, 4))
+
+
+def test_discriminator_packed_values():
+  d = dcgan.DCGANDiscriminator(resolution=32, width=4)
+  x = jax.random.uniform(KEY, (N, 32, 32, 6), minval=-1.0, maxval=1.0)
+  variables = _fake_init(d, x)
+  logits, updates = _apply_fn(d, True)(variables, x)
+  chex.assert_shape(logits, (N,))
+  assert np.all(np.isfinite(np.asarray(logits)))
+  assert "batch_stats" in updates
+
+
+def test_tiny_parameter_counts():
+  g = dcgan.DCGANGenerator(resolution=32, channels=3, width=4)
+  d = dcgan.DCGANDiscriminator(resolution=32, channels=3, width=4)
+  gv = jax.eval_shape(g.init, KEY, jnp.zeros((N, Z)))
+  dv = jax.eval_shape(d.init, KEY, jnp.zeros((N, 32, 32, 3)))
+  # G: Dense 8 -> 4*4*16 (no bias), BN(16), ConvT 4x4 16->8, BN(8), ConvT 8->4, BN(4), ConvT 4->3 + bias.
+  g_params = 8 * 4 * 4 * 16 + 2 * 16 + 16 * 16 * 8 + 2 * 8 + 16 * 8 * 4 + 2 * 4 + (16 * 4 * 3 + 3)
+  assert _count(gv["params"]) == g_params == 4859
+  assert _count(gv["batch_stats"]) == 2 * (16 + 8 + 4)
+  # D: Conv 4x4 3->4 + bias, Conv 4->8, BN(8), Conv 8->16, BN(16), Dense 4*4*16 -> 1 + bias.
+  d_params = (16 * 3 * 4 + 4) + 16 * 4 * 8 + 2 * 8 + 16 * 8 * 16 + 2 * 16 + (4 * 4 * 16 + 1)
+  assert _count(dv["params"]) == d_params == 3061
+  assert _count(dv["batch_stats"]) == 2 * (8 + 16)
+
+
+def test_discriminator_norm_options():
+  x = jnp.zeros((N, 28, 28, 1))
+  for norm in ("layer", "none"):
+    d = dcgan.DCGANDiscriminator(resolution=28, channels=1, width=4, norm=norm)
+    variables = jax.eval_shape(d.init, KEY, x)
+    assert "batch_stats" not in variables
+  with pytest.raises(ValueError, match="norm must be one of"):
+    jax.eval_shape(dcgan.DCGANDiscriminator(resolution=28, norm="group").init, KEY, x)
+
+
+def test_unsupported_resolution():
+  with pytest.raises(ValueError, match=r"unsupported resolution 48; supported: \[28, 32, 64\]"):
+    jax.eval_shape(dcgan.DCGANGenerator(resolution=48).init, KEY, jnp.zeros((N, Z)))
+  with pytest.raises(ValueError, match=r"supported: \[28, 32, 64\]"):
+    jax.eval_shape(dcgan.DCGANDiscriminator(resolution=16).init, KEY, jnp.zeros((N, 16, 16, 3)))
+  with pytest.raises(ValueError, match=r"supported: \[32, 48\]"):
+    jax.eval_shape(dcgan.SNDCGANGenerator(resolution=64).init, KEY, jnp.zeros((N, Z)))
+  with pytest.raises(ValueError, match="built for resolution 32"):
+    jax.eval_shape(dcgan.DCGANDiscriminator(resolution=32).init, KEY, jnp.zeros((N, 28, 28, 3)))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Class-conditional models.
+
+K = 3
+LABELS = jnp.array([0, 2], jnp.int32)
+OTHER_LABELS = jnp.array([1, 1], jnp.int32)
+
+
+@pytest.fixture(scope="module")
+def cond_generator():
+  g = dcgan.DCGANGenerator(resolution=28, channels=1, width=4, num_classes=K, embed_dim=4)
+  variables = jax.jit(g.init)(KEY, _z(), LABELS)
+  return g, variables
+
+
+def test_conditional_generator_uses_labels(cond_generator):
+  g, variables = cond_generator
+  fn = _apply_fn(g, False)
+  x, _ = fn(variables, _z(), LABELS)
+  x_other, _ = fn(variables, _z(), OTHER_LABELS)
+  chex.assert_shape(x, (N, 28, 28, 1))
+  assert float(jnp.max(jnp.abs(x - x_other))) > 1e-4
+  chex.assert_shape(variables["params"]["label_embed"]["embedding"], (K, 4))
+
+
+@pytest.mark.parametrize("labels,match", [
+    (None, "labels are required"),
+    (jnp.array([0.0, 1.0]), "dtype"),
+    (jnp.array([0, 1, 2]), "shape"),
+    (jnp.array([0, 3]), "values"),
+])
+def test_conditional_models_reject_bad_labels(cond_generator, labels, match):
+  g, variables = cond_generator
+  with pytest.raises(ValueError, match=match):
+    g.apply(variables, _z(), labels, train=False)
+  d = dcgan.DCGANDiscriminator(resolution=28, channels=1, width=4, num_classes=K, conditioning="concat")
+  with pytest.raises(ValueError, match=match):
+    d.init(KEY, jnp.zeros((N, 28, 28, 1)), labels)
+
+
+def test_bad_labels_rejected_under_jit_at_trace_time(cond_generator):
+  g, variables = cond_generator
+  with pytest.raises(ValueError, match="shape"):
+    jax.jit(lambda v, y: g.apply(v, _z(), y, train=False))(variables, jnp.zeros((N, 1), jnp.int32))
+
+
+def test_projection_discriminator_matches_hand_computation():
+  d = dcgan.DCGANDiscriminator(resolution=28, channels=1, width=4, num_classes=K, conditioning="projection")
+  x = jax.random.uniform(KEY, (N, 28, 28, 1), minval=-1.0, maxval=1.0)
+  variables = _fake_init(d, x, LABELS)
+
+  @jax.jit
+  def logits_and_phi(v, x, labels):
+    captured = {}
+
+    def grab_head_input(next_fun, args, kwargs, context):
+      if context.module.name == "head" and context.method_name == "__call__":
+        captured["phi"] = args[0]
+      return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(grab_head_input):
+      logits = d.apply(v, x, labels, train=False)
+    return logits, captured["phi"]
+
+  logits, phi = logits_and_phi(variables, x, LABELS)
+  other, _ = logits_and_phi(variables, x, OTHER_LABELS)
+  params = variables["params"]
+  phi = np.asarray(phi)
+  chex.assert_shape(phi, (N, 7 * 7 * 8))
+  embedding = np.asarray(params["class_embed"]["embedding"])
+  chex.assert_shape(embedding, (K, 7 * 7 * 8))
+  linear = phi @ np.asarray(params["head"]["kernel"])[:, 0] + np.asarray(params["head"]["bias"])[0]
+  expected = linear + np.sum(embedding[np.asarray(LABELS)] * phi, axis=-1)
+  np.testing.assert_allclose(np.asarray(logits), expected, rtol=1e-4, atol=1e-4)
+  assert float(jnp.max(jnp.abs(logits - other))) > 1e-4
+
+
+def test_concat_discriminator_uses_label_channels():
+  d = dcgan.DCGANDiscriminator(resolution=28, channels=1, width=4, num_classes=K, conditioning="concat")
+  x = jax.random.uniform(KEY, (N, 28, 28, 2), minval=-1.0, maxval=1.0)  # packed pairs of grey images
+  variables = _fake_init(d, x, LABELS)
+  chex.assert_shape(variables["params"]["Conv_0"]["kernel"], (4, 4, 2 + K, 4))
+  assert "class_embed" not in variables["params"]
+  logits, other = jax.jit(
+      lambda v, x: (d.apply(v, x, LABELS, train=False), d.apply(v, x, OTHER_LABELS, train=False)))(variables, x)
+  chex.assert_shape(logits, (N,))
+  assert float(jnp.max(jnp.abs(logits - other))) > 1e-6
+
+
+def test_bad_conditioning_name():
+  d = dcgan.DCGANDiscriminator(resolution=28, num_classes=K, conditioning="acgan")
+  with pytest.raises(ValueError, match="conditioning must be one of"):
+    jax.eval_shape(d.init, KEY, jnp.zeros((N, 28, 28, 1)), LABELS)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# SNDCGAN (Miyato et al. 2018, Table 3).
+
+
+def test_sndcgan_generator_and_discriminator_32():
+  g = dcgan.SNDCGANGenerator(resolution=32, width=4)
+  d = dcgan.SNDCGANDiscriminator(resolution=32, width=4)
+  gv = _fake_init(g, _z())
+  dv = _fake_init(d, jnp.zeros((N, 32, 32, 3)))
+  assert "batch_stats" not in dv
+
+  @jax.jit
+  def run(gv, dv, z):
+    x, _ = g.apply(gv, z, mutable=["batch_stats"])
+    logits, updates = d.apply(dv, x, train=True, mutable=["spectral"])
+    _, eval_updates = d.apply(dv, x, train=False, mutable=["spectral"])
+    return x, logits, updates, eval_updates
+
+  x, logits, updates, eval_updates = run(gv, dv, _z())
+  chex.assert_shape(x, (N, 32, 32, 3))
+  assert float(jnp.max(jnp.abs(x))) <= 1.0
+  chex.assert_shape(logits, (N,))
+  # Every conv and the head are spectrally normalized; the convs' u advance in training mode (the head's u has
+  # one element, +-1, a fixed point).
+  assert sorted(dv["spectral"]) == [f"SNConv_{i}" for i in range(7)] + ["head"]
+  changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), dv["spectral"], updates["spectral"])
+  assert all(changed[f"SNConv_{i}"]["u"] for i in range(7))
+  chex.assert_trees_all_equal(eval_updates["spectral"], dv["spectral"])
+
+
+def test_sndcgan_48_shapes_and_parameter_count():
+  g = dcgan.SNDCGANGenerator(resolution=48, width=4)
+  d = dcgan.SNDCGANDiscriminator(resolution=48, width=4)
+  gv = jax.eval_shape(g.init, KEY, jnp.zeros((N, Z)))
+  x = jax.eval_shape(lambda v: g.apply(v, jnp.zeros((N, Z)), mutable=["batch_stats"])[0], gv)
+  assert x.shape == (N, 48, 48, 3)
+  dv = jax.eval_shape(d.init, KEY, jnp.zeros((N, 48, 48, 3)))
+  # D (w = 4): convs 3x3 3->4, 4x4 4->4, 3x3 4->8, 4x4 8->8, 3x3 8->16, 4x4 16->16, 3x3 16->32, all with bias,
+  # then Dense 6*6*32 -> 1; one u per layer of size (out,).
+  convs = [(3, 3, 4), (4, 4, 4), (3, 4, 8), (4, 8, 8), (3, 8, 16), (4, 16, 16), (3, 16, 32)]
+  expected = sum(k * k * cin * cout + cout for k, cin, cout in convs) + (6 * 6 * 32 + 1)
+  assert _count(dv["params"]) == expected
+  assert _count(dv["spectral"]) == sum(cout for _, _, cout in convs) + 1
+  # G (w = 4): Dense 8 -> 6*6*32 (no bias), BN(32), ConvT 32->16, BN, ConvT 16->8, BN, ConvT 8->4, BN, conv 3x3 4->3.
+  g_expected = (8 * 6 * 6 * 32 + 2 * 32 + 16 * 32 * 16 + 2 * 16 + 16 * 16 * 8 + 2 * 8 + 16 * 8 * 4 + 2 * 4
+                + 9 * 4 * 3 + 3)
+  assert _count(gv["params"]) == g_expected
