@@ -1,0 +1,151 @@
+"""Tests of the ResNet (CIFAR-10) generator and discriminator, tiny width 8, batch 2."""
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan.nets import resnet
+
+KEY = jax.random.key(0, impl="rbg")  # rbg keys compile much faster on CPU than threefry
+Z = 8
+N = 2
+W = 8
+
+
+def _count(tree) -> int:
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+def _fake_init(model: nn.Module, *args, seed: int = 0):
+  """Variables with init's tree and shapes (traced, not compiled) and numpy values: saves a compile per model."""
+  rng = np.random.default_rng(seed)
+
+  def fill(path, leaf):
+    name = path[-1].key
+    if name in ("scale", "var"):
+      return jnp.ones(leaf.shape, leaf.dtype)
+    if name in ("bias", "mean"):
+      return jnp.zeros(leaf.shape, leaf.dtype)
+    value = rng.normal(size=leaf.shape)
+    if name == "u":
+      value /= np.linalg.norm(value)
+    elif name == "kernel":
+      value /= np.sqrt(np.prod(leaf.shape[:-1]))
+    return jnp.asarray(value, leaf.dtype)
+
+  return jax.tree_util.tree_map_with_path(fill, jax.eval_shape(model.init, KEY, *args))
+
+
+@pytest.fixture(scope="module")
+def cifar_run():
+  """G and SN-D at 32x32 (D on packed pairs, 6 channels), applied in train and eval mode in one compile."""
+  g = resnet.ResNetGenerator(resolution=32, width=W)
+  d = resnet.ResNetDiscriminator(resolution=32, width=W, spectral_norm=True)
+  z = jax.random.normal(KEY, (N, Z))
+  gv = _fake_init(g, z)
+  dv = _fake_init(d, jnp.zeros((N, 32, 32, 6)))
+
+  @jax.jit
+  def run(gv, dv, z):
+    x, g_updates = g.apply(gv, z, train=True, mutable=["batch_stats"])
+    x_eval, g_eval_updates = g.apply(gv, z, train=False, mutable=["batch_stats"])
+    packed = jnp.concatenate([x, x_eval], axis=-1)
+    logits, d_updates = d.apply(dv, packed, train=True, mutable=["spectral"])
+    logits_eval, d_eval_updates = d.apply(dv, packed, train=False, mutable=["spectral"])
+    return dict(x=x, x_eval=x_eval, g_updates=g_updates, g_eval_updates=g_eval_updates, logits=logits,
+                logits_eval=logits_eval, d_updates=d_updates, d_eval_updates=d_eval_updates)
+
+  return gv, dv, run(gv, dv, z)
+
+
+def test_generator_shape_dtype_range(cifar_run):
+  _, _, out = cifar_run
+  for x in (out["x"], out["x_eval"]):
+    chex.assert_shape(x, (N, 32, 32, 3))
+    assert x.dtype == jnp.float32
+    assert float(jnp.max(jnp.abs(x))) <= 1.0
+    assert float(jnp.std(x)) > 0.0
+
+
+def test_generator_batch_stats(cifar_run):
+  gv, _, out = cifar_run
+  changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), gv["batch_stats"], out["g_updates"]["batch_stats"])
+  assert all(jax.tree.leaves(changed))
+  chex.assert_trees_all_equal(out["g_eval_updates"]["batch_stats"], gv["batch_stats"])
+
+
+def test_discriminator_packed_logits_and_spectral_updates(cifar_run):
+  _, dv, out = cifar_run
+  for logits in (out["logits"], out["logits_eval"]):
+    chex.assert_shape(logits, (N,))
+    assert logits.dtype == jnp.float32
+    assert np.all(np.isfinite(np.asarray(logits)))
+  assert "batch_stats" not in dv
+  chex.assert_shape(dv["params"]["DiscriminatorBlock_0"]["SNConv_0"]["kernel"], (3, 3, 6, W))
+  changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), dv["spectral"], out["d_updates"]["spectral"])
+  del changed["head"]  # a (1,) vector of norm 1 is a fixed point
+  assert all(jax.tree.leaves(changed))
+  chex.assert_trees_all_equal(out["d_eval_updates"]["spectral"], dv["spectral"])
+
+
+def test_tiny_parameter_counts():
+  g = resnet.ResNetGenerator(resolution=32, channels=3, width=W)
+  d = resnet.ResNetDiscriminator(resolution=32, channels=3, width=W)
+  gv = jax.eval_shape(g.init, KEY, jnp.zeros((N, Z)))
+  dv = jax.eval_shape(d.init, KEY, jnp.zeros((N, 32, 32, 3)))
+  conv3 = 9 * W * W + W  # 3x3 conv W -> W with bias
+  # G: Dense 8 -> 4*4*8 + bias; 3 up blocks of [BN(8), conv3, BN(8), conv3, 1x1 shortcut 8->8 + bias];
+  # BN(8); conv 3x3 8 -> 3 + bias.
+  g_block = 2 * W + conv3 + 2 * W + conv3 + (W * W + W)
+  assert _count(gv["params"]) == (Z * 16 * W + 16 * W) + 3 * g_block + 2 * W + (9 * W * 3 + 3) == 5203
+  assert _count(gv["batch_stats"]) == 2 * (3 * 2 * W + W)
+  # D: optimized block [conv 3x3 3->8, conv3, 1x1 shortcut 3->8]; down block [conv3, conv3, 1x1 8->8];
+  # two blocks [conv3, conv3] (no shortcut conv); Dense 8 -> 1.
+  optimized = (9 * 3 * W + W) + conv3 + (3 * W + W)
+  down = 2 * conv3 + (W * W + W)
+  assert _count(dv["params"]) == optimized + down + 2 * 2 * conv3 + (W + 1) == 4425
+  assert set(dv) == {"params"}  # no batch norm, no spectral state without SN
+
+
+@pytest.mark.parametrize("res", [48, 64])
+def test_other_resolutions_shapes(res):
+  g = resnet.ResNetGenerator(resolution=res, width=W)
+  d = resnet.ResNetDiscriminator(resolution=res, width=W)
+  gv = jax.eval_shape(g.init, KEY, jnp.zeros((N, Z)))
+  x = jax.eval_shape(lambda v: g.apply(v, jnp.zeros((N, Z)), mutable=["batch_stats"])[0], gv)
+  assert x.shape == (N, res, res, 3)
+  dv = jax.eval_shape(d.init, KEY, x)
+  logits = jax.eval_shape(lambda v: d.apply(v, jnp.zeros(x.shape)), dv)
+  assert logits.shape == (N,)
+
+
+def test_unsupported_resolution():
+  with pytest.raises(ValueError, match=r"unsupported resolution 28; supported: \[32, 48, 64\]"):
+    jax.eval_shape(resnet.ResNetGenerator(resolution=28).init, KEY, jnp.zeros((N, Z)))
+
+
+def test_conditional_projection_and_concat():
+  labels = jnp.array([0, 3], jnp.int32)
+  other = jnp.array([1, 1], jnp.int32)
+  g = resnet.ResNetGenerator(resolution=32, width=W, num_classes=4, embed_dim=4)
+  gv = jax.eval_shape(g.init, KEY, jnp.zeros((N, Z)), labels)
+  chex.assert_shape(gv["params"]["label_embed"]["embedding"], (4, 4))
+  d_proj = resnet.ResNetDiscriminator(resolution=32, width=W, num_classes=4, spectral_norm=True)
+  d_cat = resnet.ResNetDiscriminator(resolution=32, width=W, num_classes=4, conditioning="concat")
+  x = jax.random.uniform(KEY, (N, 32, 32, 3), minval=-1.0, maxval=1.0)
+  pv = _fake_init(d_proj, x, labels)
+  cv = _fake_init(d_cat, x, labels)
+  chex.assert_shape(pv["params"]["class_embed"]["embedding"], (4, W))  # projection on the pooled features
+  chex.assert_shape(cv["params"]["DiscriminatorBlock_0"]["Conv_0"]["kernel"], (3, 3, 3 + 4, W))
+
+  @jax.jit
+  def run(pv, cv, x):
+    return [d.apply(v, x, y, train=False) for d, v in ((d_proj, pv), (d_cat, cv)) for y in (labels, other)]
+
+  proj, proj_other, cat, cat_other = run(pv, cv, x)
+  assert float(jnp.max(jnp.abs(proj - proj_other))) > 1e-5
+  assert float(jnp.max(jnp.abs(cat - cat_other))) > 1e-5
+  with pytest.raises(ValueError, match="labels are required"):
+    d_proj.apply(pv, x)
