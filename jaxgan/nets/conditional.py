@@ -51,7 +51,7 @@ def check_labels(labels: jax.Array | None, batch_size: int, num_classes: int, wh
     raise ValueError(f"{who}: expected {expected}, got dtype {labels.dtype}")
   if tuple(labels.shape) != (batch_size,):
     raise ValueError(f"{who}: expected {expected}, got shape {tuple(labels.shape)}")
-  if not isinstance(labels, jax.core.Tracer):
+  if isinstance(labels, (np.ndarray, jax.Array)) and not isinstance(labels, jax.core.Tracer):
     values = np.asarray(labels)
     if values.size and (values.min() < 0 or values.max() >= num_classes):
       raise ValueError(f"{who}: expected {expected}, got values in [{values.min()}, {values.max()}]")

@@ -1,0 +1,139 @@
+"""Tests of jaxgan.nets.registry (every registered pair, traced only) and of the InfoGAN networks."""
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan.nets import infogan
+from jaxgan.nets import registry
+
+KEY = jax.random.key(0, impl="rbg")  # rbg keys compile much faster on CPU than threefry
+N = 2
+Z = 8
+OURS = ["dcgan", "dcgan_tiny", "sndcgan", "sndcgan_tiny", "resnet", "resnet_tiny", "snresnet", "snresnet_tiny",
+        "infogan", "infogan_tiny"]
+
+
+def _count(tree) -> int:
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_registered_pair_contract(name):
+  """Traces init and apply (no compile): shapes, dtypes, attributes, packed D input, conditional variant."""
+  g = registry.get_generator(name)
+  d = registry.get_discriminator(name)
+  for model in (g, d):
+    assert isinstance(model, nn.Module)
+    assert {"resolution", "channels", "width", "num_classes"} <= set(vars(model))
+  res, channels = g.resolution, g.channels
+  assert (d.resolution, d.channels) == (res, channels)
+  z = jax.ShapeDtypeStruct((N, Z), jnp.float32)
+  gv = jax.eval_shape(g.init, KEY, z)
+  x = jax.eval_shape(lambda v, z: g.apply(v, z, train=True, mutable=["batch_stats"])[0], gv, z)
+  assert x.shape == (N, res, res, channels) and x.dtype == jnp.float32
+  for in_channels in (channels, 2 * channels):
+    xs = jax.ShapeDtypeStruct((N, res, res, in_channels), jnp.float32)
+    dv = jax.eval_shape(d.init, KEY, xs)
+    logits = jax.eval_shape(lambda v, x: d.apply(v, x, None, train=False), dv, xs)
+    assert logits.shape == (N,) and logits.dtype == jnp.float32
+  labels = jax.ShapeDtypeStruct((N,), jnp.int32)
+  cg = registry.get_generator(name, num_classes=3)
+  cd = registry.get_discriminator(name, num_classes=3)
+  cgv = jax.eval_shape(cg.init, KEY, z, labels)
+  x_cond = jax.eval_shape(lambda v, z, y: cg.apply(v, z, y, train=False), cgv, z, labels)
+  assert x_cond.shape == (N, res, res, channels)
+  cdv = jax.eval_shape(cd.init, KEY, x, labels)
+  assert jax.eval_shape(lambda v, x, y: cd.apply(v, x, y, train=False), cdv, x, labels).shape == (N,)
+
+
+def test_all_ours_registered_and_overrides():
+  assert set(OURS) <= set(registry.list_networks())
+  assert registry.get_generator("dcgan_tiny").width == 4
+  assert registry.get_generator("dcgan_tiny", width=8, resolution=64).width == 8
+  assert registry.get_discriminator("snresnet").spectral_norm
+  assert not registry.get_discriminator("resnet").spectral_norm
+  assert registry.get_discriminator("infogan_tiny", norm="none").norm == "none"
+
+
+def test_unknown_name_lists_known_ones():
+  with pytest.raises(ValueError, match=r"unknown network 'dcgan_huge'; known: .*dcgan, dcgan_tiny"):
+    registry.get_generator("dcgan_huge")
+  with pytest.raises(ValueError, match="known: .*infogan"):
+    registry.get_discriminator("")
+
+
+def test_register_refuses_duplicates():
+  with pytest.raises(ValueError, match="already registered"):
+    registry.register("dcgan", infogan.InfoGANGenerator, infogan.InfoGANDiscriminator)
+  assert registry.get_generator("dcgan").__class__.__name__ == "DCGANGenerator"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# InfoGAN (Chen et al. 2016 / Lucic et al. 2018), tiny width 4.
+
+
+def _fake_init(model: nn.Module, *args, seed: int = 0):
+  """Variables with init's tree and shapes (traced, not compiled) and numpy values: saves a compile per model."""
+  rng = np.random.default_rng(seed)
+
+  def fill(path, leaf):
+    name = path[-1].key
+    if name in ("scale", "var"):
+      return jnp.ones(leaf.shape, leaf.dtype)
+    if name in ("bias", "mean"):
+      return jnp.zeros(leaf.shape, leaf.dtype)
+    value = rng.normal(size=leaf.shape)
+    if name == "kernel":
+      value /= np.sqrt(np.prod(leaf.shape[:-1]))
+    return jnp.asarray(value, leaf.dtype)
+
+  return jax.tree_util.tree_map_with_path(fill, jax.eval_shape(model.init, KEY, *args))
+
+
+def test_infogan_values_and_batch_stats():
+  g = infogan.InfoGANGenerator(width=4)
+  d_bn = infogan.InfoGANDiscriminator(width=4)
+  d_ln = infogan.InfoGANDiscriminator(width=4, norm="layer")
+  z = jax.random.normal(KEY, (N, Z))
+  gv = _fake_init(g, z)
+  bnv = _fake_init(d_bn, jnp.zeros((N, 28, 28, 1)))
+  lnv = _fake_init(d_ln, jnp.zeros((N, 28, 28, 1)))
+  assert "batch_stats" in bnv and "batch_stats" not in lnv
+
+  @jax.jit
+  def run(gv, bnv, lnv, z):
+    x, g_updates = g.apply(gv, z, train=True, mutable=["batch_stats"])
+    logits_bn, d_updates = d_bn.apply(bnv, x, train=True, mutable=["batch_stats"])
+    logits_ln = d_ln.apply(lnv, x, train=True)
+    return x, g_updates, logits_bn, d_updates, logits_ln
+
+  x, g_updates, logits_bn, d_updates, logits_ln = run(gv, bnv, lnv, z)
+  chex.assert_shape(x, (N, 28, 28, 1))
+  assert float(jnp.max(jnp.abs(x))) <= 1.0 and float(jnp.std(x)) > 0.0
+  chex.assert_shape([logits_bn, logits_ln], [(N,), (N,)])
+  for before, after in ((gv, g_updates), (bnv, d_updates)):
+    changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), before["batch_stats"], after["batch_stats"])
+    assert all(jax.tree.leaves(changed))
+
+
+def test_infogan_tiny_parameter_counts():
+  gv = jax.eval_shape(infogan.InfoGANGenerator(width=4).init, KEY, jnp.zeros((N, Z)))
+  # FC 8 -> 64 (no bias), BN(64), FC 64 -> 7*7*8 (no bias), BN(392), ConvT 4x4 8 -> 4, BN(4), ConvT 4 -> 1 + bias.
+  g_params = 8 * 64 + 2 * 64 + 64 * 392 + 2 * 392 + 16 * 8 * 4 + 2 * 4 + (16 * 4 * 1 + 1)
+  assert _count(gv["params"]) == g_params == 27097
+  for norm, norm_params in (("batch", 2 * 8 + 2 * 64), ("layer", 2 * 8 + 2 * 64), ("none", 8 + 64)):
+    dv = jax.eval_shape(infogan.InfoGANDiscriminator(width=4, norm=norm).init, KEY, jnp.zeros((N, 28, 28, 1)))
+    # Conv 4x4 1 -> 4 + bias, Conv 4x4 4 -> 8, FC 392 -> 64, FC 64 -> 1 + bias; biases of the middle layers
+    # only without normalization; layer norm normalizes over (H, W, C) with a per-channel scale and bias.
+    d_params = (16 * 1 * 4 + 4) + 16 * 4 * 8 + 392 * 64 + (64 + 1) + norm_params
+    assert _count(dv["params"]) == d_params, norm
+  assert _count(jax.eval_shape(
+      infogan.InfoGANDiscriminator(width=4).init, KEY, jnp.zeros((N, 28, 28, 1)))["params"]) == 25877
+
+
+def test_infogan_bad_resolution():
+  with pytest.raises(ValueError, match="multiple of 4"):
+    jax.eval_shape(infogan.InfoGANGenerator(resolution=30).init, KEY, jnp.zeros((N, Z)))
