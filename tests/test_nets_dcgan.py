@@ -85,6 +85,25 @@ def test_batch_stats_updated_in_train_untouched_in_eval(generated):
   np.testing.assert_allclose(np.asarray(out["x_first"][0]), np.asarray(out["x_eval"][0]), rtol=1e-4, atol=1e-5)
 
 
+def test_bn_axis_name_synchronizes_batch_statistics():
+  """Two "devices" of 2 samples each, mapped with an axis name, match one batch of 4 in training mode."""
+  g = dcgan.DCGANGenerator(resolution=28, channels=1, width=4)
+  g_sync = dcgan.DCGANGenerator(resolution=28, channels=1, width=4, bn_axis_name="devices")
+  variables = _fake_init(g, _z())
+  z = jax.random.normal(KEY, (4, Z))
+
+  @jax.jit
+  def run(v, z):
+    whole, whole_updates = g.apply(v, z, mutable=["batch_stats"])
+    split, split_updates = jax.vmap(
+        lambda zs: g_sync.apply(v, zs, mutable=["batch_stats"]), axis_name="devices")(z.reshape(2, 2, Z))
+    return whole, whole_updates, split.reshape(whole.shape), jax.tree.map(lambda a: a[0], split_updates)
+
+  whole, whole_updates, split, split_updates = run(variables, z)
+  np.testing.assert_allclose(np.asarray(split), np.asarray(whole), rtol=1e-4, atol=1e-5)
+  chex.assert_trees_all_close(split_updates, whole_updates, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("res", [28, 32, 64])
 @pytest.mark.parametrize("in_channels", [3, 6])  # 6 = a PacGAN discriminator on pairs of RGB images
 def test_discriminator_shapes(res, in_channels):

@@ -191,3 +191,23 @@ def test_check_labels():
     conditional.check_labels(jnp.array([0, 3]), 2, 3, "M")
   with pytest.raises(ValueError, match="values"):
     conditional.check_labels(jnp.array([-1, 0]), 2, 3, "M")
+
+
+def test_sn_gradient_treats_u_and_v_as_constants():
+  """d/dW of sum(x @ W / sigma(W)) with sigma = u^T W v, u and v held fixed (Miyato et al. 2018, section 2.2)."""
+  layer = layers.SNDense(3, use_bias=False)
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 4)), jnp.float32)
+  variables = layer.init(KEY, x)
+  u = variables["spectral"]["u"]
+
+  def loss(kernel):
+    return jnp.sum(layer.apply({"params": {"kernel": kernel}, "spectral": variables["spectral"]}, x, train=False))
+
+  def reference(kernel):
+    w_mat = kernel.T
+    v = lax.stop_gradient(w_mat.T @ u / jnp.linalg.norm(w_mat.T @ u))
+    return jnp.sum(x @ kernel / (u @ w_mat @ v))
+
+  kernel = variables["params"]["kernel"]
+  np.testing.assert_allclose(
+      np.asarray(jax.grad(loss)(kernel)), np.asarray(jax.grad(reference)(kernel)), rtol=1e-4, atol=1e-5)
