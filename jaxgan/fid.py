@@ -18,8 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from jaxgan.metrics import fid as fid_lib
-from jaxgan.metrics import preprocess, stats, weights
+from jaxgan.metrics import pipeline as fid_lib
+from jaxgan.metrics import modes, stats, weights
 
 
 def _is_stats_file(path: str) -> bool:
@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="python -m jaxgan.fid", description=__doc__.split("\n")[0])
   sub = parser.add_subparsers(dest="command", required=True)
   common = argparse.ArgumentParser(add_help=False)
-  common.add_argument("--mode", default="tf1", choices=preprocess.MODES, help="resize/normalization (default tf1)")
+  common.add_argument("--mode", default="tf1", choices=modes.MODES, help="resize/normalization (default tf1)")
   common.add_argument("--batch-size", type=int, default=100, help="images per compiled call")
   common.add_argument("--num", type=int, default=None, help="use at most this many images per source")
   common.add_argument("--split", default=None, help="split for idx/CIFAR sources or sub-folder (load_uint8)")

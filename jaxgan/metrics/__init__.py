@@ -2,20 +2,20 @@
 
 Nothing heavy happens at import time; weights load when an extractor is built.
 """
-from jaxgan.metrics.fid import FeatureExtractor
-from jaxgan.metrics.fid import extract_features
-from jaxgan.metrics.fid import features_from_generator
-from jaxgan.metrics.fid import fid
-from jaxgan.metrics.fid import fid_from_stats
-from jaxgan.metrics.fid import inception_extractor
-from jaxgan.metrics.fid import stats_from_generator
-from jaxgan.metrics.fid import stats_from_images
+from jaxgan.metrics.pipeline import FeatureExtractor
+from jaxgan.metrics.pipeline import extract_features
+from jaxgan.metrics.pipeline import features_from_generator
+from jaxgan.metrics.pipeline import fid
+from jaxgan.metrics.pipeline import fid_from_stats
+from jaxgan.metrics.pipeline import inception_extractor
+from jaxgan.metrics.pipeline import stats_from_generator
+from jaxgan.metrics.pipeline import stats_from_images
 from jaxgan.metrics.frechet import frechet_distance
 from jaxgan.metrics.inception import InceptionV3FID
-from jaxgan.metrics.inception_score import inception_score
+from jaxgan.metrics.iscore import inception_score
 from jaxgan.metrics.kid import kernel_inception_distance
-from jaxgan.metrics.precision_recall import precision_recall
-from jaxgan.metrics.preprocess import preprocess
+from jaxgan.metrics.improved_pr import precision_recall
+from jaxgan.metrics.modes import preprocess
 from jaxgan.metrics.stats import Stats
 from jaxgan.metrics.stats import load_stats
 from jaxgan.metrics.stats import save_stats

@@ -5,7 +5,8 @@
 Two ways to get the trace of the matrix square root, both in float64 on the host:
 
 - "sqrtm" (default, what TTUR and pytorch-fid do): `scipy.linalg.sqrtm(S1 @ S2)`. If the result is not finite
-  (a singular product), eps * I is added to both covariances and the root taken again; a complex result whose
+  or scipy reports the product singular (recent scipy returns a finite root with a LinAlgWarning where older
+  versions returned inf), eps * I is added to both covariances and the root taken again; a complex result whose
   diagonal has imaginary parts above 1e-3 is an error (numerically broken statistics), smaller ones are dropped.
 - "eig": S1 S2 is similar to the symmetric PSD matrix A = S1^(1/2) S2 S1^(1/2), so tr((S1 S2)^(1/2)) is the sum
   of the square roots of A's eigenvalues (negatives from rounding clipped to 0). Symmetric eigensolvers only: no
@@ -35,10 +36,14 @@ def _check(mu1, sigma1, mu2, sigma2) -> tuple[np.ndarray, ...]:
 
 
 def _trace_sqrt_product_sqrtm(sigma1: np.ndarray, sigma2: np.ndarray, eps: float) -> float:
-  root = scipy.linalg.sqrtm(sigma1 @ sigma2)
-  if not np.all(np.isfinite(root)):
-    warnings.warn(f"frechet_distance: sqrtm of the covariance product is not finite (singular product); adding "
-                  f"{eps} to the diagonals", stacklevel=3)
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    root = scipy.linalg.sqrtm(sigma1 @ sigma2)
+  singular = any(issubclass(w.category, scipy.linalg.LinAlgWarning) for w in caught)
+  if singular or not np.all(np.isfinite(root)):
+    why = "scipy reports it singular" if singular else "its sqrtm is not finite"
+    warnings.warn(f"frechet_distance: the covariance product is singular ({why}); adding {eps} to the diagonals as "
+                  "pytorch-fid does", stacklevel=3)
     offset = eps * np.eye(sigma1.shape[0])
     root = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
   if np.iscomplexobj(root):

@@ -186,7 +186,7 @@ class InceptionV3FID(nn.Module):
   """The FID Inception-v3 network.
 
   Input: (N, H, W, 3) float in [-1, 1], already resized (299x299 for standard FID; any H, W >= 75 works, the
-  features are then not comparable with published numbers). Use `preprocess.preprocess` to get there from images.
+  features are then not comparable with published numbers). Use `modes.preprocess` to get there from images.
 
   Attributes:
     num_classes: 0 for features only; 1008 to also return the logits of the 2015 graph (needs weights with `fc`).

@@ -43,9 +43,9 @@ class MomentState(NamedTuple):
 
 def init_moments(dim: int) -> MomentState:
   """Empty moments for D = `dim` features."""
-  z1 = jnp.zeros((dim,), jnp.float32)
-  z2 = jnp.zeros((dim, dim), jnp.float32)
-  return MomentState(jnp.zeros((), jnp.int32), z1, z1, z1, z2, z2)
+  z1 = lambda: jnp.zeros((dim,), jnp.float32)
+  z2 = lambda: jnp.zeros((dim, dim), jnp.float32)  # distinct buffers: the compiled steps donate them
+  return MomentState(jnp.zeros((), jnp.int32), z1(), z1(), z1(), z2(), z2())
 
 
 def _kahan_add(total: jax.Array, comp: jax.Array, value: jax.Array) -> tuple[jax.Array, jax.Array]:

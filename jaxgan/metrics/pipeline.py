@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxgan.metrics import frechet, preprocess as pre, stats as st
+from jaxgan.metrics import frechet, modes as pre, stats as st
 from jaxgan.metrics.inception import FEATURE_DIM, NUM_CLASSES, InceptionV3FID
 from jaxgan.metrics.weights import load_inception_params
 
@@ -71,7 +71,7 @@ def inception_extractor(weights: str | os.PathLike | None = None, *, params: Any
   Args:
     weights: path of the weights (.pth of pytorch-fid or the NVIDIA npz); None: see `load_inception_params`.
     params: already-loaded params (then `weights` is ignored), e.g. `random_inception_params()` for benchmarks.
-    mode: preprocessing, "tf1" (default, TTUR-comparable), "pytorch" or "none"; see `preprocess`.
+    mode: preprocessing, "tf1" (default, TTUR-comparable), "pytorch" or "none"; see `modes.preprocess`.
     quantize: round float images to uint8 first (StyleGAN2-ADA).
     dtype: compute dtype, float32 (exact) or bfloat16 (fast mode).
     precision: matmul precision, "highest" (strict float32, default) or None/"default" (TF32 on recent GPUs).
