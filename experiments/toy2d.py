@@ -70,6 +70,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.d_hidden = (128, 128)  # PacGAN/VEEGAN use 3 x 200 maxout
   c.maxout = 5  # maxout pieces in D (1 = LeakyReLU units)
   c.lr = 1e-3
+  c.lr_schedule = "cosine"  # "constant" or "cosine" (decays to lr_final_fraction * lr)
+  c.lr_final_fraction = 0.01
   c.beta1 = 0.5
   c.beta2 = 0.999
   c.ema_decay = 0.0  # > 0 evaluates an EMA of G's weights
@@ -131,7 +133,15 @@ def run_mixture(c: ml_collections.ConfigDict, name: str, workdir: str | None, re
   discriminator = MLPDiscriminator(hidden=tuple(c.d_hidden), maxout_pieces=c.maxout)
   loss = losses.build_loss(c.loss, regularizer=c.regularizer, weight=c.reg_weight,
                            interval=c.reg_every)
-  tx = optax.adam(c.lr, b1=c.beta1, b2=c.beta2)
+  if c.lr_schedule not in ("constant", "cosine"):
+    raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {c.lr_schedule!r}")
+
+  def adam(updates_per_run):
+    lr = (c.lr if c.lr_schedule == "constant" else
+          optax.cosine_decay_schedule(c.lr, updates_per_run, alpha=c.lr_final_fraction))
+    return optax.adam(lr, b1=c.beta1, b2=c.beta2)
+
+  g_tx, d_tx = adam(c.num_steps), adam(c.num_steps * c.d_steps)
   cfg = StepConfig(latent_dim=c.latent_dim, d_steps=c.d_steps, packing=c.packing,
                    ema_decay=c.ema_decay if c.ema_decay > 0 else None)
   if c.batch_size % c.packing:
@@ -140,9 +150,9 @@ def run_mixture(c: ml_collections.ConfigDict, name: str, workdir: str | None, re
   stream = MixtureStream(mixture, seeds, c.d_steps * c.batch_size)
   example = {"image": jnp.zeros((c.d_steps * c.batch_size, 2), jnp.float32)}
   keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-  state = jax.vmap(lambda k: init_state(k, generator, discriminator, loss, tx, tx, cfg,
+  state = jax.vmap(lambda k: init_state(k, generator, discriminator, loss, g_tx, d_tx, cfg,
                                         example))(keys)
-  step_fn = jax.jit(jax.vmap(make_train_step(generator, discriminator, loss, tx, tx, cfg)),
+  step_fn = jax.jit(jax.vmap(make_train_step(generator, discriminator, loss, g_tx, d_tx, cfg)),
                     donate_argnums=0)
 
   @jax.jit

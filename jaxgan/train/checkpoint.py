@@ -77,7 +77,10 @@ class Checkpointer:
     self._fingerprint = None if config is None else config_fingerprint(config)
     options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
                                            enable_async_checkpointing=False)
-    self._manager = ocp.CheckpointManager(self.directory, options=options)
+    self._manager = ocp.CheckpointManager(
+        self.directory, options=options,
+        item_handlers={"state": ocp.StandardCheckpointHandler(),
+                       "extra": ocp.JsonCheckpointHandler()})
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -105,23 +108,23 @@ class Checkpointer:
     step = self.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f"no checkpoint in {self.directory}")
-    extra = self._manager.restore(step, args=ocp.args.Composite(
-        extra=ocp.args.JsonRestore()))["extra"]
+    plain_target = _unwrap_keys(target)
+    self._check_structure(step, plain_target)
+    try:
+      restored = self._manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(_shape_tree(plain_target)),
+          extra=ocp.args.JsonRestore()))
+    except (ValueError, KeyError, TypeError) as e:
+      raise CheckpointMismatchError(
+          f"checkpoint {step} in {self.directory} does not match the current state: {e}") from e
+    extra = restored["extra"]
     saved = extra.get("config_fingerprint")
     if self._fingerprint is not None and saved is not None and saved != self._fingerprint:
       raise CheckpointMismatchError(
           f"checkpoint {step} in {self.directory} was written with a different configuration "
           f"(fingerprint {saved}, current {self._fingerprint}); use another workdir or start "
           "over (--no-resume)")
-    plain_target = _unwrap_keys(target)
-    self._check_structure(step, plain_target)
-    try:
-      restored = self._manager.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(_shape_tree(plain_target))))["state"]
-    except (ValueError, KeyError, TypeError) as e:
-      raise CheckpointMismatchError(
-          f"checkpoint {step} in {self.directory} does not match the current state: {e}") from e
-    return _rewrap_keys(restored, target), extra
+    return _rewrap_keys(restored["state"], target), extra
 
   def _check_structure(self, step: int, target: Any) -> None:
     meta = self._manager.item_metadata(step)

@@ -132,7 +132,8 @@ def train(
   if log_path and step == 0 and os.path.exists(log_path):
     os.remove(log_path)  # a fresh start replaces the previous run's log
   records: list[dict[str, Any]] = []
-  pending: list[dict[str, Any]] = []
+  pending: list[dict[str, Any]] = []  # metrics still on device
+  checked: list[dict[str, Any]] = []  # fetched and checked, not yet logged
   first_pending = step
   bar = None
   if cfg.progress and jax.process_index() == 0:
@@ -148,26 +149,29 @@ def train(
     is_ckpt = cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0
     if not (is_log or is_ckpt):
       continue
-    history = jax.device_get(pending)
-    check_finite(history, first_pending + 1)
-    means = _mean_metrics(history)
-    dt = time.perf_counter() - t0
-    record = {"step": step, **{k: _jsonable(v) for k, v in means.items()},
-              "steps_per_sec": (step - s0) / dt if dt > 0 else math.nan}
-    records.append(record)
-    if log_path:
-      with open(log_path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-    if bar is not None:
-      bar.update(step - bar.n)
-      shown = {k: v for k, v in record.items() if k in ("d_loss", "g_loss")}
-      bar.set_postfix({k: f"{np.mean(v):.3f}" for k, v in shown.items()})
-    if on_log is not None:
-      on_log(step, means, state)
+    fetched = jax.device_get(pending)
+    check_finite(fetched, first_pending + 1)
+    checked += fetched
+    pending, first_pending = [], step
+    if is_log:
+      means = _mean_metrics(checked)
+      dt = time.perf_counter() - t0
+      record = {"step": step, **{k: _jsonable(v) for k, v in means.items()},
+                "steps_per_sec": (step - s0) / dt if dt > 0 else math.nan}
+      records.append(record)
+      if log_path:
+        with open(log_path, "a") as f:
+          f.write(json.dumps(record) + "\n")
+      if bar is not None:
+        bar.update(step - bar.n)
+        shown = {k: v for k, v in record.items() if k in ("d_loss", "g_loss")}
+        bar.set_postfix({k: f"{np.mean(v):.3f}" for k, v in shown.items()})
+      if on_log is not None:
+        on_log(step, means, state)
+      checked = []
+      t0, s0 = time.perf_counter(), step
     if ckpt is not None and (is_ckpt or step == cfg.num_steps):
       ckpt.save(step, state, {"data": data.state() if data is not None else None})
-    pending, first_pending = [], step
-    t0, s0 = time.perf_counter(), step
   if bar is not None:
     bar.close()
   return state, records

@@ -95,7 +95,9 @@ def apply_model(model: nn.Module, params: Any, collections: dict[str, Any], *arg
 
 
 def _global_norm(tree: Any) -> jax.Array:
-  return optax.global_norm(tree).astype(jnp.float32)
+  norm = optax.tree.norm if hasattr(optax, "tree") and hasattr(optax.tree, "norm") else (
+      optax.global_norm)
+  return norm(tree).astype(jnp.float32)
 
 
 def _prefixed(prefix: str, aux: dict[str, jax.Array]) -> Metrics:

@@ -1,0 +1,129 @@
+"""Host loop and checkpoints: resume equals uninterrupted, NaN stops, mismatches refused."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from experiments.toy2d import MixtureStream
+from jaxgan import losses as L
+from jaxgan.data import synthetic
+from jaxgan.nets.mlp import MLPDiscriminator, TinyMLPDiscriminator, TinyMLPGenerator
+from jaxgan.train import StepConfig, init_state, make_train_step
+from jaxgan.train.checkpoint import CheckpointMismatchError, Checkpointer
+from jaxgan.train.loop import LoopConfig, NonFiniteError, train
+
+CFG = StepConfig(latent_dim=2, d_steps=2, ema_decay=0.9)
+LOSS = L.chain(L.non_saturating(), L.every(3, L.r1(1.0)))
+TX = optax.adam(1e-2)
+G, D = TinyMLPGenerator(), TinyMLPDiscriminator()
+
+
+@pytest.fixture(scope="module")
+def compiled():
+  return jax.jit(make_train_step(G, D, LOSS, TX, TX, CFG))
+
+
+def _fresh():
+  example = {"image": jnp.zeros((16, 2))}
+  return init_state(jax.random.PRNGKey(0), G, D, LOSS, TX, TX, CFG, example)
+
+
+def _stream():
+  s = MixtureStream(synthetic.ring(), [0], 16)
+  return _Unbatched(s)
+
+
+class _Unbatched:
+  """MixtureStream yields (S, n, 2) for S seeds; the single-state loop takes (n, 2)."""
+
+  def __init__(self, inner):
+    self.inner = inner
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    return {"image": next(self.inner)["image"][0]}
+
+  def state(self):
+    return self.inner.state()
+
+  def restore(self, s):
+    self.inner.restore(s)
+
+
+def _leaves_equal(a, b):
+  la, lb = jax.tree.leaves(jax.device_get(a)), jax.tree.leaves(jax.device_get(b))
+  assert len(la) == len(lb)
+  for x, y in zip(la, lb):
+    if jnp.issubdtype(getattr(x, "dtype", np.float32), jax.dtypes.prng_key):
+      x, y = jax.random.key_data(x), jax.random.key_data(y)
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_resume_equals_uninterrupted(compiled, tmp_path):
+  config = {"name": "resume-test"}
+  full, full_records = train(compiled, _fresh(), _stream(), LoopConfig(num_steps=6, log_every=2,
+                             checkpoint_every=3), workdir=tmp_path / "full", config=config)
+  # "Killed" after step 3, then a new run in the same workdir resumes from the checkpoint.
+  data = _stream()
+  train(compiled, _fresh(), data, LoopConfig(num_steps=3, log_every=3, checkpoint_every=3),
+        workdir=tmp_path / "resumed", config=config, data=data)
+  data = _stream()  # a new process: the data position comes back from the checkpoint
+  resumed, _ = train(compiled, _fresh(), data, LoopConfig(num_steps=6, log_every=2,
+                     checkpoint_every=3), workdir=tmp_path / "resumed", config=config, data=data)
+  assert data.state() == {"position": 6}
+  assert int(resumed.step) == 6
+  _leaves_equal(full, resumed)  # bitwise, loss state, EMA and key included
+  lines = [json.loads(l) for l in open(tmp_path / "full" / "metrics.jsonl")]
+  assert [l["step"] for l in lines] == [2, 4, 6] and lines == full_records
+  assert Checkpointer(tmp_path / "full" / "checkpoints").all_steps() == [3, 6]
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(compiled, tmp_path):
+  class PoisonAt:
+    def __init__(self, inner, bad_step):
+      self.inner, self.i, self.bad = inner, 0, bad_step
+    def __iter__(self):
+      return self
+    def __next__(self):
+      self.i += 1
+      b = next(self.inner)
+      if self.i >= self.bad:
+        b["image"] = b["image"].copy()
+        b["image"][0, 0] = np.nan
+      return b
+  with pytest.raises(NonFiniteError, match="step 5: the input batch contains NaN"):
+    train(compiled, _fresh(), PoisonAt(_stream(), 5), LoopConfig(num_steps=8, log_every=4,
+          checkpoint_every=2), workdir=tmp_path)
+  assert Checkpointer(tmp_path / "checkpoints").all_steps() == [2, 4]
+
+
+def test_nan_loss_names_step(tmp_path):
+  # A huge D learning rate makes the parameters overflow: the loss turns non-finite.
+  tx = optax.sgd(1e38)
+  step = jax.jit(make_train_step(G, D, LOSS, tx, tx, CFG))
+  state = init_state(jax.random.PRNGKey(0), G, D, LOSS, tx, tx, CFG, {"image": jnp.zeros((16, 2))})
+  with pytest.raises(NonFiniteError, match=r"step \d+: non-finite"):
+    train(step, state, _stream(), LoopConfig(num_steps=6, log_every=6, checkpoint_every=0),
+          workdir=tmp_path)
+  assert not os.path.exists(tmp_path / "checkpoints" / "6")
+
+
+def test_checkpoint_from_other_configuration_is_refused(compiled, tmp_path):
+  train(compiled, _fresh(), _stream(), LoopConfig(num_steps=1, log_every=1, checkpoint_every=1),
+        workdir=tmp_path, config={"a": 1})
+  with pytest.raises(CheckpointMismatchError, match="different configuration"):
+    Checkpointer(tmp_path / "checkpoints", config={"a": 2}).restore(_fresh())
+  bigger_d = MLPDiscriminator(hidden=(16,), maxout_pieces=2)
+  other = init_state(jax.random.PRNGKey(0), G, bigger_d, LOSS, TX, TX, CFG,
+                     {"image": jnp.zeros((16, 2))})
+  with pytest.raises(CheckpointMismatchError, match="model configuration changed"):
+    Checkpointer(tmp_path / "checkpoints").restore(other)
+  with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    Checkpointer(tmp_path / "empty").restore(other)

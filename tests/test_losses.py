@@ -1,0 +1,285 @@
+"""Loss transforms against their formulas, penalties against analytic gradients, combinators."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan import losses as L
+
+R = np.array([0.5, -1.0, 2.0, 0.1], np.float32)  # D logits on real
+F = np.array([-0.3, 1.5, -2.0, 0.0], np.float32)  # D logits on fake
+
+
+def _ctx(player, d_real=R, d_fake=F, real=None, fake=None, d_fn=None, key=0):
+  real = np.zeros((len(d_real), 3), np.float32) if real is None else real
+  fake = np.zeros_like(real) if fake is None else fake
+  return L.LossContext(d_real=jnp.asarray(d_real), d_fake=jnp.asarray(d_fake),
+                       real=jnp.asarray(real), fake=jnp.asarray(fake), labels=None,
+                       d_fn=d_fn or (lambda x: jnp.zeros(x.shape[0])), step=jnp.zeros((), jnp.int32),
+                       key=jax.random.PRNGKey(key), player=player)
+
+
+def _value(term, player, **kw):
+  loss, aux, _ = term.apply(_ctx(player, **kw), term.init(jax.random.PRNGKey(0)))
+  return float(loss), {k: float(v) for k, v in aux.items()}
+
+
+def _sig(x):
+  return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+
+
+# Formulas written independently with numpy in float64.
+FORMULAS = {
+    "minimax": (lambda: -np.mean(np.log(_sig(R))) - np.mean(np.log(1 - _sig(F))),
+                lambda: np.mean(np.log(1 - _sig(F)))),
+    "non_saturating": (lambda: -np.mean(np.log(_sig(R))) - np.mean(np.log(1 - _sig(F))),
+                       lambda: -np.mean(np.log(_sig(F)))),
+    "least_squares": (lambda: 0.5 * np.mean((R - 1) ** 2) + 0.5 * np.mean(F ** 2),
+                      lambda: 0.5 * np.mean((F - 1) ** 2)),
+    "wasserstein": (lambda: np.mean(F) - np.mean(R), lambda: -np.mean(F)),
+    "hinge": (lambda: np.mean(np.maximum(0, 1 - R)) + np.mean(np.maximum(0, 1 + F)),
+              lambda: -np.mean(F)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORMULAS))
+def test_adversarial_matches_formula(name):
+  term = L.get_loss(name)
+  d_expected, g_expected = FORMULAS[name]
+  d, d_aux = _value(term, "d")
+  g, g_aux = _value(term, "g")
+  np.testing.assert_allclose(d, d_expected(), rtol=1e-6)
+  np.testing.assert_allclose(g, g_expected(), rtol=1e-6)
+  assert d_aux[name] == pytest.approx(d) and g_aux[name] == pytest.approx(g)
+
+
+def test_least_squares_custom_targets():
+  d, _ = _value(L.least_squares(a=-1.0, b=1.0, c=0.0), "d")
+  g, _ = _value(L.least_squares(a=-1.0, b=1.0, c=0.0), "g")
+  np.testing.assert_allclose(d, 0.5 * np.mean((R - 1) ** 2) + 0.5 * np.mean((F + 1) ** 2), rtol=1e-6)
+  np.testing.assert_allclose(g, 0.5 * np.mean(F ** 2), rtol=1e-6)
+
+
+def test_one_sided_label_smoothing():
+  d, _ = _value(L.non_saturating(real_label=0.9), "d")
+  t = 0.9
+  expected = (np.mean(-t * np.log(_sig(R)) - (1 - t) * np.log(1 - _sig(R)))
+              - np.mean(np.log(1 - _sig(F))))
+  np.testing.assert_allclose(d, expected, rtol=1e-6)
+  # the generator's loss is unchanged by smoothing
+  assert _value(L.non_saturating(real_label=0.9), "g")[0] == pytest.approx(
+      _value(L.non_saturating(), "g")[0])
+
+
+def test_noisy_labels_flip_targets():
+  # With many examples, the D loss under flip probability p equals the expectation
+  # (1 - p) * loss(correct targets) + p * loss(flipped targets) up to sampling noise,
+  # and it is deterministic for a given key.
+  n = 20000
+  rng = np.random.default_rng(0)
+  r, f = rng.normal(size=n).astype(np.float32), rng.normal(size=n).astype(np.float32)
+  p = 0.3
+  term = L.non_saturating(flip_prob=p)
+  got, _ = _value(term, "d", d_real=r, d_fake=f)
+  again, _ = _value(term, "d", d_real=r, d_fake=f)
+  assert got == again
+  right = np.mean(-np.log(_sig(r))) + np.mean(-np.log(1 - _sig(f)))
+  flipped = np.mean(-np.log(1 - _sig(r))) + np.mean(-np.log(_sig(f)))
+  np.testing.assert_allclose(got, (1 - p) * right + p * flipped, rtol=0.02)
+
+
+def test_bad_hyperparameters_raise():
+  with pytest.raises(ValueError, match="real_label"):
+    L.non_saturating(real_label=0.3)
+  with pytest.raises(ValueError, match="flip_prob"):
+    L.minimax(flip_prob=0.7)
+  with pytest.raises(ValueError, match="gamma"):
+    L.r1(gamma=-1.0)
+  with pytest.raises(ValueError, match="unknown loss 'nope'.*hinge"):
+    L.get_loss("nope")
+  with pytest.raises(ValueError, match="every: n"):
+    L.every(0, L.r1())
+
+
+# ---- penalties against analytic gradients ------------------------------------------------
+
+W = np.array([0.3, -1.2, 2.0], np.float32)
+X_REAL = np.array([[1.0, 2.0, -1.0], [0.5, 0.0, 3.0], [-2.0, 1.0, 1.0], [0.0, 0.0, 0.0]], np.float32)
+X_FAKE = np.array([[0.2, -2.0, 1.0], [1.5, 1.0, -3.0], [2.0, 0.0, 0.0], [1.0, 1.0, 1.0]], np.float32)
+A = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, -0.3], [0.0, -0.3, 3.0]], np.float32)
+
+
+def _linear_d(w):
+  return lambda x: x @ w + 0.7
+
+
+def _quadratic_d(a):
+  return lambda x: 0.5 * jnp.einsum("ni,ij,nj->n", x, a, x)
+
+
+def test_gradient_penalty_linear_d():
+  # grad_x D = w everywhere, so the penalty is weight * (|w| - 1)^2 whatever the interpolates.
+  term = L.gradient_penalty(10.0)
+  loss, aux = _value(term, "d", real=X_REAL, fake=X_FAKE, d_fn=_linear_d(jnp.asarray(W)))
+  norm = np.linalg.norm(W)
+  np.testing.assert_allclose(loss, 10.0 * (norm - 1) ** 2, rtol=1e-5)
+  np.testing.assert_allclose(aux["grad_norm_interp"], norm, rtol=1e-5)
+  # double backprop: d/dw of (|w| - 1)^2 is 2 (|w| - 1) w / |w|
+  def penalty_of(w):
+    ctx = _ctx("d", real=X_REAL, fake=X_FAKE, d_fn=_linear_d(w))
+    return term.apply(ctx, term.init(jax.random.PRNGKey(0)))[0]
+  grad = jax.grad(penalty_of)(jnp.asarray(W))
+  np.testing.assert_allclose(grad, 10.0 * 2 * (norm - 1) * W / norm, rtol=1e-4)
+
+
+def test_gradient_penalty_quadratic_d_uses_interpolates():
+  # grad_x D(x) = A x: recompute the interpolates from the same key by hand.
+  term = L.gradient_penalty(1.0)
+  ctx = _ctx("d", real=X_REAL, fake=X_FAKE, d_fn=_quadratic_d(jnp.asarray(A)), key=3)
+  loss = float(term.apply(ctx, term.init(jax.random.PRNGKey(0)))[0])
+  eps = np.asarray(jax.random.uniform(jax.random.PRNGKey(3), (4,)))[:, None]
+  x_hat = eps * X_REAL + (1 - eps) * X_FAKE
+  norms = np.linalg.norm(x_hat @ A.T, axis=1)
+  np.testing.assert_allclose(loss, np.mean((norms - 1) ** 2), rtol=1e-5)
+
+
+def test_r1_r2_quadratic_d():
+  gamma = 4.0
+  r1, aux1 = _value(L.r1(gamma), "d", real=X_REAL, fake=X_FAKE, d_fn=_quadratic_d(jnp.asarray(A)))
+  r2, aux2 = _value(L.r2(gamma), "d", real=X_REAL, fake=X_FAKE, d_fn=_quadratic_d(jnp.asarray(A)))
+  sq_real = np.sum((X_REAL @ A.T) ** 2, axis=1)
+  sq_fake = np.sum((X_FAKE @ A.T) ** 2, axis=1)
+  np.testing.assert_allclose(r1, gamma / 2 * np.mean(sq_real), rtol=1e-5)
+  np.testing.assert_allclose(aux1["r1"], np.mean(sq_real), rtol=1e-5)
+  np.testing.assert_allclose(r2, gamma / 2 * np.mean(sq_fake), rtol=1e-5)
+  # d/dA of mean |A x|^2 = 2 mean (A x) x^T
+  def r1_of(a):
+    ctx = _ctx("d", real=X_REAL, d_fn=_quadratic_d(a))
+    return L.r1(gamma).apply(ctx, ())[0]
+  grad = jax.grad(r1_of)(jnp.asarray(A))
+  # D uses 0.5 x^T A x, so grad_x = 0.5 (A + A^T) x; A is symmetric here.
+  expected = gamma / 2 * 2 * np.mean(np.einsum("ni,nj->nij", X_REAL @ A.T, X_REAL), axis=0)
+  np.testing.assert_allclose(grad, 0.5 * (expected + expected.T), rtol=1e-4)
+
+
+def test_penalties_are_zero_for_generator():
+  for term in (L.gradient_penalty(), L.r1(), L.r2(), L.dragan()):
+    loss, aux = _value(term, "g", real=X_REAL, fake=X_FAKE, d_fn=_linear_d(jnp.asarray(W)))
+    assert loss == 0.0 and aux == {}
+
+
+def test_dragan_linear_d():
+  loss, _ = _value(L.dragan(2.0), "d", real=X_REAL, fake=X_FAKE, d_fn=_linear_d(jnp.asarray(W)))
+  np.testing.assert_allclose(loss, 2.0 * (np.linalg.norm(W) - 1) ** 2, rtol=1e-5)
+
+
+# ---- combinators ----------------------------------------------------------------------------
+
+def _counter(name="c"):
+  """A stateful test term: loss = 1 + its call count; aux reports the count."""
+
+  def init(key):
+    del key
+    return jnp.zeros((), jnp.int32)
+
+  def apply(ctx, count):
+    del ctx
+    return 1.0 + count.astype(jnp.float32), {name: count.astype(jnp.float32)}, count + 1
+
+  return L.LossTransform(init, apply, ("d",))
+
+
+def test_chain_is_sum_and_union():
+  term = L.chain(L.hinge(), L.scale(3.0, L.wasserstein()))
+  d, aux = _value(term, "d")
+  np.testing.assert_allclose(d, FORMULAS["hinge"][0]() + 3 * FORMULAS["wasserstein"][0](), rtol=1e-6)
+  assert set(aux) == {"hinge", "wasserstein"}
+  np.testing.assert_allclose(aux["wasserstein"], FORMULAS["wasserstein"][0](), rtol=1e-6)
+
+
+def test_chain_rejects_duplicate_names():
+  with pytest.raises(ValueError, match="rename one with named"):
+    _value(L.chain(L.hinge(), L.hinge()), "d")
+  d, aux = _value(L.chain(L.hinge(), L.named("second", L.hinge())), "d")
+  assert set(aux) == {"hinge", "second/hinge"}
+
+
+def test_every_schedule_matches_written_out():
+  n = 3
+  term = L.every(n, _counter())
+  state = term.init(jax.random.PRNGKey(0))
+  apply = jax.jit(term.apply)
+  got_losses, got_aux = [], []
+  for _ in range(3 * n):
+    loss, aux, state = apply(_ctx("d"), state)
+    got_losses.append(float(loss))
+    got_aux.append(float(aux["c"]))
+  # Written out: active on calls 0, 3, 6; the inner count advances only then; loss scaled by n.
+  assert got_losses == [n * 1.0, 0, 0, n * 2.0, 0, 0, n * 3.0, 0, 0]
+  assert got_aux == [0.0, 0, 0, 1.0, 0, 0, 2.0, 0, 0]
+  assert int(state.count) == 3 * n and int(state.inner) == 3
+  # Without rescaling the active loss is the inner loss.
+  loss, _, _ = L.every(n, _counter(), rescale=False).apply(_ctx("d"), state._replace(count=jnp.int32(0)))
+  assert float(loss) == 4.0
+
+
+def test_every_ignores_other_player():
+  term = L.every(2, _counter())
+  state = term.init(jax.random.PRNGKey(0))
+  loss, aux, new = term.apply(_ctx("g"), state)
+  assert float(loss) == 0.0 and aux == {} and int(new.count) == 0
+
+
+def test_every_average_equals_unlazy_r1():
+  # Lazy R1 over n calls (same inputs) averages to the plain R1.
+  n = 4
+  lazy = L.every(n, L.r1(2.0))
+  state = lazy.init(jax.random.PRNGKey(0))
+  total = 0.0
+  for _ in range(n):
+    loss, _, state = lazy.apply(_ctx("d", real=X_REAL, d_fn=_quadratic_d(jnp.asarray(A))), state)
+    total += float(loss)
+  plain, _ = _value(L.r1(2.0), "d", real=X_REAL, d_fn=_quadratic_d(jnp.asarray(A)))
+  np.testing.assert_allclose(total / n, plain, rtol=1e-5)
+
+
+# ---- one table over every registered transform -----------------------------------------------
+
+REGISTERED = ([(n, {}) for n in L.ADVERSARIAL] + [(n, {}) for n in L.REGULARIZERS]
+              + [("every4_r1", None), ("chain", None)])
+
+
+def _build(name):
+  if name == "every4_r1":
+    return L.every(4, L.r1())
+  if name == "chain":
+    return L.chain(L.non_saturating(), L.every(2, L.gradient_penalty()))
+  return L.get_loss(name)
+
+
+@pytest.mark.parametrize("name", [n for n, _ in REGISTERED])
+@pytest.mark.parametrize("player", ["d", "g"])
+def test_registered_transform_contract(name, player):
+  chex.clear_trace_counter()
+  term = _build(name)
+  state_shape = jax.eval_shape(term.init, jax.random.PRNGKey(0))
+  state = term.init(jax.random.PRNGKey(0))
+  chex.assert_trees_all_equal_shapes_and_dtypes(state, state_shape)
+  d_fn = _linear_d(jnp.asarray(W))
+
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def apply(real, fake, state):
+    ctx = L.LossContext(d_real=d_fn(real), d_fake=d_fn(fake), real=real, fake=fake, labels=None,
+                        d_fn=d_fn, step=jnp.zeros((), jnp.int32), key=jax.random.PRNGKey(1),
+                        player=player)
+    return term.apply(ctx, state)
+
+  loss, aux, new_state = apply(jnp.asarray(X_REAL), jnp.asarray(X_FAKE), state)
+  loss, aux, new_state = apply(jnp.asarray(X_REAL) + 1, jnp.asarray(X_FAKE), new_state)
+  assert loss.shape == () and loss.dtype == jnp.float32 and np.isfinite(float(loss))
+  for v in aux.values():
+    assert v.shape == () and v.dtype == jnp.float32
+  chex.assert_trees_all_equal_shapes_and_dtypes(new_state, state)

@@ -1,0 +1,144 @@
+"""The train step: k D-steps, EMA, packing, clipping, determinism, bad input."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxgan import losses as L
+from jaxgan.nets.mlp import TinyMLPDiscriminator, TinyMLPGenerator
+from jaxgan.train import StepConfig, clip_params, init_state, make_train_step, pack
+
+
+class ConstG(nn.Module):
+  """G(z) = b for every z: makes the generated batch known in closed form."""
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train=True):
+    b = self.param("b", lambda k: jnp.array([0.5, -1.0], jnp.float32))
+    return jnp.broadcast_to(b, (z.shape[0], 2)) + 0.0 * z[:, :2]
+
+
+class LinearD(nn.Module):
+
+  @nn.compact
+  def __call__(self, x, labels=None, *, train=True):
+    return nn.Dense(1, kernel_init=nn.initializers.zeros)(x)[:, 0]
+
+
+def test_k_discriminator_steps_use_successive_slices():
+  # Wasserstein loss, linear D, SGD: each D step moves w by -lr * (mean(fake) - mean(real_i)).
+  k, b, lr = 3, 4, 0.1
+  loss = L.chain(L.wasserstein(), L.every(1, L.r1(0.0)))
+  cfg = StepConfig(latent_dim=2, d_steps=k)
+  g_tx, d_tx = optax.sgd(0.0), optax.sgd(lr)
+  real = np.arange(k * b * 2, dtype=np.float32).reshape(k * b, 2) / 10
+  batch = {"image": jnp.asarray(real)}
+  state = init_state(jax.random.PRNGKey(0), ConstG(), LinearD(), loss, g_tx, d_tx, cfg, batch)
+  new, metrics = jax.jit(make_train_step(ConstG(), LinearD(), loss, g_tx, d_tx, cfg))(state, batch)
+  fake = np.array([0.5, -1.0])
+  expected_w = -lr * sum(fake - real[i * b:(i + 1) * b].mean(0) for i in range(k))
+  np.testing.assert_allclose(new.d_params["Dense_0"]["kernel"][:, 0], expected_w, rtol=1e-5)
+  # every(1, ...) inside the loss state counted k discriminator calls
+  assert int(new.loss_state[1].count) == k
+  assert int(new.step) == 1
+  # metrics are scalars and d_real is the mean logit of the last D step (before its update)
+  assert all(v.shape == () for v in metrics.values())
+
+
+def test_ema_math():
+  cfg = StepConfig(latent_dim=2, ema_decay=0.9)
+  loss = L.non_saturating()
+  tx = optax.sgd(0.5)
+  batch = {"image": jax.random.normal(jax.random.PRNGKey(1), (8, 2))}
+  g, d = TinyMLPGenerator(), TinyMLPDiscriminator()
+  state = init_state(jax.random.PRNGKey(0), g, d, loss, tx, tx, cfg, batch)
+  new, _ = jax.jit(make_train_step(g, d, loss, tx, tx, cfg))(state, batch)
+  expected = jax.tree.map(lambda e, p: 0.9 * e + 0.1 * p, state.g_params, new.g_params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+               new.g_ema_params, expected)
+  assert not jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.all(a == b)), new.g_params,
+                                       state.g_params))
+
+
+def test_step_is_deterministic_and_changes_with_key():
+  cfg = StepConfig(latent_dim=2, d_steps=2, packing=2)
+  loss = L.chain(L.hinge(), L.gradient_penalty(1.0))
+  tx = optax.adam(1e-2)
+  g, d = TinyMLPGenerator(), TinyMLPDiscriminator()
+  batch = {"image": jax.random.normal(jax.random.PRNGKey(1), (16, 2))}
+  state = init_state(jax.random.PRNGKey(0), g, d, loss, tx, tx, cfg, batch)
+  step = jax.jit(make_train_step(g, d, loss, tx, tx, cfg))
+  a, ma = step(state, batch)
+  b, mb = step(state, batch)
+  jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)),
+               (a.g_params, a.d_params, ma), (b.g_params, b.d_params, mb))
+  c, _ = step(state.replace(key=jax.random.PRNGKey(7)), batch)
+  assert not np.allclose(c.g_params["Dense_0"]["kernel"], a.g_params["Dense_0"]["kernel"])
+  assert set(ma) >= {"d_loss", "g_loss", "d/hinge", "d/gradient_penalty", "g/hinge", "d_real",
+                     "d_fake", "d_grad_norm", "g_grad_norm", "loss_finite", "batch_finite"}
+
+
+def test_pack_groups_consecutive_examples():
+  x = jnp.arange(12.0).reshape(6, 2)
+  np.testing.assert_array_equal(pack(x, 3), [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]])
+  img = jnp.arange(4 * 2 * 2 * 1.0).reshape(4, 2, 2, 1)
+  p = pack(img, 2)
+  assert p.shape == (2, 2, 2, 2)
+  np.testing.assert_array_equal(p[1, ..., 0], img[2, ..., 0])
+  np.testing.assert_array_equal(p[1, ..., 1], img[3, ..., 0])
+  with pytest.raises(ValueError, match="divisible by 4"):
+    pack(x, 4)
+
+
+def test_clip_params_keeps_weights_in_range():
+  tx = optax.chain(optax.sgd(1.0), clip_params(0.01))
+  params = {"w": jnp.array([0.005, -0.2, 0.0])}
+  grads = {"w": jnp.array([-1.0, 0.1, 0.004])}
+  updates, _ = tx.update(grads, tx.init(params), params)
+  new = optax.apply_updates(params, updates)
+  np.testing.assert_allclose(new["w"], np.clip(params["w"] - grads["w"], -0.01, 0.01), atol=1e-7)
+  with pytest.raises(ValueError, match="limit"):
+    clip_params(0.0)
+
+
+def test_bad_inputs_raise_clear_errors():
+  loss = L.non_saturating()
+  tx = optax.adam(1e-3)
+  g, d = TinyMLPGenerator(), TinyMLPDiscriminator()
+  cfg = StepConfig(latent_dim=2)
+  good = {"image": jnp.zeros((8, 2))}
+  state = init_state(jax.random.PRNGKey(0), g, d, loss, tx, tx, cfg, good)
+  step = make_train_step(g, d, loss, tx, tx, cfg)
+  with pytest.raises(ValueError, match="does not match the real batch"):
+    step(state, {"image": jnp.zeros((8, 3))})
+  with pytest.raises(ValueError, match="floating point"):
+    step(state, {"image": jnp.zeros((8, 2), jnp.uint8)})
+  with pytest.raises(ValueError, match="key 'image'"):
+    step(state, {"x": jnp.zeros((8, 2))})
+  with pytest.raises(ValueError, match="does not match the data"):
+    init_state(jax.random.PRNGKey(0), g, d, loss, tx, tx, cfg, {"image": jnp.zeros((8, 5))})
+  with pytest.raises(ValueError, match="not divisible by d_steps=3"):
+    make_train_step(g, d, loss, tx, tx, StepConfig(latent_dim=2, d_steps=3))(state, good)
+  with pytest.raises(ValueError, match="label"):
+    init_state(jax.random.PRNGKey(0), g, d, loss, tx, tx,
+               StepConfig(latent_dim=2, conditional=True), good)
+  with pytest.raises(ValueError, match="latent distribution 'cauchy'"):
+    StepConfig(latent_dim=2, latent_dist="cauchy")
+  with pytest.raises(ValueError, match="d_steps"):
+    StepConfig(latent_dim=2, d_steps=0)
+  with pytest.raises(TypeError, match="LossTransform"):
+    make_train_step(g, d, "hinge", tx, tx, cfg)
+
+
+def test_nonfinite_batch_is_flagged():
+  loss = L.non_saturating()
+  tx = optax.adam(1e-3)
+  g, d = TinyMLPGenerator(), TinyMLPDiscriminator()
+  cfg = StepConfig(latent_dim=2)
+  batch = {"image": jnp.zeros((8, 2)).at[3, 1].set(jnp.nan)}
+  state = init_state(jax.random.PRNGKey(0), g, d, loss, tx, tx, cfg, {"image": jnp.zeros((8, 2))})
+  _, m = jax.jit(make_train_step(g, d, loss, tx, tx, cfg))(state, batch)
+  assert float(m["batch_finite"]) == 0.0 and float(m["loss_finite"]) == 0.0
