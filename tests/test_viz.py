@@ -1,0 +1,27 @@
+"""Sample grids and plots."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxgan import viz
+
+
+def test_image_grid_layout_and_quantization():
+  imgs = np.stack([np.full((2, 3, 1), v, np.float32) for v in (-1.0, 0.0, 1.0)])
+  grid = viz.image_grid(imgs, ncols=2, pad=1)
+  assert grid.shape == (2 * 3 + 1, 2 * 4 + 1, 1) and grid.dtype == np.uint8
+  assert grid[1, 1, 0] == 0 and grid[1, 5, 0] == 128 and grid[4, 1, 0] == 255
+  assert grid[0, 0, 0] == 255 and grid[4, 5, 0] == 255  # padding and the empty cell are white
+  with pytest.raises(ValueError, match=r"\(N, H, W, C\)"):
+    viz.image_grid(np.zeros((3, 4, 4)))
+
+
+def test_png_writers(tmp_path):
+  viz.save_image_grid(np.zeros((4, 8, 8, 3), np.float32), tmp_path / "g.png")
+  assert Image.open(tmp_path / "g.png").size == (19, 19)
+  viz.save_scatter(np.random.default_rng(0).normal(size=(50, 2)), tmp_path / "s.png",
+                   modes=np.zeros((1, 2)), limit=3)
+  viz.save_curves([{"step": 1, "d_loss": [1.0, 2.0]}, {"step": 2, "d_loss": [0.5, 0.5]}],
+                  ["d_loss"], tmp_path / "c.png")
+  assert Image.open(tmp_path / "s.png").format == "PNG" and (tmp_path / "c.png").exists()
