@@ -34,11 +34,14 @@ def test_registered_pair_contract(name):
   gv = jax.eval_shape(g.init, KEY, z)
   x = jax.eval_shape(lambda v, z: g.apply(v, z, train=True, mutable=["batch_stats"])[0], gv, z)
   assert x.shape == (N, res, res, channels) and x.dtype == jnp.float32
-  for in_channels in (channels, 2 * channels):
+  tiny = name.endswith("_tiny")  # full-size variants: plain contract only (tracing is not free)
+  for in_channels in (channels, 2 * channels) if tiny else (channels,):
     xs = jax.ShapeDtypeStruct((N, res, res, in_channels), jnp.float32)
     dv = jax.eval_shape(d.init, KEY, xs)
     logits = jax.eval_shape(lambda v, x: d.apply(v, x, None, train=False), dv, xs)
     assert logits.shape == (N,) and logits.dtype == jnp.float32
+  if not tiny:
+    return
   labels = jax.ShapeDtypeStruct((N,), jnp.int32)
   cg = registry.get_generator(name, num_classes=3)
   cd = registry.get_discriminator(name, num_classes=3)
