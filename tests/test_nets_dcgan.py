@@ -173,12 +173,11 @@ OTHER_LABELS = jnp.array([1, 1], jnp.int32)
 def cond_generator():
   g = dcgan.DCGANGenerator(resolution=28, channels=1, width=4, num_classes=K, embed_dim=4)
   variables = jax.jit(g.init)(KEY, _z(), LABELS)
-  return g, variables
+  return g, variables, _apply_fn(g, False)
 
 
 def test_conditional_generator_uses_labels(cond_generator):
-  g, variables = cond_generator
-  fn = _apply_fn(g, False)
+  _, variables, fn = cond_generator
   x, _ = fn(variables, _z(), LABELS)
   x_other, _ = fn(variables, _z(), OTHER_LABELS)
   chex.assert_shape(x, (N, 28, 28, 1))
@@ -193,7 +192,7 @@ def test_conditional_generator_uses_labels(cond_generator):
     (jnp.array([0, 3]), "values"),
 ])
 def test_conditional_models_reject_bad_labels(cond_generator, labels, match):
-  g, variables = cond_generator
+  g, variables, _ = cond_generator
   with pytest.raises(ValueError, match=match):
     g.apply(variables, _z(), labels, train=False)
   d = dcgan.DCGANDiscriminator(resolution=28, channels=1, width=4, num_classes=K, conditioning="concat")
@@ -201,10 +200,14 @@ def test_conditional_models_reject_bad_labels(cond_generator, labels, match):
     d.init(KEY, jnp.zeros((N, 28, 28, 1)), labels)
 
 
-def test_bad_labels_rejected_under_jit_at_trace_time(cond_generator):
-  g, variables = cond_generator
+def test_bad_labels_under_jit(cond_generator):
+  g, variables, fn = cond_generator
   with pytest.raises(ValueError, match="shape"):
     jax.jit(lambda v, y: g.apply(v, _z(), y, train=False))(variables, jnp.zeros((N, 1), jnp.int32))
+  # Values cannot be checked at trace time: an out-of-range label gives NaN for its sample, not a wrong class.
+  for bad in (-1, K):
+    x, _ = fn(variables, _z(), jnp.array([1, bad], jnp.int32))
+    assert np.all(np.isfinite(np.asarray(x[0]))) and np.all(np.isnan(np.asarray(x[1])))
 
 
 def test_projection_discriminator_matches_hand_computation():
@@ -244,10 +247,12 @@ def test_concat_discriminator_uses_label_channels():
   variables = _fake_init(d, x, LABELS)
   chex.assert_shape(variables["params"]["Conv_0"]["kernel"], (4, 4, 2 + K, 4))
   assert "class_embed" not in variables["params"]
-  logits, other = jax.jit(
-      lambda v, x: (d.apply(v, x, LABELS, train=False), d.apply(v, x, OTHER_LABELS, train=False)))(variables, x)
+  fn = jax.jit(lambda v, x, y: d.apply(v, x, y, train=False))
+  logits, other = fn(variables, x, LABELS), fn(variables, x, OTHER_LABELS)
   chex.assert_shape(logits, (N,))
   assert float(jnp.max(jnp.abs(logits - other))) > 1e-6
+  bad = np.asarray(fn(variables, x, jnp.array([0, K], jnp.int32)))  # out of range under jit: NaN
+  assert np.isfinite(bad[0]) and np.isnan(bad[1])
 
 
 def test_bad_conditioning_name():

@@ -8,8 +8,8 @@
     conditional GAN of Mirza & Osindero 2014 (arXiv:1411.1784) applied to images.
 
 Labels are int `(N,)` in `[0, K)`. Shape and dtype are checked at trace time; the range is checked only when the
-labels are concrete (outside `jit`); inside `jit` an out-of-range label reads a NaN embedding row (`jnp.take`'s
-fill mode) rather than a wrong class.
+labels are concrete (outside `jit`). Inside `jit` an out-of-range label (negative ones included) makes that
+sample's output NaN rather than silently picking a class.
 """
 import flax.linen as nn
 import jax
@@ -38,7 +38,8 @@ def check_labels(labels: jax.Array | None, batch_size: int, num_classes: int, wh
     num_classes: K > 0.
     who: the model's name, for the messages.
   Returns:
-    `labels` as an int32 array.
+    `labels` as an int32 array; traced labels outside [0, K) are replaced by K, which `embed_labels`, `project`
+    and `concat_label_maps` turn into NaN outputs.
   Raises:
     ValueError: labels missing, not integer, not of shape (N,), or (when concrete) out of range.
   """
@@ -55,7 +56,8 @@ def check_labels(labels: jax.Array | None, batch_size: int, num_classes: int, wh
     values = np.asarray(labels)
     if values.size and (values.min() < 0 or values.max() >= num_classes):
       raise ValueError(f"{who}: expected {expected}, got values in [{values.min()}, {values.max()}]")
-  return jnp.asarray(labels, jnp.int32)
+  labels = jnp.asarray(labels, jnp.int32)
+  return jnp.where((labels >= 0) & (labels < num_classes), labels, num_classes)
 
 
 def embed_labels(z: jax.Array, labels: jax.Array, num_classes: int, embed_dim: int) -> jax.Array:
@@ -77,6 +79,7 @@ def concat_label_maps(x: jax.Array, labels: jax.Array, num_classes: int) -> jax.
   """Appends one-hot label maps as channels: (N, H, W, C) -> (N, H, W, C + K) float32."""
   n, h, w, _ = x.shape
   onehot = jax.nn.one_hot(labels, num_classes, dtype=x.dtype)
+  onehot = jnp.where((labels < num_classes)[:, None], onehot, jnp.nan)  # label K marks an invalid label
   return jnp.concatenate([x, jnp.broadcast_to(onehot[:, None, None, :], (n, h, w, num_classes))], axis=-1)
 
 
