@@ -1,0 +1,148 @@
+"""Parity of the single-device, mesh-jit and pmap steps on virtual CPU devices (run by tests/test_parallel.py).
+
+Run in a fresh process with XLA_FLAGS=--xla_force_host_platform_device_count=8 (the CPU device count is fixed when
+JAX starts). Prints one JSON object: for each case, the largest absolute and relative parameter differences of the
+mesh and pmap states to the single-device state after a few steps, metric differences, and the error messages of
+the bad-input checks.
+"""
+
+import json
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxgan.losses.adversarial import non_saturating, wasserstein
+from jaxgan.losses.base import chain
+from jaxgan.losses.penalties import gradient_penalty
+from jaxgan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from jaxgan.nets.mlp import MLPDiscriminator
+from jaxgan.train import parallel
+from jaxgan.train.step import StepConfig, init_state, make_train_step
+
+STEPS = 2
+
+
+def _case(name):
+  if name == "dcgan_bn":
+    g = DCGANGenerator(resolution=28, channels=1, width=4)
+    d = DCGANDiscriminator(resolution=28, channels=1, width=4, norm="batch")
+    cfg = StepConfig(latent_dim=8, d_steps=1, ema_decay=0.9)
+    return g, d, non_saturating(), cfg, (16, 28, 28, 1), (optax.adam(2e-3, b1=0.5), optax.adam(2e-3, b1=0.5))
+  if name == "wgan_gp":
+    # G with batch norm but no bias before it: a bias followed by batch norm has a zero gradient up to rounding,
+    # which Adam would amplify into arbitrary, implementation-dependent updates.
+    g = DCGANGenerator(resolution=28, channels=1, width=4)
+    d = MLPDiscriminator(hidden=(8, 8), maxout_pieces=1)
+    cfg = StepConfig(latent_dim=4, d_steps=2)
+    loss = chain(wasserstein(), gradient_penalty(10.0))
+    return g, d, loss, cfg, (16, 28, 28, 1), (optax.adam(1e-3, b1=0.5, b2=0.9), optax.adam(1e-3, b1=0.5, b2=0.9))
+  raise ValueError(name)
+
+
+def _batches(shape, d_steps, steps):
+  rng = np.random.default_rng(0)
+  n = shape[0] * d_steps
+  return [{"image": np.tanh(rng.normal(size=(n,) + shape[1:])).astype(np.float32)} for _ in range(steps)]
+
+
+def _diff(a, b):
+  la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+  assert len(la) == len(lb)
+  abs_d = max(float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in zip(la, lb))
+  rel_d = max(float(np.max(np.abs(np.asarray(x) - np.asarray(y)) / (1e-6 + np.abs(np.asarray(y)))))
+              for x, y in zip(la, lb))
+  return abs_d, rel_d
+
+
+def _compare(ref_state, ref_metrics, state, metrics):
+  keys = ("g_params", "d_params", "g_collections", "d_collections", "g_ema_params")
+  out = {}
+  for k in keys:
+    a, b = getattr(state, k), getattr(ref_state, k)
+    if jax.tree.leaves(b):
+      out[k] = _diff(a, b)
+  out["step"] = int(np.asarray(state.step))
+  out["metrics"] = max(abs(metrics[k] - ref_metrics[k]) / (1e-6 + abs(ref_metrics[k])) for k in ref_metrics)
+  return out
+
+
+def run_case(name):
+  g, d, loss, cfg, shape, (g_tx, d_tx) = _case(name)
+  batches = _batches(shape, cfg.d_steps, STEPS)
+  state0 = init_state(jax.random.key(1), g, d, loss, g_tx, d_tx, cfg, batches[0])
+  host0 = jax.device_get(state0)
+
+  single = jax.jit(make_train_step(g, d, loss, g_tx, d_tx, cfg))
+  s = state0
+  for b in batches:
+    s, m = single(s, b)
+  ref_state, ref_metrics = jax.device_get(s), {k: float(v) for k, v in jax.device_get(m).items()}
+
+  result = {}
+  mesh = parallel.make_mesh()
+  mesh_step = parallel.make_mesh_step(g, d, loss, g_tx, d_tx, cfg, mesh)
+  s = parallel.put_state(host0, "mesh", mesh=mesh)
+  for b in batches:
+    s, m = mesh_step(s, parallel.shard_batch(b, "mesh", d_steps=cfg.d_steps, mesh=mesh))
+  result["mesh"] = _compare(ref_state, ref_metrics, jax.device_get(parallel.get_state(s, "mesh")),
+                            parallel.fetch_metrics(m, "mesh"))
+  result["mesh"]["image_sharding"] = str(
+      parallel.shard_batch(batches[0], "mesh", d_steps=cfg.d_steps, mesh=mesh)["image"].sharding.spec)
+  del s
+
+  pmap_step = parallel.make_pmap_step(g, d, loss, g_tx, d_tx, cfg)
+  s = parallel.put_state(host0, "pmap")
+  for b in batches:
+    s, m = pmap_step(s, parallel.shard_batch(b, "pmap", d_steps=cfg.d_steps))
+  host = jax.device_get(parallel.unreplicate(s))
+  result["pmap"] = _compare(ref_state, ref_metrics, host, parallel.fetch_metrics(m, "pmap"))
+  result["pmap"]["replicas_equal"] = all(
+      bool(np.all(np.asarray(x) == np.asarray(x)[:1])) for x in jax.tree.leaves(jax.device_get(s.g_params)))
+  return result
+
+
+def _error(fn):
+  try:
+    fn()
+  except ValueError as e:
+    return str(e)
+  return None
+
+
+def run_errors():
+  mesh = parallel.make_mesh()
+  g, d, loss, cfg, shape, (g_tx, d_tx) = _case("wgan_gp")
+  bad = {"image": np.zeros((2 * 12, 28, 28, 1), np.float32)}  # d_steps=2 slices of 12: 12 % 8 != 0
+  odd = {"image": np.zeros((15, 28, 28, 1), np.float32)}
+  return {
+      "mesh_too_big": _error(lambda: parallel.make_mesh(16)),
+      "mesh_zero": _error(lambda: parallel.make_mesh(0)),
+      "mesh_slice": _error(lambda: parallel.shard_batch(bad, "mesh", d_steps=2, mesh=mesh)),
+      "pmap_slice": _error(lambda: parallel.shard_batch(bad, "pmap", d_steps=2)),
+      "d_steps": _error(lambda: parallel.shard_batch(odd, "pmap", d_steps=2)),
+      "mode": _error(lambda: parallel.shard_batch(bad, "shard", d_steps=2)),
+      "bn_axis_mesh": _error(lambda: parallel.make_mesh_step(g.clone(bn_axis_name="batch"), d, loss, g_tx, d_tx,
+                                                             cfg, mesh)),
+      "axis_name_mesh": _error(lambda: parallel.make_mesh_step(
+          g, d, loss, g_tx, d_tx, StepConfig(latent_dim=4, axis_name="batch"), mesh)),
+      "mesh_small_ok": parallel.make_mesh(4).devices.shape[0],
+  }
+
+
+def main():
+  cases = sys.argv[1:] or ["dcgan_bn", "wgan_gp", "errors"]
+  out = {"num_devices": jax.device_count()}
+  with jax.default_matmul_precision("highest"):
+    for c in cases:
+      t0 = time.perf_counter()
+      out[c] = run_errors() if c == "errors" else run_case(c)
+      out[c]["seconds"] = time.perf_counter() - t0
+  print(json.dumps(out))
+
+
+if __name__ == "__main__":
+  main()
