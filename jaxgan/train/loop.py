@@ -2,7 +2,14 @@
 
 It feeds batches, keeps metrics on device until a log step, then fetches them once,
 checks them for NaN/inf, writes `metrics.jsonl`, saves checkpoints only of states
-whose every step was finite, and resumes from the latest checkpoint.
+whose every step was finite, and resumes from the latest checkpoint. Hooks
+(`jaxgan.train.hooks`: sample grids, loss curves, TensorBoard, FID) run on the host
+between steps; a tqdm bar shows steps/s, images/s and the latest losses.
+
+Resuming drops the lines of `metrics.jsonl` written after the restored checkpoint (they
+are logged again by the resumed run); starting over (`resume=False`) in a workdir that
+holds a previous run moves that run's artefacts to `workdir/superseded/<time>/` first, so
+old and new checkpoints are never mixed.
 """
 
 from __future__ import annotations
@@ -11,8 +18,9 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import time
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import jax
 import numpy as np
@@ -20,6 +28,9 @@ import numpy as np
 from jaxgan.train.checkpoint import Checkpointer
 
 _FLAGS = ("loss_finite", "batch_finite")
+# What a run writes into its workdir (moved aside together when a run starts over).
+RUN_ARTEFACTS = ("checkpoints", "metrics.jsonl", "summary.json", "samples", "losses.png",
+                 "tensorboard", "fid.jsonl")
 
 
 class NonFiniteError(FloatingPointError):
@@ -46,8 +57,11 @@ class LoopConfig:
     checkpoint_every: save every this many steps (0: only at the end); metrics are
       fetched and checked first, so only states whose every step was finite are saved.
     keep: number of checkpoints kept.
-    resume: restore the latest checkpoint of the workdir when there is one.
+    resume: restore the latest checkpoint of the workdir when there is one; False starts
+      over and moves a previous run's artefacts (RUN_ARTEFACTS) to workdir/superseded/.
     progress: show a tqdm progress bar (process 0 only).
+    images_per_step: real images consumed per step (d_steps * batch size); > 0 adds
+      "images_per_sec" to the log records and the progress bar.
   """
 
   num_steps: int
@@ -56,6 +70,7 @@ class LoopConfig:
   keep: int = 3
   resume: bool = True
   progress: bool = False
+  images_per_step: int = 0
 
 
 def _mean_metrics(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -88,6 +103,45 @@ def check_finite(history: list[dict[str, Any]], first_step: int) -> None:
           "good checkpoint is kept. Lower the learning rate or add a regularizer.")
 
 
+def move_aside(workdir: str | os.PathLike, names: Sequence[str] = RUN_ARTEFACTS) -> str | None:
+  """Moves the run artefacts `names` present in `workdir` to `workdir/superseded/<time>/`.
+
+  Returns:
+    The folder they were moved to, or None when there was nothing to move.
+  """
+  present = [n for n in names if os.path.exists(os.path.join(workdir, n))]
+  if not present:
+    return None
+  stamp = time.strftime("%Y%m%d-%H%M%S")
+  dest = os.path.join(workdir, "superseded", stamp)
+  i = 1
+  while os.path.exists(dest):
+    dest, i = os.path.join(workdir, "superseded", f"{stamp}-{i}"), i + 1
+  os.makedirs(dest)
+  for n in present:
+    shutil.move(os.path.join(workdir, n), os.path.join(dest, n))
+  return dest
+
+
+def _truncate_log(path: str, last_step: int) -> None:
+  """Keeps the records of `path` (metrics.jsonl) with step <= last_step."""
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = [l for l in f if l.strip()]
+  kept = [l for l in lines if json.loads(l).get("step", 0) <= last_step]
+  if len(kept) != len(lines):
+    with open(path, "w") as f:
+      f.writelines(kept)
+
+
+def _postfix(record: dict[str, Any]) -> dict[str, str]:
+  out = {k: f"{np.mean(record[k]):.3f}" for k in ("d_loss", "g_loss") if k in record}
+  if "images_per_sec" in record:
+    out["img/s"] = f"{np.mean(record['images_per_sec']):.0f}"
+  return out
+
+
 def train(
     step_fn: Callable[[Any, Any], tuple[Any, dict[str, Any]]],
     state: Any,
@@ -98,6 +152,7 @@ def train(
     config: Any = None,
     data: Resumable | None = None,
     on_log: Callable[[int, dict[str, Any], Any], None] | None = None,
+    hooks: Sequence[Any] = (),
 ) -> tuple[Any, list[dict[str, Any]]]:
   """Runs `step_fn` until `state.step == cfg.num_steps`.
 
@@ -110,6 +165,9 @@ def train(
     config: the run's JSON-able configuration (checkpoints refuse another one).
     data: the data source, if its position must be saved and restored.
     on_log: `on_log(step, means, state)` after each log (plots, samples, prints).
+    hooks: `jaxgan.train.hooks.Hook`s: start after init/restore, after_step after every
+      step (after that step's log and checkpoint), log after each record, end after the
+      last step, close always (also on errors).
   Returns:
     (final state, list of logged records). Each record: {"step": s, metric: mean over
     the steps since the previous record (a list when the metric is per seed)}.
@@ -119,16 +177,22 @@ def train(
   """
   writer = jax.process_index() == 0 and workdir is not None
   ckpt = None
+  log_path = os.path.join(workdir, "metrics.jsonl") if writer else None
   if workdir is not None:
     os.makedirs(workdir, exist_ok=True)
+    if not cfg.resume and writer:
+      moved = move_aside(workdir)
+      if moved:
+        print(f"starting over: the previous run's files are now in {moved}")
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=cfg.keep,
                         config=config)
     if cfg.resume and ckpt.latest_step() is not None:
       state, extra = ckpt.restore(state)
       if data is not None and extra.get("data") is not None:
         data.restore(extra["data"])
+      if log_path:
+        _truncate_log(log_path, int(jax.device_get(state.step).reshape(-1)[0]))
   step = int(jax.device_get(state.step).reshape(-1)[0])
-  log_path = os.path.join(workdir, "metrics.jsonl") if writer else None
   if log_path and step == 0 and os.path.exists(log_path):
     os.remove(log_path)  # a fresh start replaces the previous run's log
   records: list[dict[str, Any]] = []
@@ -136,42 +200,57 @@ def train(
   checked: list[dict[str, Any]] = []  # fetched and checked, not yet logged
   first_pending = step
   bar = None
-  if cfg.progress and jax.process_index() == 0:
-    import tqdm  # pylint: disable=g-import-not-at-top
-    bar = tqdm.tqdm(total=cfg.num_steps, initial=step, unit="step", dynamic_ncols=True)
-  t0, s0 = time.perf_counter(), step
+  try:
+    for h in hooks:
+      h.start(step, state)
+    if cfg.progress and jax.process_index() == 0:
+      import tqdm  # pylint: disable=g-import-not-at-top
+      bar = tqdm.tqdm(total=cfg.num_steps, initial=step, unit="step", dynamic_ncols=True)
+    t0, s0 = time.perf_counter(), step
 
-  while step < cfg.num_steps:
-    state, metrics = step_fn(state, next(batches))
-    pending.append(metrics)
-    step += 1
-    is_log = step % cfg.log_every == 0 or step == cfg.num_steps
-    is_ckpt = cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0
-    if not (is_log or is_ckpt):
-      continue
-    fetched = jax.device_get(pending)
-    check_finite(fetched, first_pending + 1)
-    checked += fetched
-    pending, first_pending = [], step
-    if is_log:
-      means = _mean_metrics(checked)
-      dt = time.perf_counter() - t0
-      record = {"step": step, **{k: _jsonable(v) for k, v in means.items()},
-                "steps_per_sec": (step - s0) / dt if dt > 0 else math.nan}
-      records.append(record)
-      if log_path:
-        with open(log_path, "a") as f:
-          f.write(json.dumps(record) + "\n")
+    while step < cfg.num_steps:
+      state, metrics = step_fn(state, next(batches))
+      pending.append(metrics)
+      step += 1
       if bar is not None:
-        bar.update(step - bar.n)
-        shown = {k: v for k, v in record.items() if k in ("d_loss", "g_loss")}
-        bar.set_postfix({k: f"{np.mean(v):.3f}" for k, v in shown.items()})
-      if on_log is not None:
-        on_log(step, means, state)
-      checked = []
-      t0, s0 = time.perf_counter(), step
-    if ckpt is not None and (is_ckpt or step == cfg.num_steps):
-      ckpt.save(step, state, {"data": data.state() if data is not None else None})
-  if bar is not None:
-    bar.close()
+        bar.update(1)
+      is_log = step % cfg.log_every == 0 or step == cfg.num_steps
+      is_ckpt = cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0
+      if is_log or is_ckpt:
+        fetched = jax.device_get(pending)
+        check_finite(fetched, first_pending + 1)
+        checked += fetched
+        pending, first_pending = [], step
+      if is_log:
+        means = _mean_metrics(checked)
+        dt = time.perf_counter() - t0
+        rate = (step - s0) / dt if dt > 0 else math.nan
+        record = {"step": step, **{k: _jsonable(v) for k, v in means.items()},
+                  "steps_per_sec": rate}
+        if cfg.images_per_step > 0:
+          record["images_per_sec"] = rate * cfg.images_per_step
+        records.append(record)
+        if log_path:
+          with open(log_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if bar is not None:
+          bar.set_postfix(_postfix(record))
+        if on_log is not None:
+          on_log(step, means, state)
+        for h in hooks:
+          h.log(step, record, state)
+        checked = []
+      if ckpt is not None and (is_ckpt or step == cfg.num_steps):
+        ckpt.save(step, state, {"data": data.state() if data is not None else None})
+      for h in hooks:
+        h.after_step(step, state)
+      if is_log:
+        t0, s0 = time.perf_counter(), step  # hooks and checkpoints are not counted
+    for h in hooks:
+      h.end(step, state)
+  finally:
+    if bar is not None:
+      bar.close()
+    for h in hooks:
+      h.close()
   return state, records

@@ -1,0 +1,523 @@
+"""The logic shared by the image-GAN experiment modules (experiments/dcgan.py, wgan.py, ...).
+
+An experiment module holds a `get_config()` that starts from `base_config()` and sets the
+paper's values, and a `main(config, workdir, resume)` that calls `run`. `run` reads top to
+bottom: check the config, find and load the data, check labels, build networks, loss and
+optimizers by name, initialize, build the hooks, train (resuming when the workdir has a
+checkpoint), write `summary.json`. Every check of the input happens before the first step
+is compiled, and raises `ExperimentError` (or `FileNotFoundError` for missing data) with a
+message that names the config field to change. `cli` is the `__main__` of every module: it
+turns those errors, a NaN stop and a refused resume into one `error: ...` line and exit
+status 1.
+
+Workdir contents: config.json (the resolved config), metrics.jsonl, losses.png,
+samples/step_XXXXXX.png (fixed latents), checkpoints/, summary.json, and optionally
+tensorboard/ and fid.jsonl.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pathlib
+import sys
+import time
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from jaxgan import config as config_lib
+from jaxgan import losses
+from jaxgan import sampling
+from jaxgan.data import Pipeline, get_dataset
+from jaxgan.data.arrays import ImageDataset
+from jaxgan.data.files import idx_file_names
+from jaxgan.nets import registry
+from jaxgan.train import hooks as hooks_lib
+from jaxgan.train.checkpoint import CheckpointMismatchError
+from jaxgan.train.loop import LoopConfig, NonFiniteError, train
+from jaxgan.train.optim import clip_params
+from jaxgan.train.state import GANState
+from jaxgan.train.step import StepConfig, init_state, make_train_step
+
+OPTIMIZERS = ("adam", "rmsprop")
+INITS = ("normal", "default")
+# Fields that change how long a run goes or what it reports, not its trajectory: a checkpoint
+# written under other values of these can be resumed (e.g. to train longer).
+NOT_FINGERPRINTED = ("num_steps", "log_every", "sample_every", "num_samples", "checkpoint_every",
+                     "keep", "progress", "tensorboard", "fid_every", "fid_stats", "fid_num",
+                     "fid_batch", "fid_weights", "data_dir")
+_SMOKE_LIMIT = 64
+
+
+class ExperimentError(ValueError):
+  """A configuration or input problem found before training starts."""
+
+
+# ---------------------------------------------------------------------------------------- config
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """The fields every image-GAN experiment has; experiment modules set the paper's values."""
+  c = ml_collections.ConfigDict()
+  # Data.
+  c.dataset = "mnist"  # mnist, fashion_mnist, cifar10, folder, npz or tfds:<name>
+  c.data_dir = ""  # "": $JAXGAN_DATA, else ../shared/data/<dataset> if it exists; tfds: TFDS' dir
+  c.split = "train"
+  c.resolution = 0  # 0: the data's own size; else center crop + resize to this side
+  c.channels = 0  # 0: the data's own channels; 1 or 3 converts
+  c.limit = 0  # > 0: use only the first `limit` examples
+  c.flip = False  # random horizontal flips
+  c.conditional = False  # class-conditional G and D (labels from the data)
+  c.num_classes = 0  # with conditional: 0 takes the number of classes from the data
+  c.conditioning = "projection"  # D's conditioning: projection (Miyato & Koyama 2018) or concat
+  # Networks.
+  c.net = "dcgan"  # a name of jaxgan.nets.registry (dcgan, sndcgan, resnet, snresnet, infogan)
+  c.g_width = 0  # 0: the registered variant's width
+  c.d_width = 0
+  c.d_norm = ""  # "": the net's default; batch, layer or none (DCGAN D only)
+  c.init = "normal"  # normal: kernels ~ N(0, init_std), biases 0, norm scales ~ N(1, init_std)
+  c.init_std = 0.02
+  c.latent_dim = 100
+  c.latent_dist = "normal"  # normal or uniform
+  # Loss.
+  c.loss = "non_saturating"  # a name of jaxgan.losses.ADVERSARIAL
+  c.regularizer = "none"  # none or a name of jaxgan.losses.REGULARIZERS
+  c.reg_weight = 10.0  # the regularizer's weight (lambda of WGAN-GP, gamma of R1)
+  c.reg_every = 1  # lazy regularization interval (D steps)
+  # Optimization.
+  c.optimizer = "adam"  # adam or rmsprop, for both players
+  c.g_lr = 2e-4
+  c.d_lr = 2e-4
+  c.beta1 = 0.5  # Adam
+  c.beta2 = 0.999  # Adam
+  c.rmsprop_decay = 0.99  # RMSProp's moving-average decay
+  c.weight_clip = 0.0  # > 0: clip D's weights to [-c, c] after each update (WGAN)
+  c.d_steps = 1  # D updates per G update
+  c.batch_size = 128  # examples per D update; a step reads d_steps * batch_size real images
+  c.ema_decay = 0.0  # > 0: keep an EMA of G's weights, used for samples and FID
+  c.num_steps = 10_000  # G updates
+  c.seed = 0
+  # Reporting.
+  c.log_every = 100  # steps per metrics.jsonl record
+  c.sample_every = 500  # steps per samples/step_XXXXXX.png and losses.png (0: only at the end)
+  c.num_samples = 64  # images in a sample grid
+  c.checkpoint_every = 1000
+  c.keep = 3  # checkpoints kept
+  c.progress = True  # tqdm bar with steps/s, images/s and losses
+  c.tensorboard = False  # also write TensorBoard events (needs tensorboardX or tensorflow)
+  c.fid_every = 0  # > 0: FID every this many steps and at the end (needs fid_stats)
+  c.fid_stats = ""  # reference statistics .npz (python -m jaxgan.fid stats SOURCE --out FILE)
+  c.fid_num = 10_000  # samples per FID evaluation
+  c.fid_batch = 250
+  c.fid_weights = ""  # Inception weights ("": $JAXGAN_FID_WEIGHTS or the cache)
+  c.smoke = False  # shrink to seconds: tiny nets, <= 4 steps, <= 64 examples (tests use it)
+  return c
+
+
+def apply_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The config shrunk to a run of seconds (values are only ever made smaller)."""
+  c = ml_collections.ConfigDict(config.to_dict())
+  if not c.net.endswith("_tiny") and f"{c.net}_tiny" in registry.list_networks():
+    c.net = f"{c.net}_tiny"
+  c.g_width, c.d_width = min(c.g_width, 8), min(c.d_width, 8)
+  c.num_steps = min(c.num_steps, 4)
+  c.batch_size = min(c.batch_size, 8)
+  c.limit = min(c.limit, _SMOKE_LIMIT) if c.limit > 0 else _SMOKE_LIMIT
+  c.latent_dim = min(c.latent_dim, 16)
+  c.log_every = min(c.log_every, 2)
+  c.sample_every = min(c.sample_every, 2)
+  c.checkpoint_every = min(c.checkpoint_every, 2)
+  c.num_samples = min(c.num_samples, 16)
+  c.fid_num, c.fid_batch = min(c.fid_num, 16), min(c.fid_batch, 16)
+  c.progress = False
+  return c
+
+
+def _check(ok: bool, message: str) -> None:
+  if not ok:
+    raise ExperimentError(message)
+
+
+def check_config(c: ml_collections.ConfigDict) -> None:
+  """Value checks that need no data; names are checked against the registries."""
+  nets = registry.list_networks()
+  _check(c.net in nets, f"unknown net {c.net!r} (config field `net`); known: {', '.join(nets)}")
+  _check(c.optimizer in OPTIMIZERS, f"unknown optimizer {c.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
+  _check(c.init in INITS, f"unknown init {c.init!r}; known: {', '.join(INITS)}")
+  for name in ("num_steps", "batch_size", "d_steps", "latent_dim", "log_every", "reg_every",
+               "num_samples"):
+    _check(c[name] >= 1, f"{name} must be >= 1, got {c[name]}")
+  for name in ("g_lr", "d_lr", "init_std"):
+    _check(c[name] > 0, f"{name} must be > 0, got {c[name]}")
+  for name in ("limit", "resolution", "channels", "num_classes", "weight_clip", "g_width",
+               "d_width", "sample_every", "checkpoint_every", "fid_every"):
+    _check(c[name] >= 0, f"{name} must be >= 0, got {c[name]}")
+  _check(c.channels in (0, 1, 3), f"channels must be 0 (keep), 1 or 3, got {c.channels}")
+  _check(0.0 <= c.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {c.ema_decay}")
+  _check(c.num_classes == 0 or c.conditional,
+         f"num_classes={c.num_classes} is set but conditional=False; set --conditional=true")
+  _check(c.fid_every == 0 or bool(c.fid_stats),
+         f"fid_every={c.fid_every} needs reference statistics: set --fid_stats=FILE.npz "
+         "(python -m jaxgan.fid stats SOURCE --out FILE.npz)")
+  _check(c.keep >= 1, f"keep must be >= 1, got {c.keep}")
+  sampling.check_latent_dist(c.latent_dist)
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+def _shared_data_roots() -> list[pathlib.Path]:
+  """../shared/data beside the working directory and beside the checkout."""
+  roots = [pathlib.Path.cwd().parent / "shared" / "data",
+           pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"]
+  out = []
+  for r in roots:
+    if r.is_dir() and r.resolve() not in [o.resolve() for o in out]:
+      out.append(r)
+  return out
+
+
+def _expected_files(dataset: str, split: str) -> str:
+  if dataset in ("mnist", "fashion_mnist"):
+    try:
+      images, labels = idx_file_names(split)
+    except ValueError:
+      images, labels = idx_file_names("train")
+    return f"{images} and {labels}"
+  if dataset == "cifar10":
+    return "train/<class>/*.jpg in a folder or cifar10*.zip, or cifar-10-python.tar.gz"
+  if dataset == "npz":
+    return "an .npz file with `images` and optional `labels`"
+  return "a folder or .zip of images"
+
+
+def resolve_data_dir(dataset: str, data_dir: str, split: str = "train") -> str | None:
+  """The data_dir to use: the config's, else $JAXGAN_DATA, else ../shared/data/<dataset>.
+
+  Returns:
+    A path, or None for TFDS datasets without a data_dir (TFDS' default folder).
+  Raises:
+    ExperimentError: no data_dir given and no default found (names the expected files).
+  """
+  if data_dir:
+    return os.path.expanduser(data_dir)
+  if dataset.startswith("tfds:"):
+    return None
+  env = os.environ.get("JAXGAN_DATA")
+  if env:
+    return env
+  for root in _shared_data_roots():
+    if (root / dataset).exists():
+      return str(root / dataset)
+    if dataset == "cifar10" and any(root.glob("cifar10*.zip")):
+      return str(root)
+  raise ExperimentError(
+      f"dataset {dataset!r}: no data found; set the config field `data_dir` (--data_dir=PATH) to the "
+      f"folder holding {_expected_files(dataset, split)}, or set $JAXGAN_DATA")
+
+
+def load_data(c: ml_collections.ConfigDict) -> ImageDataset:
+  """Loads the configured dataset into host memory; errors name the fields to change."""
+  try:
+    return get_dataset(c.dataset, data_dir=c.data_dir or None, split=c.split,
+                       resolution=c.resolution or None, channels=c.channels or None,
+                       limit=c.limit or None)
+  except FileNotFoundError as e:
+    raise FileNotFoundError(f"{e} (now data_dir={c.data_dir!r})") from None
+  except ValueError as e:
+    text = str(e)
+    if "differ in size" in text:
+      text += " (config field `resolution`, e.g. --resolution=32)"
+    raise ExperimentError(f"dataset {c.dataset!r}: {text}") from None
+
+
+def check_labels(c: ml_collections.ConfigDict, data: ImageDataset) -> int:
+  """The number of classes of a conditional model (0 when unconditional), checked against the labels."""
+  if not c.conditional:
+    return 0
+  _check(data.labels is not None,
+         f"conditional=True but dataset {c.dataset!r} ({data.source}) has no labels; use a labelled "
+         "dataset or set --conditional=false")
+  lo, hi = int(data.labels.min()), int(data.labels.max())
+  _check(lo >= 0, f"dataset {c.dataset!r} has negative labels (min {lo})")
+  found = data.num_classes or hi + 1
+  if c.num_classes == 0:
+    return found
+  _check(hi < c.num_classes,
+         f"num_classes={c.num_classes} but dataset {c.dataset!r} has labels up to {hi} ({found} "
+         f"classes); set --num_classes={found} (or 0 to take it from the data)")
+  _check(data.class_names is None or len(data.class_names) == c.num_classes,
+         f"num_classes={c.num_classes} but dataset {c.dataset!r} has {len(data.class_names or ())} "
+         f"classes ({', '.join(data.class_names or ())}); set --num_classes={found} (or 0)")
+  return c.num_classes
+
+
+# -------------------------------------------------------------------------------- model, loss, tx
+
+
+def build_nets(c: ml_collections.ConfigDict, resolution: int, channels: int,
+               num_classes: int) -> tuple[Any, Any]:
+  """G and D by name (`c.net`), sized for the data; width/norm overrides only when set."""
+  common = dict(resolution=resolution, channels=channels, num_classes=num_classes)
+  g_kw = dict(common, **({"width": c.g_width} if c.g_width else {}))
+  d_kw = dict(common, **({"width": c.d_width} if c.d_width else {}))
+  if num_classes:
+    d_kw["conditioning"] = c.conditioning
+  if c.d_norm:
+    d_kw["norm"] = c.d_norm
+  try:
+    return registry.get_generator(c.net, **g_kw), registry.get_discriminator(c.net, **d_kw)
+  except TypeError as e:
+    raise ExperimentError(f"net {c.net!r} does not take one of the options {sorted(d_kw)} "
+                          f"(d_norm, d_width, conditioning): {e}") from None
+
+
+def build_loss(c: ml_collections.ConfigDict) -> losses.LossTransform:
+  """`c.loss` (+ `c.regularizer`); least squares reads `ls_a`, `ls_b`, `ls_c` when the config has them."""
+  kwargs = {}
+  if losses._ALIASES.get(c.loss, c.loss) == "least_squares":  # pylint: disable=protected-access
+    kwargs = {k: c[f"ls_{k}"] for k in ("a", "b", "c") if f"ls_{k}" in c}
+  try:
+    return losses.build_loss(c.loss, regularizer=c.regularizer, weight=c.reg_weight,
+                             interval=c.reg_every, adversarial_kwargs=kwargs)
+  except ValueError as e:
+    raise ExperimentError(f"loss: {e}") from None
+
+
+def build_optimizers(c: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation,
+                                                            optax.GradientTransformation]:
+  """(g_tx, d_tx); D's ends with weight clipping when `c.weight_clip > 0`."""
+  def make(lr):
+    if c.optimizer == "adam":
+      return optax.adam(lr, b1=c.beta1, b2=c.beta2)
+    return optax.rmsprop(lr, decay=c.rmsprop_decay)
+  d_tx = make(c.d_lr)
+  if c.weight_clip > 0:
+    d_tx = optax.chain(d_tx, clip_params(c.weight_clip))
+  return make(c.g_lr), d_tx
+
+
+def normal_init(params: Any, key: jax.Array, std: float = 0.02) -> Any:
+  """DCGAN initialization (Radford et al. 2015, arXiv:1511.06434, Sec. 4): every "kernel" ~ N(0, std),
+  every "bias" 0, normalization "scale" ~ N(1, std); embeddings keep their init."""
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
+  keys = jax.random.split(key, len(leaves))
+  out = []
+  for (path, x), k in zip(leaves, keys):
+    name = str(getattr(path[-1], "key", path[-1]))
+    if name == "kernel":
+      x = std * jax.random.normal(k, x.shape, x.dtype)
+    elif name == "bias":
+      x = jnp.zeros_like(x)
+    elif name == "scale":
+      x = 1.0 + std * jax.random.normal(k, x.shape, x.dtype)
+    out.append(x)
+  return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def init(c: ml_collections.ConfigDict, generator, discriminator, loss, g_tx, d_tx,
+         step_cfg: StepConfig, example: dict[str, jax.Array]) -> GANState:
+  """`init_state` from `c.seed`, then the DCGAN N(0, init_std) init when `c.init == "normal"`."""
+  key = jax.random.PRNGKey(c.seed)
+  state = init_state(key, generator, discriminator, loss, g_tx, d_tx, step_cfg, example)
+  if c.init == "normal":
+    k_g, k_d = jax.random.split(jax.random.fold_in(key, 1))
+    g_params = normal_init(state.g_params, k_g, c.init_std)
+    d_params = normal_init(state.d_params, k_d, c.init_std)
+    state = state.replace(
+        g_params=g_params, d_params=d_params, g_opt_state=g_tx.init(g_params),
+        d_opt_state=d_tx.init(d_params),
+        g_ema_params=None if state.g_ema_params is None else jax.tree.map(jnp.copy, g_params))
+  return state
+
+
+# -------------------------------------------------------------------------------------------- run
+
+
+def _fid_sampler(generator, variables, latent_dim: int, latent_dist: str, num_classes: int,
+                 key: jax.Array, n: int) -> jax.Array:
+  k_z, k_y = jax.random.split(key)
+  z = sampling.sample_latent(k_z, (n, latent_dim), latent_dist)
+  labels = jax.random.randint(k_y, (n,), 0, num_classes) if num_classes else None
+  return generator.apply(variables, z, labels, train=False)
+
+
+def _final_metrics(record: dict[str, Any] | None) -> dict[str, Any]:
+  if not record:
+    return {}
+  keep = ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm")
+  return {k: v for k, v in record.items()
+          if k in keep or k.startswith("d/") or k.startswith("g/")}
+
+
+def _steady_rate(records: Sequence[dict[str, Any]], key: str) -> float | None:
+  """Mean of `key` over the log windows, without the first one (compilation) when there are more."""
+  values = [r[key] for r in records if key in r]
+  if len(values) > 1:
+    values = values[1:]
+  return float(np.mean(values)) if values else None
+
+
+def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = True, *,
+        name: str = "experiment", paper: dict[str, Any] | None = None,
+        extra_hooks: Sequence[hooks_lib.Hook] = ()) -> tuple[GANState, dict[str, Any]]:
+  """Trains the configured GAN; returns (final state, summary). See the module docstring.
+
+  Args:
+    config: a `base_config()`-shaped ConfigDict (with `smoke` applied here when set).
+    workdir: where everything is written; None writes nothing (no checkpoints, no resume).
+    resume: continue from the workdir's latest checkpoint when there is one; False starts
+      over and moves the previous run's files to workdir/superseded/.
+    name: the experiment's name, for the summary.
+    paper: the paper's settings or numbers, copied into the summary.
+    extra_hooks: more host-loop hooks.
+  Raises:
+    ExperimentError, FileNotFoundError: bad config or input, before any training compute.
+    CheckpointMismatchError: the workdir's checkpoint was written by another configuration.
+    NonFiniteError: a loss became NaN/inf (the message names the step and the loss).
+  """
+  c = apply_smoke(config) if config.smoke else ml_collections.ConfigDict(config.to_dict())
+  check_config(c)
+  c.data_dir = resolve_data_dir(c.dataset, c.data_dir, c.split) or ""
+  data = load_data(c)
+  num_classes = check_labels(c, data)
+  h, w = data.resolution
+  _check(h == w, f"dataset {c.dataset!r} has {h}x{w} images; the nets need square ones: set "
+                 "--resolution=<side>")
+  per_step = c.d_steps * c.batch_size
+  _check(per_step <= len(data),
+         f"a step reads d_steps * batch_size = {per_step} images but dataset {c.dataset!r} has "
+         f"{len(data)} (limit={c.limit}); lower batch_size or raise limit")
+  generator, discriminator = build_nets(c, h, data.channels, num_classes)
+  loss = build_loss(c)
+  g_tx, d_tx = build_optimizers(c)
+  step_cfg = StepConfig(latent_dim=c.latent_dim, latent_dist=c.latent_dist, d_steps=c.d_steps,
+                        ema_decay=c.ema_decay if c.ema_decay > 0 else None,
+                        conditional=num_classes > 0)
+  example = {"image": jnp.zeros((per_step, h, w, data.channels), jnp.float32)}
+  if num_classes:
+    example["label"] = jnp.zeros((per_step,), jnp.int32)
+  try:
+    state = init(c, generator, discriminator, loss, g_tx, d_tx, step_cfg, example)
+  except ValueError as e:
+    raise ExperimentError(f"cannot build net {c.net!r} for {h}x{w}x{data.channels} images: {e}; "
+                          "set --resolution (and --channels) to a size the net supports") from None
+
+  config_dict = c.to_dict()
+  if workdir:
+    config_dict = config_lib.save_config(c, workdir)
+  if jax.process_index() == 0:
+    print("config:", json.dumps(config_dict, sort_keys=True, default=str), flush=True)
+  fingerprinted = {k: v for k, v in config_dict.items() if k not in NOT_FINGERPRINTED}
+
+  # Hooks are built before any compute, so their errors (TensorBoard, FID stats) come first.
+  use_ema = step_cfg.ema_decay is not None
+  hooks: list[hooks_lib.Hook] = []
+  tb = None
+  if workdir and c.tensorboard:
+    tb = hooks_lib.TensorBoard(os.path.join(workdir, "tensorboard"))
+    hooks.append(tb)
+  sample_grid = fid_hook = None
+  if workdir:
+    k_fixed = jax.random.fold_in(jax.random.PRNGKey(c.seed), 0x5EED)
+    latents = sampling.sample_latent(k_fixed, (c.num_samples, c.latent_dim), c.latent_dist)
+    labels = jnp.arange(c.num_samples, dtype=jnp.int32) % num_classes if num_classes else None
+    ncols = num_classes if 0 < num_classes <= c.num_samples else None
+
+    @jax.jit
+    def sample_fn(state, z, labels):
+      return generator.apply(state.g_variables(ema=use_ema), z, labels, train=False)
+
+    sample_grid = hooks_lib.SampleGrid(
+        sample_fn, latents, labels=labels, every=c.sample_every,
+        directory=os.path.join(workdir, "samples"), ncols=ncols, image_writers=[tb] if tb else [])
+    hooks.append(sample_grid)
+    hooks.append(hooks_lib.LossCurves(
+        os.path.join(workdir, "metrics.jsonl"), os.path.join(workdir, "losses.png"),
+        every=c.sample_every, title=f"{name}: {c.net} on {c.dataset}"))
+    if c.fid_every > 0:
+      def make_fid_sample_fn(state):
+        return functools.partial(_fid_sampler, generator, state.g_variables(ema=use_ema),
+                                 c.latent_dim, c.latent_dist, num_classes)
+      fid_hook = hooks_lib.PeriodicFID(
+          make_fid_sample_fn, stats=c.fid_stats, num=c.fid_num, every=c.fid_every,
+          path=os.path.join(workdir, "fid.jsonl"), batch_size=c.fid_batch,
+          weights=c.fid_weights or None, writers=[tb] if tb else [], seed=c.seed)
+      hooks.append(fid_hook)
+  hooks += list(extra_hooks)
+
+  labels_in = data.labels if num_classes else None
+  pipeline = Pipeline(data.images, labels_in, per_step, seed=c.seed, shuffle=True, flip=c.flip)
+  step_fn = jax.jit(make_train_step(generator, discriminator, loss, g_tx, d_tx, step_cfg),
+                    donate_argnums=0)
+  loop_cfg = LoopConfig(num_steps=c.num_steps, log_every=c.log_every,
+                        checkpoint_every=c.checkpoint_every, keep=c.keep, resume=resume,
+                        progress=c.progress, images_per_step=per_step)
+  start = time.perf_counter()
+  try:
+    state, records = train(step_fn, state, pipeline, loop_cfg, workdir=workdir,
+                           config=fingerprinted, data=pipeline, hooks=hooks)
+  finally:
+    pipeline.close()
+  wall = time.perf_counter() - start
+
+  history = (hooks_lib.read_records(os.path.join(workdir, "metrics.jsonl")) if workdir
+             else records)
+  final_step = int(jax.device_get(state.step))
+  summary = {
+      "experiment": name,
+      "net": c.net,
+      "dataset": c.dataset,
+      "num_examples": len(data),
+      "steps": final_step,
+      "final": _final_metrics(history[-1] if history else None),
+      "wall_seconds": wall,
+      "steps_per_sec": _steady_rate(records, "steps_per_sec"),
+      "images_per_sec": _steady_rate(records, "images_per_sec"),
+      "fid": fid_hook.history[-1]["fid"] if fid_hook and fid_hook.history else None,
+      "fid_history": fid_hook.history if fid_hook else [],
+      "last_samples": sample_grid.written[-1] if sample_grid and sample_grid.written else None,
+      "device": jax.devices()[0].device_kind,
+  }
+  if paper:
+    summary["paper"] = paper
+  if workdir and jax.process_index() == 0:
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
+      json.dump(summary, f, indent=2, default=str)
+  return state, summary
+
+
+# -------------------------------------------------------------------------------------------- CLI
+
+# Errors a user can fix; `cli` prints them as one line instead of a traceback.
+USER_ERRORS = (config_lib.ConfigError, ExperimentError, FileNotFoundError, NonFiniteError,
+               CheckpointMismatchError, hooks_lib.TensorBoardUnavailableError, ImportError)
+
+
+def cli(get_config: Callable[[], ml_collections.ConfigDict],
+        main: Callable[[ml_collections.ConfigDict, str, bool], tuple[Any, dict[str, Any]]],
+        argv: Sequence[str], *, default_workdir: str) -> dict[str, Any]:
+  """`python -m experiments.NAME --workdir DIR [--no-resume] [--field=value ...]`.
+
+  Exits with `error: <message>` (status 1) on a bad config, missing data, a refused resume
+  or a NaN stop.
+  """
+  try:
+    config, workdir, resume = config_lib.parse_args(get_config(), argv)
+    workdir = workdir or default_workdir
+    _, summary = main(config, workdir, resume)
+  except USER_ERRORS as e:
+    sys.exit(f"error: {e}")
+  except KeyboardInterrupt:
+    sys.exit("interrupted; run the same command again to resume from the last checkpoint")
+  final = summary.get("final", {})
+  losses_text = ", ".join(f"{k} {np.mean(final[k]):.4f}" for k in ("d_loss", "g_loss") if k in final)
+  print(f"done: step {summary['steps']}, {losses_text}; wrote {workdir}/summary.json, "
+        f"{workdir}/samples/, {workdir}/losses.png")
+  return summary
