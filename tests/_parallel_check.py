@@ -130,7 +130,22 @@ def run_errors():
       "axis_name_mesh": _error(lambda: parallel.make_mesh_step(
           g, d, loss, g_tx, d_tx, StepConfig(latent_dim=4, axis_name="batch"), mesh)),
       "mesh_small_ok": parallel.make_mesh(4).devices.shape[0],
+      **_layouts(mesh),
   }
+
+
+def _layouts(mesh):
+  """Example ids each device holds for d_steps=2 slices of B=16 (ids = global row numbers)."""
+  ids = {"image": np.arange(32, dtype=np.float32).reshape(32, 1), "label": np.arange(32, dtype=np.int32)}
+  pm = parallel.shard_batch(ids, "pmap", d_steps=2)
+  me = parallel.shard_batch(ids, "mesh", d_steps=2, mesh=mesh)
+  pmap_rows = [np.asarray(s.data).reshape(-1).tolist() for s in
+               sorted(pm["label"].addressable_shards, key=lambda s: s.index[0].start)]
+  mesh_rows = [np.asarray(s.data).reshape(-1).tolist() for s in
+               sorted(me["label"].addressable_shards, key=lambda s: s.index[1].start)]
+  return {"layout_pmap": pmap_rows, "layout_mesh": mesh_rows, "mesh_shape": list(me["image"].shape),
+          "pmap_shape": list(pm["image"].shape),
+          "pmap_image_equals_label": bool(np.array_equal(np.asarray(pm["image"])[..., 0], np.asarray(pm["label"])))}
 
 
 def main():

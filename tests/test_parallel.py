@@ -1,0 +1,127 @@
+"""Tests of jaxgan.train.parallel.
+
+The multi-device checks run `tests/_parallel_check.py` once, in a subprocess with 8 virtual CPU devices (the CPU
+device count is fixed when JAX starts, and this process already started it with one device), and assert on its JSON
+report: the mesh-jit and pmap steps give the single-device state after 2 steps for a DCGAN with batch norm
+(synchronized under pmap) and for WGAN-GP with 2 critic steps; bad inputs raise one clear ValueError.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan.train import parallel
+
+CHECK = pathlib.Path(__file__).with_name("_parallel_check.py")
+# Fast CPU compilation: the check compiles 6 steps; numerics are compared within one process, same flags.
+FAST_XLA = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def run_script(path: pathlib.Path, args: list[str], num_devices: int, timeout: float) -> dict:
+  env = dict(os.environ)
+  env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={num_devices} {FAST_XLA}"
+  env["JAX_PLATFORMS"] = "cpu"
+  proc = subprocess.run([sys.executable, str(path), *args], env=env, capture_output=True, text=True,
+                        timeout=timeout, check=False)
+  if proc.returncode != 0:
+    pytest.fail(f"{path.name} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+  return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+  out = run_script(CHECK, [], num_devices=8, timeout=600)
+  assert out["num_devices"] == 8
+  return out
+
+
+@pytest.mark.parametrize("case", ["dcgan_bn", "wgan_gp"])
+@pytest.mark.parametrize("mode", ["mesh", "pmap"])
+def test_matches_single_device(report, case, mode):
+  result = report[case][mode]
+  assert result["step"] == 2
+  for part in ("g_params", "d_params", "g_collections"):
+    abs_diff, _ = result[part]
+    assert abs_diff <= ATOL, (case, mode, part, result[part])
+  if case == "dcgan_bn":  # batch statistics of both nets and G's EMA
+    for part in ("d_collections", "g_ema_params"):
+      assert result[part][0] <= ATOL, (case, mode, part, result[part])
+  assert result["metrics"] <= 1e-4  # relative, largest over all metrics
+
+
+def test_pmap_replicas_stay_equal(report):
+  assert report["dcgan_bn"]["pmap"]["replicas_equal"]
+  assert report["wgan_gp"]["pmap"]["replicas_equal"]
+
+
+def test_mesh_batch_is_sharded_per_d_step(report):
+  assert report["wgan_gp"]["mesh"]["image_sharding"] == "P(None, 'data')"
+  errors = report["errors"]
+  assert errors["mesh_shape"] == [2, 16, 1]
+  assert errors["pmap_shape"] == [8, 4, 1]
+  # Every device holds 2 rows of each of the 2 D-step slices of 16, in global order.
+  expected = [[2 * j, 2 * j + 1, 16 + 2 * j, 17 + 2 * j] for j in range(8)]
+  assert errors["layout_pmap"] == expected
+  assert errors["layout_mesh"] == expected
+  assert errors["pmap_image_equals_label"]
+
+
+def test_bad_inputs_raise_clear_errors(report):
+  e = report["errors"]
+  assert "mesh shape (16,) does not match the devices: only 8" in e["mesh_too_big"]
+  assert "xla_force_host_platform_device_count=16" in e["mesh_too_big"]
+  assert "positive int" in e["mesh_zero"]
+  assert "slices has 12 rows, not divisible by the 8" in e["mesh_slice"]
+  assert "slices has 12 rows, not divisible by the 8" in e["pmap_slice"]
+  assert "not divisible by d_steps=2" in e["d_steps"]
+  assert "mode must be one of" in e["mode"]
+  assert "bn_axis_name=None" in e["bn_axis_mesh"]
+  assert "cfg.axis_name must be None" in e["axis_name_mesh"]
+  assert e["mesh_small_ok"] == 4
+
+
+# ---- In this process (one CPU device).
+
+
+def test_make_mesh_one_device():
+  mesh = parallel.make_mesh()
+  assert mesh.axis_names == ("data",) and mesh.devices.shape == (jax.device_count(),)
+  with pytest.raises(ValueError, match="does not match the devices"):
+    parallel.make_mesh(jax.device_count() + 1)
+  with pytest.raises(ValueError, match="axis_name"):
+    parallel.make_mesh(axis_name="")
+
+
+def test_put_state_copies_so_donation_keeps_the_source():
+  mesh = parallel.make_mesh()
+  tree = {"w": jnp.arange(3.0), "key": jax.random.key(0)}
+  donate = jax.jit(lambda t: jax.tree.map(lambda x: x, t), donate_argnums=0)
+  for mode in parallel.MODES:
+    placed = parallel.put_state(tree, mode, mesh=mesh)
+    out = donate(placed)
+    assert not tree["w"].is_deleted()
+    np.testing.assert_array_equal(np.asarray(tree["w"]), np.arange(3.0))
+    back = parallel.get_state(out, mode)
+    np.testing.assert_array_equal(np.asarray(back["w"]), np.arange(3.0))
+    np.testing.assert_array_equal(jax.random.key_data(back["key"]), jax.random.key_data(tree["key"]))
+
+
+def test_shard_batch_checks_arrays():
+  mesh = parallel.make_mesh()
+  with pytest.raises(ValueError, match="same leading"):
+    parallel.shard_batch({"image": np.zeros((4, 2)), "label": np.zeros((3,), np.int32)}, "mesh", d_steps=1,
+                         mesh=mesh)
+  with pytest.raises(ValueError, match="needs mesh="):
+    parallel.shard_batch({"image": np.zeros((4, 2))}, "mesh", d_steps=1)
+  with pytest.raises(ValueError, match="d_steps"):
+    parallel.shard_batch({"image": np.zeros((4, 2))}, "pmap", d_steps=0)
+  out = parallel.shard_batch({"image": np.arange(8.0).reshape(4, 2)}, "mesh", d_steps=2, mesh=mesh)
+  np.testing.assert_array_equal(np.asarray(out["image"]).reshape(4, 2), np.arange(8.0).reshape(4, 2))
