@@ -96,3 +96,23 @@ register(
 register("infogan", infogan.InfoGANGenerator, infogan.InfoGANDiscriminator)
 register("infogan_tiny", _p(infogan.InfoGANGenerator, width=4), _p(infogan.InfoGANDiscriminator, width=4))
 del _p
+
+
+def _mlp_generator(*, resolution: int | None = None, channels: int | None = None, **kwargs) -> nn.Module:
+  """MLPGenerator for images when `resolution`/`channels` are given (tanh output), else for vectors."""
+  from jaxgan.nets import mlp  # pylint: disable=g-import-not-at-top
+  if resolution is not None:
+    kwargs.setdefault("out_shape", (resolution, resolution, channels or 1))
+  return mlp.MLPGenerator(**kwargs)
+
+
+def _mlp_discriminator(*, resolution: int | None = None, channels: int | None = None, **kwargs) -> nn.Module:
+  """MLPDiscriminator; `resolution`/`channels` are accepted for a uniform call and unused (input is flattened)."""
+  from jaxgan.nets import mlp  # pylint: disable=g-import-not-at-top
+  del resolution, channels
+  return mlp.MLPDiscriminator(**kwargs)
+
+
+register("mlp", _mlp_generator, _mlp_discriminator)
+register("mlp_tiny", functools.partial(_mlp_generator, hidden=(8, 8)),
+         functools.partial(_mlp_discriminator, hidden=(8,), maxout_pieces=2))
