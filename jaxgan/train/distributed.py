@@ -109,8 +109,8 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
 
   Decides, in order:
   1. explicit `coordinator`, `num_processes`, `process_id` (each falling back to JAXGAN_COORDINATOR,
-     JAXGAN_NUM_PROCESSES, JAXGAN_PROCESS_ID): all three are needed, unless num_processes is 1 (single process,
-     nothing to connect);
+     JAXGAN_NUM_PROCESSES, JAXGAN_PROCESS_ID): all three are needed, unless num_processes is 1 (a single process,
+     nothing to connect; a coordinator is then ignored);
   2. otherwise, when `auto` is True, or `auto` is None and the environment describes a TPU pod slice
      (TPU_WORKER_HOSTNAMES with several hosts) or a SLURM / Open MPI launch of several tasks,
      `jax.distributed.initialize()` detects everything;
@@ -148,7 +148,7 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
   if coordinator is not None:
     coordinator = _check_coordinator(coordinator)
 
-  if num_processes == 1 and coordinator is None:
+  if num_processes == 1:  # one process: nothing to connect, whatever the coordinator
     if process_id not in (None, 0):
       raise ValueError(f"initialize: process_id={process_id} with num_processes=1")
     return _info(None, expect=(0, 1))
