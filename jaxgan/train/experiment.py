@@ -17,6 +17,8 @@ tensorboard/ and fid.jsonl.
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import functools
 import json
 import os
@@ -116,6 +118,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.fid_num = 10_000  # samples per FID evaluation
   c.fid_batch = 250
   c.fid_weights = ""  # Inception weights ("": $JAXGAN_FID_WEIGHTS or the cache)
+  c.fast_compile = False  # XLA optimization level 0: compiles fast, runs slower (smoke runs)
   c.smoke = False  # shrink to seconds: tiny nets, <= 4 steps, <= 64 examples (tests use it)
   return c
 
@@ -136,6 +139,7 @@ def apply_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.num_samples = min(c.num_samples, 16)
   c.fid_num, c.fid_batch = min(c.fid_num, 16), min(c.fid_batch, 16)
   c.progress = False
+  c.fast_compile = True
   return c
 
 
@@ -321,20 +325,92 @@ def normal_init(params: Any, key: jax.Array, std: float = 0.02) -> Any:
   return jax.tree_util.tree_unflatten(treedef, out)
 
 
-def init(c: ml_collections.ConfigDict, generator, discriminator, loss, g_tx, d_tx,
-         step_cfg: StepConfig, example: dict[str, jax.Array]) -> GANState:
-  """`init_state` from `c.seed`, then the DCGAN N(0, init_std) init when `c.init == "normal"`."""
-  key = jax.random.PRNGKey(c.seed)
-  state = init_state(key, generator, discriminator, loss, g_tx, d_tx, step_cfg, example)
-  if c.init == "normal":
+# Fields that do not change any compiled function (the data's shapes are keyed separately).
+_HOST_ONLY = NOT_FINGERPRINTED + ("seed", "dataset", "split", "limit", "flip", "smoke")
+_FAST = {"xla_backend_optimization_level": 0}
+
+
+@dataclasses.dataclass(frozen=True)
+class Compiled:
+  """The model of a config and its jitted functions (reused by later runs of the same config).
+
+  Attributes:
+    init_fn: `(key, example) -> GANState`, `init_state` plus the DCGAN init when configured.
+    step_fn: the train step, state donated.
+    sample_fn: `(state, z (N, Z), labels (N,) | None) -> (N, H, W, C)` in eval mode, EMA
+      params when EMA is on.
+  """
+  generator: Any
+  discriminator: Any
+  loss: losses.LossTransform
+  g_tx: optax.GradientTransformation
+  d_tx: optax.GradientTransformation
+  step_cfg: StepConfig
+  init_fn: Callable[[jax.Array, dict[str, jax.Array]], GANState]
+  step_fn: Callable[..., Any]
+  sample_fn: Callable[..., jax.Array]
+
+
+_COMPILED: collections.OrderedDict[str, Compiled] = collections.OrderedDict()
+_COMPILED_MAX = 4
+
+
+def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
+             num_classes: int) -> Compiled:
+  """Builds nets, loss, optimizers and jitted init/step/sample functions for `c`.
+
+  Within a process, a second run of the same model configuration reuses the compiled
+  functions (a notebook or a test suite re-running `main` compiles once).
+  """
+  key = json.dumps({**{k: v for k, v in c.to_dict().items() if k not in _HOST_ONLY},
+                    "_shape": [resolution, channels, num_classes]}, sort_keys=True, default=str)
+  if key in _COMPILED:
+    _COMPILED.move_to_end(key)
+    return _COMPILED[key]
+  generator, discriminator = build_nets(c, resolution, channels, num_classes)
+  loss = build_loss(c)
+  g_tx, d_tx = build_optimizers(c)
+  step_cfg = StepConfig(latent_dim=c.latent_dim, latent_dist=c.latent_dist, d_steps=c.d_steps,
+                        ema_decay=c.ema_decay if c.ema_decay > 0 else None,
+                        conditional=num_classes > 0)
+  options = _FAST if c.fast_compile else None
+  cpu = jax.default_backend() == "cpu"
+
+  # Init runs once: on CPU it compiles unoptimized (op-heavy random init compiles for long
+  # at full optimization and runs in milliseconds either way).
+  @functools.partial(jax.jit, compiler_options=_FAST if (cpu or c.fast_compile) else None)
+  def init_fn(key, example):
+    state = init_state(key, generator, discriminator, loss, g_tx, d_tx, step_cfg, example)
+    if c.init != "normal":
+      return state
     k_g, k_d = jax.random.split(jax.random.fold_in(key, 1))
     g_params = normal_init(state.g_params, k_g, c.init_std)
     d_params = normal_init(state.d_params, k_d, c.init_std)
-    state = state.replace(
+    return state.replace(
         g_params=g_params, d_params=d_params, g_opt_state=g_tx.init(g_params),
         d_opt_state=d_tx.init(d_params),
         g_ema_params=None if state.g_ema_params is None else jax.tree.map(jnp.copy, g_params))
-  return state
+
+  use_ema = step_cfg.ema_decay is not None
+
+  @functools.partial(jax.jit, compiler_options=options)
+  def sample_fn(state, z, labels):
+    return generator.apply(state.g_variables(ema=use_ema), z, labels, train=False)
+
+  step_fn = jax.jit(make_train_step(generator, discriminator, loss, g_tx, d_tx, step_cfg),
+                    donate_argnums=0, compiler_options=options)
+  out = Compiled(generator, discriminator, loss, g_tx, d_tx, step_cfg, init_fn, step_fn, sample_fn)
+  _COMPILED[key] = out
+  while len(_COMPILED) > _COMPILED_MAX:
+    _COMPILED.popitem(last=False)
+  return out
+
+
+def init(c: ml_collections.ConfigDict, model: Compiled, example: dict[str, jax.Array]) -> GANState:
+  """The initial state from `c.seed` (`init_state`, then the DCGAN N(0, init_std) init when
+  `c.init == "normal"`); only the shapes of `example` matter."""
+  small = jax.tree.map(lambda x: x[:2], example)  # init needs a couple of examples' shapes
+  return model.init_fn(jax.random.PRNGKey(c.seed), small)
 
 
 # -------------------------------------------------------------------------------------------- run
@@ -394,17 +470,12 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   _check(per_step <= len(data),
          f"a step reads d_steps * batch_size = {per_step} images but dataset {c.dataset!r} has "
          f"{len(data)} (limit={c.limit}); lower batch_size or raise limit")
-  generator, discriminator = build_nets(c, h, data.channels, num_classes)
-  loss = build_loss(c)
-  g_tx, d_tx = build_optimizers(c)
-  step_cfg = StepConfig(latent_dim=c.latent_dim, latent_dist=c.latent_dist, d_steps=c.d_steps,
-                        ema_decay=c.ema_decay if c.ema_decay > 0 else None,
-                        conditional=num_classes > 0)
+  model = compiled(c, h, data.channels, num_classes)
   example = {"image": jnp.zeros((per_step, h, w, data.channels), jnp.float32)}
   if num_classes:
     example["label"] = jnp.zeros((per_step,), jnp.int32)
   try:
-    state = init(c, generator, discriminator, loss, g_tx, d_tx, step_cfg, example)
+    state = init(c, model, example)
   except ValueError as e:
     raise ExperimentError(f"cannot build net {c.net!r} for {h}x{w}x{data.channels} images: {e}; "
                           "set --resolution (and --channels) to a size the net supports") from None
@@ -417,7 +488,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   fingerprinted = {k: v for k, v in config_dict.items() if k not in NOT_FINGERPRINTED}
 
   # Hooks are built before any compute, so their errors (TensorBoard, FID stats) come first.
-  use_ema = step_cfg.ema_decay is not None
+  use_ema = model.step_cfg.ema_decay is not None
+  generator = model.generator
   hooks: list[hooks_lib.Hook] = []
   tb = None
   if workdir and c.tensorboard:
@@ -429,13 +501,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
     latents = sampling.sample_latent(k_fixed, (c.num_samples, c.latent_dim), c.latent_dist)
     labels = jnp.arange(c.num_samples, dtype=jnp.int32) % num_classes if num_classes else None
     ncols = num_classes if 0 < num_classes <= c.num_samples else None
-
-    @jax.jit
-    def sample_fn(state, z, labels):
-      return generator.apply(state.g_variables(ema=use_ema), z, labels, train=False)
-
     sample_grid = hooks_lib.SampleGrid(
-        sample_fn, latents, labels=labels, every=c.sample_every,
+        model.sample_fn, latents, labels=labels, every=c.sample_every,
         directory=os.path.join(workdir, "samples"), ncols=ncols, image_writers=[tb] if tb else [])
     hooks.append(sample_grid)
     hooks.append(hooks_lib.LossCurves(
@@ -454,14 +521,12 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
 
   labels_in = data.labels if num_classes else None
   pipeline = Pipeline(data.images, labels_in, per_step, seed=c.seed, shuffle=True, flip=c.flip)
-  step_fn = jax.jit(make_train_step(generator, discriminator, loss, g_tx, d_tx, step_cfg),
-                    donate_argnums=0)
   loop_cfg = LoopConfig(num_steps=c.num_steps, log_every=c.log_every,
                         checkpoint_every=c.checkpoint_every, keep=c.keep, resume=resume,
                         progress=c.progress, images_per_step=per_step)
   start = time.perf_counter()
   try:
-    state, records = train(step_fn, state, pipeline, loop_cfg, workdir=workdir,
+    state, records = train(model.step_fn, state, pipeline, loop_cfg, workdir=workdir,
                            config=fingerprinted, data=pipeline, hooks=hooks)
   finally:
     pipeline.close()

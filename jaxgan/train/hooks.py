@@ -133,18 +133,23 @@ class LossCurves(Hook):
                keys: Sequence[str] = ("d_loss", "g_loss"), every: int = 0, title: str = ""):
     self.metrics_path, self.path, self.keys = os.fspath(metrics_path), os.fspath(path), tuple(keys)
     self.every, self.title = every, title
+    self._last = -1
 
-  def write(self) -> None:
+  def write(self, step: int) -> None:
+    """Plots the records written so far (once per step)."""
+    if step == self._last:
+      return
+    self._last = step
     records = read_records(self.metrics_path)
     if records and _is_writer():
       viz.save_curves(records, self.keys, self.path, title=self.title)
 
   def after_step(self, step: int, state: Any) -> None:
     if self.every and step % self.every == 0:
-      self.write()
+      self.write(step)
 
   def end(self, step: int, state: Any) -> None:
-    self.write()
+    self.write(step)
 
 
 def tensorboard_available() -> str | None:
