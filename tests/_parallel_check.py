@@ -11,7 +11,6 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -94,12 +93,14 @@ def run_case(name):
       parallel.shard_batch(batches[0], "mesh", d_steps=cfg.d_steps, mesh=mesh)["image"].sharding.spec)
   del s
 
-  pmap_step = parallel.make_pmap_step(g, d, loss, g_tx, d_tx, cfg)
-  s = parallel.put_state(host0, "pmap")
+  # pmap through DataParallel (make_pmap_step, put_state, shard_batch; metrics come back unreplicated).
+  dp = parallel.DataParallel.create("pmap", d_steps=cfg.d_steps)
+  pmap_step = dp.compile(g, d, loss, g_tx, d_tx, cfg)
+  s = dp.put_state(host0)
   for b in batches:
-    s, m = pmap_step(s, parallel.shard_batch(b, "pmap", d_steps=cfg.d_steps))
-  host = jax.device_get(parallel.unreplicate(s))
-  result["pmap"] = _compare(ref_state, ref_metrics, host, parallel.fetch_metrics(m, "pmap"))
+    s, m = pmap_step(s, dp.put_batch(b))
+  host = jax.device_get(dp.host_state(s))
+  result["pmap"] = _compare(ref_state, ref_metrics, host, {k: float(v) for k, v in jax.device_get(m).items()})
   result["pmap"]["replicas_equal"] = all(
       bool(np.all(np.asarray(x) == np.asarray(x)[:1])) for x in jax.tree.leaves(jax.device_get(s.g_params)))
   return result

@@ -125,3 +125,17 @@ def test_shard_batch_checks_arrays():
     parallel.shard_batch({"image": np.zeros((4, 2))}, "pmap", d_steps=0)
   out = parallel.shard_batch({"image": np.arange(8.0).reshape(4, 2)}, "mesh", d_steps=2, mesh=mesh)
   np.testing.assert_array_equal(np.asarray(out["image"]).reshape(4, 2), np.arange(8.0).reshape(4, 2))
+
+
+def test_data_parallel_auto_and_jit():
+  dp = parallel.DataParallel.create("auto", d_steps=2)
+  assert dp.mode == ("mesh" if jax.device_count() > 1 else "jit") and dp.num_devices == jax.device_count()
+  with pytest.raises(ValueError, match="mode must be"):
+    parallel.DataParallel.create("spmd")
+  jit_dp = parallel.DataParallel.create("jit", d_steps=2)
+  batch = jit_dp.put_batch({"image": np.zeros((4, 2), np.float32)})
+  assert batch["image"].shape == (4, 2)
+  tree = {"w": jnp.ones(2)}
+  placed = jit_dp.put_state(tree)
+  jax.jit(lambda t: t, donate_argnums=0)(placed)
+  assert not tree["w"].is_deleted()

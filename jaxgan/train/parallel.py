@@ -28,6 +28,11 @@ Example (mesh):
   >>> state = put_state(state, "mesh", mesh=mesh)
   >>> state, metrics = step(state, shard_batch(host_batch, "mesh", d_steps=cfg.d_steps, mesh=mesh))
 
+The same through one object, whatever the mode (`DataParallel`):
+  >>> dp = DataParallel.create("auto", d_steps=cfg.d_steps)
+  >>> step = dp.compile(g, d, loss, g_tx, d_tx, cfg)
+  >>> state, metrics = step(dp.put_state(state), dp.put_batch(host_batch))
+
 Example (pmap):
   >>> step = make_pmap_step(g, d, loss, g_tx, d_tx, cfg)
   >>> state = put_state(state, "pmap")
@@ -393,3 +398,81 @@ def fetch_metrics(metrics: Metrics, mode: str) -> dict[str, float]:
   if mode == "pmap":
     metrics = unreplicate(metrics)
   return {k: float(v) for k, v in jax.device_get(metrics).items()}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# One object for the host loop.
+
+
+@dataclasses.dataclass(frozen=True)
+class DataParallel:
+  """The choice of compilation in one place, so a host loop reads the same for every mode.
+
+  Attributes:
+    mode: "jit" (one device), "mesh" (jax.jit over `mesh`) or "pmap".
+    d_steps: the step's `cfg.d_steps` (the batch layout depends on it).
+    mesh: the mesh, for mode "mesh".
+
+  Example:
+    >>> dp = DataParallel.create("auto", d_steps=cfg.d_steps)
+    >>> step = dp.compile(g, d, loss, g_tx, d_tx, cfg)
+    >>> state = dp.put_state(init_state(...))
+    >>> for host_batch in pipeline:
+    ...   state, metrics = step(state, dp.put_batch(host_batch))   # metrics: () arrays in every mode
+    >>> final = dp.host_state(state)
+  """
+
+  mode: str
+  d_steps: int = 1
+  mesh: Mesh | None = None
+
+  @classmethod
+  def create(cls, mode: str = "auto", *, d_steps: int = 1, num_devices: int | None = None) -> "DataParallel":
+    """mode "auto": "mesh" when there is more than one device (or process), else "jit"."""
+    if mode not in ("auto", "jit") + MODES:
+      raise ValueError(f"DataParallel: mode must be 'auto', 'jit', 'mesh' or 'pmap', got {mode!r}")
+    if mode == "auto":
+      mode = "mesh" if (num_devices or jax.device_count()) > 1 else "jit"
+    if mode == "jit" and jax.process_count() > 1:
+      raise ValueError("DataParallel: mode 'jit' runs on one device; with several processes use 'mesh' or 'pmap'")
+    mesh = make_mesh(num_devices) if mode == "mesh" else None
+    return cls(mode=mode, d_steps=d_steps, mesh=mesh)
+
+  @property
+  def num_devices(self) -> int:
+    if self.mode == "mesh":
+      return int(self.mesh.devices.size)
+    return jax.device_count() if self.mode == "pmap" else 1
+
+  def compile(self, generator: nn.Module, discriminator: nn.Module, loss: LossTransform,
+              g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation, cfg: StepConfig) -> StepFn:
+    """The compiled step (state donated); under pmap its metrics come back as the first device's () copy."""
+    if cfg.d_steps != self.d_steps:
+      raise ValueError(f"DataParallel: d_steps={self.d_steps} but cfg.d_steps={cfg.d_steps}")
+    if self.mode == "jit":
+      return jax.jit(make_train_step(generator, discriminator, loss, g_tx, d_tx, cfg), donate_argnums=0)
+    if self.mode == "mesh":
+      return make_mesh_step(generator, discriminator, loss, g_tx, d_tx, cfg, self.mesh)
+    step = make_pmap_step(generator, discriminator, loss, g_tx, d_tx, cfg)
+
+    def pmap_step(state, batch):
+      state, metrics = step(state, batch)
+      return state, unreplicate(metrics)
+
+    return pmap_step
+
+  def put_state(self, state: Any) -> Any:
+    """The state placed for the step (a copy: the step donates it)."""
+    if self.mode == "jit":
+      return _put_copy(state, jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+    return put_state(state, self.mode, mesh=self.mesh)
+
+  def put_batch(self, batch: dict[str, Any]) -> dict[str, jax.Array]:
+    """A process-local host batch (d_steps * B_local, ...) in the step's layout (see `shard_batch`)."""
+    if self.mode == "jit":
+      return jax.device_put(batch)
+    return shard_batch(batch, self.mode, d_steps=self.d_steps, mesh=self.mesh)
+
+  def host_state(self, state: Any) -> Any:
+    """One copy of the state (pmap: unreplicated), e.g. for sampling or evaluation."""
+    return unreplicate(state) if self.mode == "pmap" else state
