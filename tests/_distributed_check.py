@@ -27,6 +27,7 @@ def main():
   parser.add_argument("--out", required=True)
   parser.add_argument("--ckpt", default=None)
   parser.add_argument("--pmap", action="store_true")
+  parser.add_argument("--workdir", default=None, help="also run the host loop (jaxgan.train.loop) here")
   args = parser.parse_args()
   info = distributed.initialize(args.coordinator, args.num_processes, args.process_id)
 
@@ -38,6 +39,7 @@ def main():
   from jaxgan.nets.mlp import MLPDiscriminator, MLPGenerator  # pylint: disable=g-import-not-at-top
   from jaxgan.train import parallel  # pylint: disable=g-import-not-at-top
   from jaxgan.train.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top
+  from jaxgan.train.loop import LoopConfig, train  # pylint: disable=g-import-not-at-top
   from jaxgan.train.step import StepConfig, init_state  # pylint: disable=g-import-not-at-top
 
   g = MLPGenerator(hidden=(8,), out_shape=(4, 4, 1), batch_norm=False)
@@ -88,6 +90,24 @@ def main():
     out["restored_step"] = int(np.asarray(restored.step))
     out["restored_sharding"] = str(jax.tree.leaves(restored.g_params)[0].sharding.spec)
     out["extra"] = extra.get("note")
+
+  if args.workdir:
+    # The host loop on the mesh step: 5 steps with a checkpoint, then a resumed run to step 6. Only process 0
+    # writes metrics.jsonl; every process takes part in the orbax checkpoints.
+    def batches():
+      loop_rng = np.random.default_rng(1)
+      while True:
+        x = loop_rng.uniform(-1, 1, size=(D_STEPS * B, 4, 4, 1)).astype(np.float32)
+        yield parallel.shard_batch({"image": local(x)}, "mesh", d_steps=D_STEPS, mesh=mesh)
+
+    fresh = parallel.put_state(host_state, "mesh", mesh=mesh)
+    state5, _ = train(step, fresh, batches(), LoopConfig(num_steps=5, log_every=1, checkpoint_every=0),
+                      workdir=args.workdir, config={"check": 2})
+    fresh = parallel.put_state(host_state, "mesh", mesh=mesh)
+    state6, records = train(step, fresh, batches(), LoopConfig(num_steps=6, log_every=1, checkpoint_every=0),
+                            workdir=args.workdir, config={"check": 2})
+    out["loop_steps"] = [int(np.asarray(state5.step)), int(np.asarray(state6.step))]
+    out["loop_resumed_records"] = [r["step"] for r in records]
 
   distributed.assert_same_across_processes(np.asarray(out["metrics"]["d_loss"]), "d_loss")
   distributed.sync("done")

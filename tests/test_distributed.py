@@ -3,7 +3,8 @@
 Argument checks run in this process (they raise before JAX is touched). The multi-host check launches
 `tests/_distributed_check.py` as 2 processes x 2 virtual CPU devices connected through `jax.distributed`
 (coordinator on 127.0.0.1, a free port), and once as 1 process x 4 devices, and compares the parameters after 3
-WGAN-GP steps (mesh-jit, and pmap across the 2 processes), and the orbax checkpoint written by both processes.
+WGAN-GP steps (mesh-jit, and pmap across the 2 processes), the orbax checkpoint written by both processes, and the
+host loop (`jaxgan.train.loop.train`) across both: one log writer, checkpoint and resume.
 """
 
 import json
@@ -107,7 +108,8 @@ def _launch(args: list[str], num_devices: int) -> subprocess.Popen:
 def test_two_processes_match_one_process_with_four_devices(tmp_path):
   port = _free_port()
   multi = [_launch(["--coordinator", f"127.0.0.1:{port}", "--num_processes", "2", "--process_id", str(i),
-                    "--out", str(tmp_path / "multi.json"), "--ckpt", str(tmp_path / "ckpt"), "--pmap"], 2)
+                    "--out", str(tmp_path / "multi.json"), "--ckpt", str(tmp_path / "ckpt"), "--pmap",
+                    "--workdir", str(tmp_path / "work")], 2)
            for i in range(2)]
   single = _launch(["--out", str(tmp_path / "single.json")], 4)
   procs = multi + [single]
@@ -137,3 +139,8 @@ def test_two_processes_match_one_process_with_four_devices(tmp_path):
   assert a["restored_sharding"] == "P()"
   assert a["extra"] == "multi-process"
   assert sorted(os.listdir(tmp_path / "ckpt")) == ["3"]
+  # The host loop across both processes: checkpoint at step 5, resumed by a second run to step 6; one log writer.
+  assert a["loop_steps"] == [5, 6] and a["loop_resumed_records"] == [6]
+  logged = [json.loads(line)["step"] for line in (tmp_path / "work" / "metrics.jsonl").read_text().splitlines()]
+  assert logged == [1, 2, 3, 4, 5, 6]
+  assert "5" in os.listdir(tmp_path / "work" / "checkpoints")
