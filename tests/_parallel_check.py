@@ -89,8 +89,10 @@ def run_case(name):
     s, m = mesh_step(s, parallel.shard_batch(b, "mesh", d_steps=cfg.d_steps, mesh=mesh))
   result["mesh"] = _compare(ref_state, ref_metrics, jax.device_get(parallel.get_state(s, "mesh")),
                             parallel.fetch_metrics(m, "mesh"))
-  result["mesh"]["image_sharding"] = str(
-      parallel.shard_batch(batches[0], "mesh", d_steps=cfg.d_steps, mesh=mesh)["image"].sharding.spec)
+  placed = parallel.shard_batch(batches[0], "mesh", d_steps=cfg.d_steps, mesh=mesh)
+  result["mesh"]["image_sharding"] = str(placed["image"].sharding.spec)
+  hlo = mesh_step.lower(s, placed).compile().as_text()  # the cached executable
+  result["mesh"]["batch_collectives"] = hlo.count("all-gather(") + hlo.count("all-to-all(")
   del s
 
   # pmap through DataParallel (make_pmap_step, put_state, shard_batch; metrics come back unreplicated).

@@ -14,7 +14,9 @@ batch). `shard_batch` places a host batch so that every device holds B / num_dev
 what pmap needs and what keeps each D step spread over all devices under the mesh:
 
 * mesh: the global array has shape (d_steps, B, ...), sharded `P(None, "data")`; the compiled mesh step takes it in
-  this shape (and flattens it to (d_steps * B, ...) for the step).
+  this shape (and flattens it to (d_steps * B, ...) for the step). With d_steps = 1 the batch never moves between
+  devices; with d_steps > 1 the flat view costs XLA one all-gather of the batch per step (the step re-splits it
+  into slices), which disappears once `make_train_step` accepts pre-split (d_steps, B, ...) batches.
 * pmap: the array has shape (local_devices, d_steps * B / num_devices, ...); device j holds rows
   i*B + j*B/num_devices .. of every slice i.
 
