@@ -158,7 +158,7 @@ def _models_for(mode: str, models: Sequence[nn.Module], axis_name: str | None) -
 
 def make_mesh_step(generator: nn.Module, discriminator: nn.Module, loss: LossTransform,
                    g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation, cfg: StepConfig,
-                   mesh: Mesh, *, donate: bool = True) -> StepFn:
+                   mesh: Mesh, *, donate: bool = True, compiler_options: dict[str, Any] | None = None) -> StepFn:
   """The train step compiled with `jax.jit` over `mesh`: batch sharded along its axis, state replicated.
 
   Args:
@@ -166,6 +166,7 @@ def make_mesh_step(generator: nn.Module, discriminator: nn.Module, loss: LossTra
       the models' `bn_axis_name` None (the compiled step sees the global batch).
     mesh: a 1-D Mesh (see `make_mesh`).
     donate: donate the state's buffers (drop your reference to the old state).
+    compiler_options: passed to `jax.jit` (e.g. fast-compile XLA options for CPU tests).
   Returns:
     `step(state, batch) -> (state, metrics)`: state replicated on the mesh (`put_state(state, "mesh", mesh=mesh)`),
     batch from `shard_batch(..., "mesh")`: "image" (d_steps, B, ...) float32 sharded along B (and "label"
@@ -192,7 +193,7 @@ def make_mesh_step(generator: nn.Module, discriminator: nn.Module, loss: LossTra
     return step(state, flat)
 
   return jax.jit(mesh_step, in_shardings=(replicated, batch_sharding), out_shardings=(replicated, replicated),
-                 donate_argnums=(0,) if donate else ())
+                 donate_argnums=(0,) if donate else (), compiler_options=compiler_options)
 
 
 def make_pmap_step(generator: nn.Module, discriminator: nn.Module, loss: LossTransform,
@@ -430,7 +431,13 @@ class DataParallel:
 
   @classmethod
   def create(cls, mode: str = "auto", *, d_steps: int = 1, num_devices: int | None = None) -> "DataParallel":
-    """mode "auto": "mesh" when there is more than one device (or process), else "jit"."""
+    """mode "auto": "mesh" when there is more than one device (or process), else "jit".
+
+    `num_devices` sizes the mesh (default: all devices); pmap always uses every device.
+
+    Raises:
+      ValueError: an unknown mode, "jit" with several processes, or a mesh size the devices do not match.
+    """
     if mode not in ("auto", "jit") + MODES:
       raise ValueError(f"DataParallel: mode must be 'auto', 'jit', 'mesh' or 'pmap', got {mode!r}")
     if mode == "auto":
@@ -447,14 +454,20 @@ class DataParallel:
     return jax.device_count() if self.mode == "pmap" else 1
 
   def compile(self, generator: nn.Module, discriminator: nn.Module, loss: LossTransform,
-              g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation, cfg: StepConfig) -> StepFn:
-    """The compiled step (state donated); under pmap its metrics come back as the first device's () copy."""
+              g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation, cfg: StepConfig, *,
+              compiler_options: dict[str, Any] | None = None) -> StepFn:
+    """The compiled step (state donated); under pmap its metrics come back as the first device's () copy.
+
+    `compiler_options` go to `jax.jit` (modes "jit" and "mesh"; pmap takes none).
+    """
     if cfg.d_steps != self.d_steps:
       raise ValueError(f"DataParallel: d_steps={self.d_steps} but cfg.d_steps={cfg.d_steps}")
     if self.mode == "jit":
-      return jax.jit(make_train_step(generator, discriminator, loss, g_tx, d_tx, cfg), donate_argnums=0)
+      return jax.jit(make_train_step(generator, discriminator, loss, g_tx, d_tx, cfg), donate_argnums=0,
+                     compiler_options=compiler_options)
     if self.mode == "mesh":
-      return make_mesh_step(generator, discriminator, loss, g_tx, d_tx, cfg, self.mesh)
+      return make_mesh_step(generator, discriminator, loss, g_tx, d_tx, cfg, self.mesh,
+                            compiler_options=compiler_options)
     step = make_pmap_step(generator, discriminator, loss, g_tx, d_tx, cfg)
 
     def pmap_step(state, batch):
