@@ -33,6 +33,7 @@ import numpy as np
 ENV_COORDINATOR = "JAXGAN_COORDINATOR"
 ENV_NUM_PROCESSES = "JAXGAN_NUM_PROCESSES"
 ENV_PROCESS_ID = "JAXGAN_PROCESS_ID"
+ENV_AUTO = "JAXGAN_DISTRIBUTED_AUTO"  # "1": call jax.distributed.initialize() and let JAX detect the cluster
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _initialized_here = False
@@ -111,9 +112,10 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
   1. explicit `coordinator`, `num_processes`, `process_id` (each falling back to JAXGAN_COORDINATOR,
      JAXGAN_NUM_PROCESSES, JAXGAN_PROCESS_ID): all three are needed, unless num_processes is 1 (a single process,
      nothing to connect; a coordinator is then ignored);
-  2. otherwise, when `auto` is True, or `auto` is None and the environment describes a TPU pod slice
-     (TPU_WORKER_HOSTNAMES with several hosts) or a SLURM / Open MPI launch of several tasks,
-     `jax.distributed.initialize()` detects everything;
+  2. otherwise, when `auto` is True (or JAXGAN_DISTRIBUTED_AUTO=1), or `auto` is None and the environment
+     describes a TPU pod slice (TPU_WORKER_HOSTNAMES with several hosts) or a SLURM / Open MPI launch of several
+     tasks, `jax.distributed.initialize()` detects everything. (On TPU pod slices JAX also runs multi-host
+     without it; calling it is recommended and what `auto` does.);
   3. otherwise a single-process run: nothing is done.
   On CPU, cross-process collectives use gloo.
 
@@ -158,6 +160,8 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
                      f"{given}, missing {missing} (arguments, or the environment variables {ENV_COORDINATOR}, "
                      f"{ENV_NUM_PROCESSES}, {ENV_PROCESS_ID})")
 
+  if auto is None and os.environ.get(ENV_AUTO, "").lower() in ("1", "true", "yes"):
+    auto = True
   use_auto = not given and (auto is True or (auto is None and _cluster_detected()))
   if not given and not use_auto:
     return _info(None, expect=None)
