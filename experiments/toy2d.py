@@ -70,11 +70,13 @@ def get_config() -> ml_collections.ConfigDict:
   c.d_hidden = (128, 128)  # PacGAN/VEEGAN use 3 x 200 maxout
   c.maxout = 5  # maxout pieces in D (1 = LeakyReLU units)
   c.lr = 1e-3
+  c.d_lr_ratio = 1.0  # D's learning rate is d_lr_ratio * lr (TTUR, Heusel et al. 2017)
   c.lr_schedule = "cosine"  # "constant" or "cosine" (decays to lr_final_fraction * lr)
   c.lr_final_fraction = 0.01
   c.beta1 = 0.5
   c.beta2 = 0.999
   c.ema_decay = 0.0  # > 0 evaluates an EMA of G's weights
+  c.normalize = True  # train on x / max|mode| (1 for the ring, 4 for the grid); scored unscaled
   c.eval_samples = 2500  # samples scored per seed, as in PacGAN
   c.log_every = 100
   c.plot_every = 500  # scatter PNG of seed 0 every this many steps
@@ -98,15 +100,17 @@ class MixtureStream:
   np.random.default_rng((seed_i, s)), so resuming at step s needs only s.
   """
 
-  def __init__(self, mixture: synthetic.Mixture, seeds: list[int], per_step: int):
+  def __init__(self, mixture: synthetic.Mixture, seeds: list[int], per_step: int,
+               scale: float = 1.0):
     self.mixture, self.seeds, self.per_step, self.position = mixture, seeds, per_step, 0
+    self.scale = scale
 
   def __iter__(self):
     return self
 
   def __next__(self) -> dict[str, np.ndarray]:
     x = np.stack([self.mixture.sample(np.random.default_rng((s, self.position)), self.per_step)
-                  for s in self.seeds])
+                  for s in self.seeds]) / np.float32(self.scale)
     self.position += 1
     return {"image": x}
 
@@ -136,18 +140,20 @@ def run_mixture(c: ml_collections.ConfigDict, name: str, workdir: str | None, re
   if c.lr_schedule not in ("constant", "cosine"):
     raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {c.lr_schedule!r}")
 
-  def adam(updates_per_run):
-    lr = (c.lr if c.lr_schedule == "constant" else
-          optax.cosine_decay_schedule(c.lr, updates_per_run, alpha=c.lr_final_fraction))
+  def adam(base_lr, updates_per_run):
+    lr = (base_lr if c.lr_schedule == "constant" else
+          optax.cosine_decay_schedule(base_lr, updates_per_run, alpha=c.lr_final_fraction))
     return optax.adam(lr, b1=c.beta1, b2=c.beta2)
 
-  g_tx, d_tx = adam(c.num_steps), adam(c.num_steps * c.d_steps)
+  g_tx = adam(c.lr, c.num_steps)
+  d_tx = adam(c.lr * c.d_lr_ratio, c.num_steps * c.d_steps)
   cfg = StepConfig(latent_dim=c.latent_dim, d_steps=c.d_steps, packing=c.packing,
                    ema_decay=c.ema_decay if c.ema_decay > 0 else None)
   if c.batch_size % c.packing:
     raise ValueError(f"batch_size={c.batch_size} must be a multiple of packing={c.packing}")
   seeds = [c.seed + i for i in range(c.num_seeds)]
-  stream = MixtureStream(mixture, seeds, c.d_steps * c.batch_size)
+  scale = float(np.abs(mixture.means).max()) if c.normalize else 1.0
+  stream = MixtureStream(mixture, seeds, c.d_steps * c.batch_size, scale)
   example = {"image": jnp.zeros((c.d_steps * c.batch_size, 2), jnp.float32)}
   keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
   state = jax.vmap(lambda k: init_state(k, generator, discriminator, loss, g_tx, d_tx, cfg,
@@ -160,7 +166,7 @@ def run_mixture(c: ml_collections.ConfigDict, name: str, workdir: str | None, re
     def one(s, k):
       z = sample_latent(k, (c.eval_samples, c.latent_dim))
       return generator.apply(s.g_variables(ema=cfg.ema_decay is not None), z, train=False)
-    return jax.vmap(one)(state, jax.random.split(key, len(seeds)))
+    return scale * jax.vmap(one)(state, jax.random.split(key, len(seeds)))
 
   sub = os.path.join(workdir, name) if workdir else None
   evals: list[dict[str, Any]] = []
