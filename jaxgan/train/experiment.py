@@ -42,7 +42,7 @@ from jaxgan.data.files import idx_file_names
 from jaxgan.nets import registry
 from jaxgan.train import hooks as hooks_lib
 from jaxgan.train.checkpoint import CheckpointMismatchError
-from jaxgan.train.loop import LoopConfig, NonFiniteError, train
+from jaxgan.train.loop import RUN_ARTEFACTS, LoopConfig, NonFiniteError, move_aside, train
 from jaxgan.train.optim import clip_params
 from jaxgan.train.state import GANState
 from jaxgan.train.step import StepConfig, init_state, make_train_step
@@ -170,7 +170,11 @@ def check_config(c: ml_collections.ConfigDict) -> None:
          f"fid_every={c.fid_every} needs reference statistics: set --fid_stats=FILE.npz "
          "(python -m jaxgan.fid stats SOURCE --out FILE.npz)")
   _check(c.keep >= 1, f"keep must be >= 1, got {c.keep}")
-  sampling.check_latent_dist(c.latent_dist)
+  try:
+    sampling.check_latent_dist(c.latent_dist)
+  except ValueError as e:
+    raise ExperimentError(f"latent_dist: {e}") from None
+  build_loss(c)  # unknown loss or regularizer names
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -352,7 +356,7 @@ class Compiled:
 
 
 _COMPILED: collections.OrderedDict[str, Compiled] = collections.OrderedDict()
-_COMPILED_MAX = 4
+_COMPILED_MAX = 8
 
 
 def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
@@ -416,6 +420,34 @@ def init(c: ml_collections.ConfigDict, model: Compiled, example: dict[str, jax.A
 # -------------------------------------------------------------------------------------------- run
 
 
+def _has_checkpoint(workdir: str) -> bool:
+  path = os.path.join(workdir, "checkpoints")
+  return os.path.isdir(path) and any(n.isdigit() for n in os.listdir(path))
+
+
+def check_resumable(workdir: str, fingerprinted: dict[str, Any]) -> None:
+  """Refuses, before any compute, to resume a workdir whose run had another configuration.
+
+  Compares the fingerprinted fields with the workdir's config.json when it has a checkpoint
+  (the checkpoint itself is checked again, array by array, when it is restored).
+
+  Raises:
+    CheckpointMismatchError: naming every field that differs.
+  """
+  path = os.path.join(workdir, "config.json")
+  if not (_has_checkpoint(workdir) and os.path.exists(path)):
+    return
+  with open(path) as f:
+    old = json.load(f)
+  diff = [f"{k}={old.get(k)!r} there, {v!r} now" for k, v in sorted(fingerprinted.items())
+          if k in old and old[k] != v]
+  if diff:
+    raise CheckpointMismatchError(
+        f"cannot resume {workdir}: its checkpoints were written with another configuration "
+        f"({'; '.join(diff)}); resume with the same values, use another --workdir, or start "
+        "over with --no-resume (the old run is moved to superseded/)")
+
+
 def _fid_sampler(generator, variables, latent_dim: int, latent_dist: str, num_classes: int,
                  key: jax.Array, n: int) -> jax.Array:
   k_z, k_y = jax.random.split(key)
@@ -470,6 +502,36 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   _check(per_step <= len(data),
          f"a step reads d_steps * batch_size = {per_step} images but dataset {c.dataset!r} has "
          f"{len(data)} (limit={c.limit}); lower batch_size or raise limit")
+  config_dict = json.loads(json.dumps(c.to_dict(), default=str))
+  fingerprinted = {k: v for k, v in config_dict.items() if k not in NOT_FINGERPRINTED}
+  if workdir:
+    if resume:
+      check_resumable(workdir, fingerprinted)
+    elif jax.process_index() == 0:
+      moved = move_aside(workdir, RUN_ARTEFACTS + ("config.json",))
+      if moved:
+        print(f"starting over (--no-resume): the previous run's files are now in {moved}")
+    config_dict = config_lib.save_config(c, workdir)
+  if jax.process_index() == 0:
+    print("config:", json.dumps(config_dict, sort_keys=True, default=str), flush=True)
+
+  # Hooks that can refuse (TensorBoard missing, FID statistics missing) come before any compute.
+  hooks: list[hooks_lib.Hook] = []
+  tb = fid_hook = sample_grid = None
+  if workdir and c.tensorboard:
+    tb = hooks_lib.TensorBoard(os.path.join(workdir, "tensorboard"))
+    hooks.append(tb)
+  model: Compiled | None = None
+  if workdir and c.fid_every > 0:
+    def make_fid_sample_fn(state):
+      return functools.partial(_fid_sampler, model.generator,
+                               state.g_variables(ema=c.ema_decay > 0), c.latent_dim,
+                               c.latent_dist, num_classes)
+    fid_hook = hooks_lib.PeriodicFID(
+        make_fid_sample_fn, stats=c.fid_stats, num=c.fid_num, every=c.fid_every,
+        path=os.path.join(workdir, "fid.jsonl"), batch_size=c.fid_batch,
+        weights=c.fid_weights or None, writers=[tb] if tb else [], seed=c.seed)
+
   model = compiled(c, h, data.channels, num_classes)
   example = {"image": jnp.zeros((per_step, h, w, data.channels), jnp.float32)}
   if num_classes:
@@ -480,22 +542,6 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
     raise ExperimentError(f"cannot build net {c.net!r} for {h}x{w}x{data.channels} images: {e}; "
                           "set --resolution (and --channels) to a size the net supports") from None
 
-  config_dict = c.to_dict()
-  if workdir:
-    config_dict = config_lib.save_config(c, workdir)
-  if jax.process_index() == 0:
-    print("config:", json.dumps(config_dict, sort_keys=True, default=str), flush=True)
-  fingerprinted = {k: v for k, v in config_dict.items() if k not in NOT_FINGERPRINTED}
-
-  # Hooks are built before any compute, so their errors (TensorBoard, FID stats) come first.
-  use_ema = model.step_cfg.ema_decay is not None
-  generator = model.generator
-  hooks: list[hooks_lib.Hook] = []
-  tb = None
-  if workdir and c.tensorboard:
-    tb = hooks_lib.TensorBoard(os.path.join(workdir, "tensorboard"))
-    hooks.append(tb)
-  sample_grid = fid_hook = None
   if workdir:
     k_fixed = jax.random.fold_in(jax.random.PRNGKey(c.seed), 0x5EED)
     latents = sampling.sample_latent(k_fixed, (c.num_samples, c.latent_dim), c.latent_dist)
@@ -508,15 +554,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
     hooks.append(hooks_lib.LossCurves(
         os.path.join(workdir, "metrics.jsonl"), os.path.join(workdir, "losses.png"),
         every=c.sample_every, title=f"{name}: {c.net} on {c.dataset}"))
-    if c.fid_every > 0:
-      def make_fid_sample_fn(state):
-        return functools.partial(_fid_sampler, generator, state.g_variables(ema=use_ema),
-                                 c.latent_dim, c.latent_dist, num_classes)
-      fid_hook = hooks_lib.PeriodicFID(
-          make_fid_sample_fn, stats=c.fid_stats, num=c.fid_num, every=c.fid_every,
-          path=os.path.join(workdir, "fid.jsonl"), batch_size=c.fid_batch,
-          weights=c.fid_weights or None, writers=[tb] if tb else [], seed=c.seed)
-      hooks.append(fid_hook)
+  if fid_hook is not None:
+    hooks.append(fid_hook)
   hooks += list(extra_hooks)
 
   labels_in = data.labels if num_classes else None

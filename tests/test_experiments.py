@@ -1,0 +1,260 @@
+"""Experiment modules end to end (smoke switch, so the tested path is the real one): workdir
+artefacts, kill-and-resume equals an uninterrupted run, each paper's settings, bad input."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from experiments import dcgan, lsgan, wgan, wgan_gp
+from jaxgan import config as config_lib
+from jaxgan.data import Pipeline
+from jaxgan.train import experiment
+from jaxgan.train.checkpoint import Checkpointer, CheckpointMismatchError
+from jaxgan.train.loop import NonFiniteError
+
+
+def _digits(num, classes, seed=0):
+  """(num, 28, 28, 1) uint8 blobs whose position depends on the class, and their labels."""
+  rng = np.random.default_rng(seed)
+  labels = np.arange(num) % classes
+  yy, xx = np.mgrid[:28, :28]
+  images = np.empty((num, 28, 28, 1), np.uint8)
+  for i, k in enumerate(labels):
+    cy, cx = 8 + 3 * k, 20 - 3 * k
+    blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 18.0)
+    images[i, ..., 0] = np.clip(255 * blob + rng.integers(0, 30, (28, 28)), 0, 255)
+  return images, labels.astype(np.int32)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  root = tmp_path_factory.mktemp("data")
+  images, labels = _digits(48, 4)
+  np.savez(root / "digits.npz", images=images, labels=labels)
+  np.savez(root / "unlabelled.npz", images=images)
+  return root
+
+
+def _config(module, root, **overrides):
+  c = module.get_config()
+  c.smoke = True
+  c.dataset = "npz"
+  c.data_dir = str(root / "digits.npz")
+  for k, v in overrides.items():
+    c[k] = v
+  return c
+
+
+def _fake_fid(sample_fn, ref, num, batch_size, key, extractor, allow_few):
+  images = jax.jit(sample_fn, static_argnums=1)(key, num)
+  assert images.shape == (num, 28, 28, 1) and extractor == "extractor" and allow_few
+  return float(jnp.mean(images ** 2))
+
+
+@pytest.fixture(scope="module")
+def dcgan_run(data_dir, tmp_path_factory):
+  """One uninterrupted dcgan smoke run (4 steps) with the FID switch on (a fake Inception)."""
+  import jaxgan.metrics as metrics  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path_factory.mktemp("dcgan")
+  stats = workdir.parent / "ref_stats.npz"
+  np.savez(stats, mu=np.zeros(4), sigma=np.eye(4))
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setattr(metrics, "fid", _fake_fid)
+    mp.setattr(metrics, "inception_extractor", lambda weights=None: "extractor")
+    state, summary = dcgan.main(_config(dcgan, data_dir, fid_every=2, fid_stats=str(stats)),
+                                str(workdir), True)
+  return workdir, jax.device_get(state), summary
+
+
+def _assert_trees_equal(a, b):
+  la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+  assert len(la) == len(lb)
+  for x, y in zip(la, lb):
+    if jnp.issubdtype(getattr(x, "dtype", np.float32), jax.dtypes.prng_key):
+      x, y = jax.random.key_data(x), jax.random.key_data(y)
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_dcgan_smoke_writes_every_artefact(dcgan_run):
+  workdir, state, summary = dcgan_run
+  assert sorted(os.listdir(workdir)) == ["checkpoints", "config.json", "fid.jsonl", "losses.png",
+                                         "metrics.jsonl", "samples", "summary.json"]
+  config = json.load(open(workdir / "config.json"))
+  assert config["net"] == "dcgan_tiny" and config["num_steps"] == 4 and config["g_lr"] == 2e-4
+  records = [json.loads(l) for l in open(workdir / "metrics.jsonl")]
+  assert [r["step"] for r in records] == [2, 4]
+  assert json.load(open(workdir / "summary.json")) == json.loads(json.dumps(summary))
+  assert summary["steps"] == int(state.step) == 4
+  assert summary["final"]["d_loss"] == records[-1]["d_loss"]
+  assert np.isfinite(summary["final"]["g_loss"]) and summary["images_per_sec"] > 0
+  assert summary["paper"]["lr"] == 2e-4
+  assert sorted(os.listdir(workdir / "samples")) == ["step_000002.png", "step_000004.png"]
+  grid = np.asarray(Image.open(workdir / "samples" / "step_000004.png"))
+  assert grid.shape == (4 * 29 + 1, 4 * 29 + 1)  # 16 samples of 28x28, 1 px padding
+  assert Checkpointer(workdir / "checkpoints").all_steps() == [2, 4]
+  fid = [json.loads(l) for l in open(workdir / "fid.jsonl")]
+  assert [f["step"] for f in fid] == [2, 4] and summary["fid"] == fid[-1]["fid"]
+  # The DCGAN init: kernels ~ N(0, 0.02) (4 steps of Adam at 2e-4 move them little).
+  kernel = np.asarray(state.g_params["Dense_0"]["kernel"])
+  assert abs(kernel.std() - 0.02) < 0.003
+
+
+def test_kill_and_resume_equals_uninterrupted(dcgan_run, data_dir, tmp_path, monkeypatch):
+  _, full_state, _ = dcgan_run
+  calls = {"n": 0}
+  original = Pipeline.__next__
+
+  def killed_after_3_steps(self):
+    calls["n"] += 1
+    if calls["n"] == 4:
+      raise KeyboardInterrupt
+    return original(self)
+
+  with monkeypatch.context() as mp:
+    mp.setattr(Pipeline, "__next__", killed_after_3_steps)
+    with pytest.raises(KeyboardInterrupt):
+      dcgan.main(_config(dcgan, data_dir, log_every=1), str(tmp_path), True)
+  assert Checkpointer(tmp_path / "checkpoints").all_steps() == [2]
+  state, summary = dcgan.main(_config(dcgan, data_dir), str(tmp_path), True)  # the same command
+  _assert_trees_equal(full_state, jax.device_get(state))
+  # Step 3 was logged before the kill, after the checkpoint: it is dropped, not duplicated.
+  assert [json.loads(l)["step"] for l in open(tmp_path / "metrics.jsonl")] == [1, 2, 4]
+  assert summary["steps"] == 4
+
+  # Resuming with other model shapes is refused before any compute, naming the field.
+  with pytest.raises(CheckpointMismatchError, match=r"g_width=8 there, 6 now"):
+    dcgan.main(_config(dcgan, data_dir, g_width=6), str(tmp_path), True)
+  # The checkpoint itself is checked too (here without the config.json that names fields).
+  os.remove(tmp_path / "config.json")
+  with pytest.raises(CheckpointMismatchError, match="model configuration changed"):
+    dcgan.main(_config(dcgan, data_dir, g_width=6), str(tmp_path), True)
+
+
+def test_no_resume_starts_over_and_moves_the_old_run_aside(dcgan_run, data_dir, tmp_path):
+  workdir = tmp_path / "wd"
+  dcgan.main(_config(dcgan, data_dir, num_steps=2), str(workdir), True)
+  state, summary = dcgan.main(_config(dcgan, data_dir, num_steps=2), str(workdir), False)
+  assert summary["steps"] == 2 and Checkpointer(workdir / "checkpoints").all_steps() == [2]
+  (old,) = os.listdir(workdir / "superseded")
+  assert "checkpoints" in os.listdir(workdir / "superseded" / old)
+  assert "config.json" in os.listdir(workdir / "superseded" / old)
+
+
+@pytest.mark.parametrize("module", [wgan, wgan_gp, lsgan], ids=lambda m: m.__name__.split(".")[-1])
+def test_paper_experiments_run_two_steps(module, data_dir, tmp_path):
+  overrides = {"ls_a": -1.0, "ls_b": 1.0, "ls_c": 0.0} if module is lsgan else {}
+  state, summary = module.main(_config(module, data_dir, num_steps=2, **overrides), str(tmp_path),
+                               True)
+  records = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+  assert summary["steps"] == 2 and [r["step"] for r in records] == [2]
+  assert np.isfinite(records[-1]["d_loss"]) and np.isfinite(records[-1]["g_loss"])
+  assert os.path.exists(tmp_path / "samples" / "step_000002.png")
+  config = json.load(open(tmp_path / "config.json"))
+  if module is wgan:
+    assert config["d_steps"] == 5 and config["optimizer"] == "rmsprop" and config["g_lr"] == 5e-5
+    leaves = jax.tree.leaves(state.d_params)
+    assert max(float(jnp.max(jnp.abs(x))) for x in leaves) <= 0.01  # weight clipping
+  if module is wgan_gp:
+    assert config["beta1"] == 0.5 and config["beta2"] == 0.9 and config["d_norm"] == "layer"
+    assert "d/gradient_penalty" in records[-1] and state.d_collections == {}  # no batch norm
+  if module is lsgan:
+    # a = -1, b = 1, c = 0: the generator loss is 0.5 mean(D(G(z))^2), D's logits are near 0.
+    assert records[-1]["g/least_squares"] < 0.1 < records[-1]["d/least_squares"]
+
+
+def test_conditional_dcgan_takes_classes_from_data(data_dir, tmp_path):
+  state, summary = dcgan.main(_config(dcgan, data_dir, conditional=True, num_steps=2),
+                              str(tmp_path), True)
+  assert state.g_params["label_embed"]["embedding"].shape[0] == 4
+  grid = np.asarray(Image.open(tmp_path / "samples" / "step_000002.png"))
+  assert grid.shape == (4 * 29 + 1, 4 * 29 + 1)  # one class per column
+
+
+def test_bad_input_is_refused_before_compute(data_dir, tmp_path, monkeypatch):
+  wd = str(tmp_path / "wd")
+  with pytest.raises(FileNotFoundError, match=r"train-images-idx3-ubyte.*data_dir"):
+    dcgan.main(_config(dcgan, data_dir, dataset="mnist", data_dir=str(tmp_path / "nope")), wd)
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  with pytest.raises(FileNotFoundError, match=r"train-images-idx3-ubyte.*data_dir"):
+    dcgan.main(_config(dcgan, data_dir, dataset="mnist", data_dir=str(empty)), wd)
+  monkeypatch.delenv("JAXGAN_DATA", raising=False)
+  monkeypatch.setattr(experiment, "_shared_data_roots", lambda: [])
+  with pytest.raises(experiment.ExperimentError, match=r"`data_dir`.*train-images-idx3-ubyte"):
+    dcgan.main(_config(dcgan, data_dir, dataset="mnist", data_dir=""), wd)
+
+  mixed = tmp_path / "mixed"
+  mixed.mkdir()
+  Image.fromarray(np.zeros((28, 28), np.uint8)).save(mixed / "a.png")
+  Image.fromarray(np.zeros((32, 32), np.uint8)).save(mixed / "b.png")
+  with pytest.raises(experiment.ExperimentError, match=r"differ in size.*`resolution`"):
+    dcgan.main(_config(dcgan, data_dir, dataset="folder", data_dir=str(mixed)), wd)
+
+  with pytest.raises(experiment.ExperimentError, match=r"num_classes=3 .* labels up to 3"):
+    dcgan.main(_config(dcgan, data_dir, conditional=True, num_classes=3), wd)
+  with pytest.raises(experiment.ExperimentError, match="has no labels"):
+    dcgan.main(_config(dcgan, data_dir, conditional=True,
+                       data_dir=str(data_dir / "unlabelled.npz")), wd)
+  with pytest.raises(experiment.ExperimentError, match="unknown net 'dcgna'.*dcgan"):
+    dcgan.main(_config(dcgan, data_dir, net="dcgna"), wd)
+  with pytest.raises(experiment.ExperimentError, match="unknown loss 'hnge'"):
+    dcgan.main(_config(dcgan, data_dir, loss="hnge"), wd)
+  with pytest.raises(experiment.ExperimentError, match="fid_stats"):
+    dcgan.main(_config(dcgan, data_dir, fid_every=10), wd)
+  with pytest.raises(experiment.ExperimentError, match="batch_size"):
+    dcgan.main(_config(dcgan, data_dir, smoke=False, batch_size=128), wd)
+  monkeypatch.setattr(experiment.hooks_lib, "tensorboard_available", lambda: None)
+  with pytest.raises(experiment.hooks_lib.TensorBoardUnavailableError, match="tensorboardX"):
+    dcgan.main(_config(dcgan, data_dir, tensorboard=True), wd)
+  assert not os.path.exists(os.path.join(wd, "checkpoints"))
+
+
+def test_config_overrides_and_errors():
+  c, wd, resume = config_lib.parse_args(
+      wgan_gp.get_config(), ["--workdir", "w", "--no-resume", "--net=resnet", "--d_steps", "3",
+                             "--reg_weight=5", "--flip=true"])
+  assert (wd, resume, c.net, c.d_steps, c.reg_weight, c.flip) == ("w", False, "resnet", 3, 5.0, True)
+  with pytest.raises(config_lib.ConfigError, match="unknown config field 'lr'.*g_lr"):
+    config_lib.parse_args(dcgan.get_config(), ["--lr=1e-3"])
+  with pytest.raises(config_lib.ConfigError, match="--batch_size: expected an integer"):
+    config_lib.parse_args(dcgan.get_config(), ["--batch_size=big"])
+
+
+def test_cli_prints_errors_without_traceback(dcgan_run, data_dir, tmp_path, capsys):
+  with pytest.raises(SystemExit, match=r"^error: unknown config field 'lr'"):
+    experiment.cli(dcgan.get_config, dcgan.main, ["--workdir", str(tmp_path), "--lr=1"],
+                   default_workdir="unused")
+
+  def nan_main(config, workdir, resume):
+    raise NonFiniteError("step 3: non-finite d_loss (NaN/inf); training stopped, the last good "
+                         "checkpoint is kept.")
+  with pytest.raises(SystemExit, match=r"^error: step 3: non-finite d_loss"):
+    experiment.cli(dcgan.get_config, nan_main, [], default_workdir=str(tmp_path))
+  with pytest.raises(SystemExit, match=r"^error: .*data_dir"):
+    experiment.cli(dcgan.get_config, dcgan.main,
+                   ["--workdir", str(tmp_path), "--data_dir", str(tmp_path / "nope")],
+                   default_workdir="unused")
+  # A run through the command line (compiled functions shared with the smoke run above).
+  summary = experiment.cli(
+      dcgan.get_config, dcgan.main,
+      ["--workdir", str(tmp_path / "cli"), "--smoke=true", "--dataset=npz",
+       f"--data_dir={data_dir / 'digits.npz'}", "--num_steps=2"], default_workdir="unused")
+  out = capsys.readouterr().out
+  assert '"num_steps": 2' in out and "done: step 2" in out and summary["steps"] == 2
+  assert json.load(open(tmp_path / "cli" / "config.json"))["num_steps"] == 2
+
+
+def test_mnist_smoke(assets, tmp_path):
+  mnist = assets / "data" / "mnist"
+  if not mnist.is_dir():
+    pytest.skip("no MNIST in the shared assets")
+  c = dcgan.get_config()
+  c.smoke, c.data_dir = True, str(mnist)
+  state, summary = dcgan.main(c, str(tmp_path), True)
+  assert summary["num_examples"] == 64 and summary["steps"] == 4
+  assert os.path.exists(tmp_path / "samples" / "step_000004.png")
