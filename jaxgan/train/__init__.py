@@ -8,3 +8,9 @@ from jaxgan.train.step import init_state
 from jaxgan.train.step import jit_step
 from jaxgan.train.step import make_train_step
 from jaxgan.train.step import pack
+from jaxgan.train.parallel import DataParallel
+from jaxgan.train.parallel import make_mesh
+from jaxgan.train.parallel import make_mesh_step
+from jaxgan.train.parallel import make_pmap_step
+from jaxgan.train.parallel import put_state
+from jaxgan.train.parallel import shard_batch

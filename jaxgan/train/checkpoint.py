@@ -73,7 +73,9 @@ class Checkpointer:
                config: Any = None):
     if max_to_keep < 1:
       raise ValueError(f"max_to_keep must be >= 1, got {max_to_keep}")
-    self.directory = os.path.abspath(os.fspath(directory))
+    directory = os.fspath(directory)
+    # Remote paths (gs://...) go to orbax as they are; local ones are made absolute.
+    self.directory = directory if "://" in directory else os.path.abspath(directory)
     self._fingerprint = None if config is None else config_fingerprint(config)
     options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
                                            enable_async_checkpointing=False)

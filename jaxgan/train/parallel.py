@@ -14,9 +14,8 @@ batch). `shard_batch` places a host batch so that every device holds B / num_dev
 what pmap needs and what keeps each D step spread over all devices under the mesh:
 
 * mesh: the global array has shape (d_steps, B, ...), sharded `P(None, "data")`; the compiled mesh step takes it in
-  this shape (and flattens it to (d_steps * B, ...) for the step). With d_steps = 1 the batch never moves between
-  devices; with d_steps > 1 the flat view costs XLA one all-gather of the batch per step (the step re-splits it
-  into slices), which disappears once `make_train_step` accepts pre-split (d_steps, B, ...) batches.
+  this shape and passes it to the step as pre-split slices (`make_train_step(..., presplit=True)`), so the batch
+  never moves between devices.
 * pmap: the array has shape (local_devices, d_steps * B / num_devices, ...); device j holds rows
   i*B + j*B/num_devices .. of every slice i.
 
@@ -179,20 +178,10 @@ def make_mesh_step(generator: nn.Module, discriminator: nn.Module, loss: LossTra
     raise ValueError(f"make_mesh_step: cfg.axis_name must be None under jit (got {cfg.axis_name!r}); "
                      "the axis name is for pmap")
   generator, discriminator = _models_for("mesh", (generator, discriminator), None)
-  step = make_train_step(generator, discriminator, loss, g_tx, d_tx, cfg)
+  step = make_train_step(generator, discriminator, loss, g_tx, d_tx, cfg, presplit=True)
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P(None, axis))
-
-  def mesh_step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
-    flat = {}
-    for name, x in batch.items():
-      if x.ndim < 2 or x.shape[0] != cfg.d_steps:
-        raise ValueError(f"mesh step: batch[{name!r}] must be (d_steps={cfg.d_steps}, B, ...) as made by "
-                         f"shard_batch(..., 'mesh'), got shape {x.shape}")
-      flat[name] = x.reshape((x.shape[0] * x.shape[1],) + x.shape[2:])
-    return step(state, flat)
-
-  return jax.jit(mesh_step, in_shardings=(replicated, batch_sharding), out_shardings=(replicated, replicated),
+  return jax.jit(step, in_shardings=(replicated, batch_sharding), out_shardings=(replicated, replicated),
                  donate_argnums=(0,) if donate else (), compiler_options=compiler_options)
 
 

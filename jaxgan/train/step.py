@@ -145,6 +145,8 @@ def make_train_step(
     g_tx: optax.GradientTransformation,
     d_tx: optax.GradientTransformation,
     cfg: StepConfig,
+    *,
+    presplit: bool = False,
 ) -> Callable[[GANState, Batch], tuple[GANState, Metrics]]:
   """Builds the pure train step.
 
@@ -154,6 +156,8 @@ def make_train_step(
     loss: one LossTransform for both players (see jaxgan.losses).
     g_tx, d_tx: optax optimizers of G and D.
     cfg: static settings (StepConfig).
+    presplit: the batch arrives already split into slices, (d_steps, B, ...) instead
+      of (d_steps * B, ...); used by the mesh step so a sharded batch never moves.
   Returns:
     `step(state, batch) -> (state, metrics)`. batch["image"]: (d_steps * B, ...) float32
     in [-1, 1] (B per discriminator step; under pmap, per device), batch["label"]:
@@ -184,10 +188,18 @@ def make_train_step(
     return lambda x: d_call(params, collections, x, labels)[0]
 
   def step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
-    check_batch(batch, cfg)
+    if presplit:
+      for name, x in batch.items():
+        if x.ndim < 2 or x.shape[0] != cfg.d_steps:
+          raise ValueError(f"presplit batch[{name!r}] must be (d_steps={cfg.d_steps}, B, ...), "
+                           f"got shape {x.shape}")
+      check_batch(jax.tree.map(lambda x: x[0], batch), cfg)
+      slices = batch
+    else:
+      check_batch(batch, cfg)
+      slices = _split_batch(batch, cfg.d_steps)
     key = jax.random.fold_in(state.key, state.step)
     d_key, g_key = jax.random.split(key)
-    slices = _split_batch(batch, cfg.d_steps)
 
     # ---- Discriminator: d_steps updates, each on fresh latents and its own real slice.
     def d_update(carry, xs):
