@@ -221,3 +221,11 @@ def test_periodic_fid_hook(monkeypatch, compiled, tmp_path):
   with pytest.raises(FileNotFoundError, match="fid_stats"):
     H.PeriodicFID(make_sample_fn, stats=str(tmp_path / "missing.npz"), num=6, every=2,
                   path=tmp_path / "f.jsonl")
+
+
+def test_progress_bar_shows_rate_images_and_losses(compiled, tmp_path, capsys):
+  train(compiled, _fresh(), _Stream(), LoopConfig(num_steps=4, log_every=2, checkpoint_every=0,
+        progress=True, images_per_step=8), workdir=tmp_path)
+  err = capsys.readouterr().err
+  assert "4/4" in err and "step/s" in err
+  assert "img/s=" in err and "d_loss=" in err and "g_loss=" in err
