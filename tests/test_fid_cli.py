@@ -36,13 +36,14 @@ def _cache(tmp_path_factory):
 
 
 def _common(weights_file):
-  return ["--weights", str(weights_file), "--no-verify", "--allow-few", "--batch-size", "3"]
+  # every call below feeds (3, 28, 28, 1) uint8 batches in pytorch mode: one compilation serves the whole file
+  return ["--weights", str(weights_file), "--no-verify", "--allow-few", "--batch-size", "3", "--mode", "pytorch"]
 
 
 def test_stats_and_score_from_npz_sources(tmp_path, weights_file, capsys):
   rng = np.random.default_rng(1)
-  np.savez(tmp_path / "a.npz", images=rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8))
-  np.savez(tmp_path / "b.npz", images=rng.integers(0, 128, (4, 32, 32, 3), dtype=np.uint8))
+  np.savez(tmp_path / "a.npz", images=rng.integers(0, 256, (3, 28, 28, 1), dtype=np.uint8))
+  np.savez(tmp_path / "b.npz", images=rng.integers(0, 128, (4, 28, 28, 1), dtype=np.uint8))
   cli.main(["stats", str(tmp_path / "a.npz"), "--out", str(tmp_path / "a_stats.npz")] + _common(weights_file))
   a = stats.load_stats(tmp_path / "a_stats.npz")
   assert a.mu.shape == (2048,) and a.sigma.shape == (2048, 2048) and a.num == 3
@@ -66,5 +67,5 @@ def test_cli_errors(tmp_path, weights_file):
 def test_score_mnist_idx(assets, weights_file):
   mnist = assets / "data" / "mnist"
   value = cli.main(["score", str(mnist / "train-images-idx3-ubyte.gz"), str(mnist / "t10k-images-idx3-ubyte.gz"),
-                    "--num", "3", "--mode", "pytorch", "--method", "eig"] + _common(weights_file))
+                    "--num", "3", "--method", "eig"] + _common(weights_file))
   assert np.isfinite(value) and value > 0

@@ -124,6 +124,18 @@ def test_frechet_distance_of_a_gaussian_with_itself_is_zero(method):
   assert abs(frechet.frechet_distance(mu, sigma, mu, sigma, method=method)) < 1e-8 * np.trace(sigma)
 
 
+def test_frechet_eig_with_rank_deficient_covariances():
+  """Fewer samples than dimensions: eig factors the low-rank covariance; compare with a dense eigendecomposition."""
+  rng = np.random.default_rng(9)
+  s1, s2 = _random_cov(rng, 40, n=6), _random_cov(rng, 40, n=60)  # rank 5 and full rank
+  w, v = np.linalg.eigh(s1)
+  root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+  want = np.trace(s1) + np.trace(s2) - 2 * np.sum(np.sqrt(np.clip(np.linalg.eigvalsh(root1 @ s2 @ root1), 0, None)))
+  for a, b in ((s1, s2), (s2, s1)):
+    assert frechet.frechet_distance(np.zeros(40), a, np.zeros(40), b, method="eig") == pytest.approx(want, rel=1e-6)
+  assert abs(frechet.frechet_distance(np.zeros(40), s1, np.zeros(40), s1, method="eig")) < 1e-9 * np.trace(s1)
+
+
 def test_frechet_eig_agrees_with_sqrtm_and_rotation_invariance():
   rng = np.random.default_rng(2)
   mu1, mu2 = rng.standard_normal((2, 30))
@@ -145,6 +157,8 @@ def test_frechet_singular_product_gets_offset_and_broken_input_raises():
   not_psd = -np.eye(4)  # covariance with negative eigenvalues: the product's root is imaginary
   with pytest.raises(ValueError, match="imaginary"):
     frechet.frechet_distance(np.zeros(4), sigma, np.zeros(4), not_psd)
+  with pytest.raises(ValueError, match="not positive semi-definite"):
+    frechet.frechet_distance(np.zeros(4), sigma, np.zeros(4), not_psd, method="eig")
   with pytest.raises(ValueError, match="shapes"):
     frechet.frechet_distance(np.zeros(4), sigma, np.zeros(3), sigma)
   with pytest.raises(ValueError, match="NaN"):

@@ -76,11 +76,13 @@ def test_elefant_pool3_matches_pytorch_fid(assets, real_params, apply_fn):
 def test_bfloat16_mode_stays_close(assets, real_params):
   from PIL import Image
   image = np.asarray(Image.open(assets / "reference" / "elefant.jpg").convert("RGB"), np.float32)
-  expected = np.load(assets / "reference" / "elefant_pool3.npy").reshape(1, 2048)
-  net = inception.InceptionV3FID(dtype=jnp.bfloat16)
-  got = np.asarray(jax.jit(net.apply)({"params": real_params}, jnp.asarray(2 * image / 255 - 1)[None])["pool3"])
+  x = jnp.asarray(2 * image[88:168, 88:168] / 255 - 1)[None]  # an 80x80 crop: bf16 convolutions are slow on CPU
+  strict = inception.InceptionV3FID(precision="highest")
+  fast = inception.InceptionV3FID(dtype=jnp.bfloat16)
+  want = np.asarray(jax.jit(strict.apply)({"params": real_params}, x)["pool3"])
+  got = np.asarray(jax.jit(fast.apply)({"params": real_params}, x)["pool3"])
   assert got.dtype == np.float32
-  rel = np.linalg.norm(got - expected) / np.linalg.norm(expected)
+  rel = np.linalg.norm(got - want) / np.linalg.norm(want)
   assert 0 < rel < 0.05, rel  # bf16 drifts, but stays the same features
 
 

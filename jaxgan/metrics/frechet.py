@@ -8,10 +8,11 @@ Two ways to get the trace of the matrix square root, both in float64 on the host
   or scipy reports the product singular (recent scipy returns a finite root with a LinAlgWarning where older
   versions returned inf), eps * I is added to both covariances and the root taken again; a complex result whose
   diagonal has imaginary parts above 1e-3 is an error (numerically broken statistics), smaller ones are dropped.
-- "eig": for any factor S1 = B B^T (Cholesky, or the PSD square root when both are singular), S1 S2 is similar to
-  the symmetric PSD matrix A = B^T S2 B (and S1 S2, S2 S1 share eigenvalues), so tr((S1 S2)^(1/2)) is the sum of the square roots of A's eigenvalues
-  (negatives from rounding clipped to 0). Symmetric eigensolvers only: no
-  complex parts, no offset needed, and faster; it agrees with "sqrtm" to ~1e-6 relative on well-conditioned input.
+- "eig": with a factor S1 = B B^T of rank r (pivoted Cholesky), S1 S2 has the nonzero eigenvalues of the
+  symmetric PSD (r, r) matrix A = B^T S2 B, so tr((S1 S2)^(1/2)) is the sum of the square roots of A's eigenvalues
+  (negatives from rounding clipped to 0). The lower-rank covariance is factored (S1 S2 and S2 S1 share
+  eigenvalues). Symmetric solvers only: no complex parts, no offset needed, several times faster than sqrtm at
+  D = 2048 (and far faster with few samples); it agrees with "sqrtm" to ~1e-8 relative on well-conditioned input.
 """
 from __future__ import annotations
 
@@ -57,22 +58,31 @@ def _trace_sqrt_product_sqrtm(sigma1: np.ndarray, sigma2: np.ndarray, eps: float
   return float(np.trace(root))
 
 
-def _psd_sqrt(sigma: np.ndarray) -> np.ndarray:
-  w, v = scipy.linalg.eigh(sigma, driver="evd")
-  return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+def _psd_factor(sigma: np.ndarray) -> np.ndarray:
+  """B (D, r) with B B^T = sigma, r its numerical rank: pivoted Cholesky (LAPACK dpstrf), O(D^2 r)."""
+  c, piv, rank, info = scipy.linalg.lapack.dpstrf(sigma, lower=1)
+  if info < 0:
+    raise ValueError(f"frechet_distance: pivoted Cholesky failed (LAPACK info {info})")
+  lower = np.tril(c)[:, :rank]
+  factor = np.empty_like(lower)
+  factor[piv - 1] = lower  # sigma = P L L^T P^T with P[piv[k] - 1, k] = 1
+  # dpstrf stops at the first pivot below its tolerance, so the part left out has trace tr(sigma) - |B|_F^2: about
+  # zero for a PSD matrix (float32-accumulated statistics leave ~1e-6 relative noise), clearly nonzero otherwise.
+  left_out = float(np.trace(sigma) - np.sum(factor * factor))
+  if abs(left_out) > 1e-4 * max(float(np.sum(np.abs(np.diagonal(sigma)))), 1e-300):
+    raise ValueError("frechet_distance: a covariance is not positive semi-definite; recompute the statistics")
+  return factor
 
 
 def _trace_sqrt_product_eig(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
-  # For any factor S = B B^T of one covariance, S1 S2 has the eigenvalues of the symmetric PSD B^T S_other B (S1 S2
-  # and S2 S1 share eigenvalues). Cholesky when one of them is positive definite (cheap), else the PSD square root.
-  for s, other in ((sigma1, sigma2), (sigma2, sigma1)):
-    try:
-      b = np.linalg.cholesky(s)
-      break
-    except np.linalg.LinAlgError:
-      continue
-  else:
-    b, other = _psd_sqrt(sigma1), sigma2
+  # For a factor S1 = B B^T, S1 S2 has the nonzero eigenvalues of the symmetric PSD (r, r) matrix B^T S2 B; as S1 S2
+  # and S2 S1 share eigenvalues, factor whichever covariance has the lower rank (with fewer samples than dimensions
+  # the eigenproblem is then only r x r).
+  b, other = _psd_factor(sigma1), sigma2
+  if b.shape[1] == sigma1.shape[0]:
+    b2 = _psd_factor(sigma2)
+    if b2.shape[1] < b.shape[1]:
+      b, other = b2, sigma1
   a = b.T @ other @ b
   w = scipy.linalg.eigvalsh(0.5 * (a + a.T), driver="evd")
   return float(np.sum(np.sqrt(np.clip(w, 0.0, None))))
