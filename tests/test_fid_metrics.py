@@ -341,14 +341,19 @@ def test_generator_stats_sharded_over_two_devices_match():
   """Same statistics on 2 fake CPU devices (Mesh + NamedSharding over the batch) as on one."""
   ex = _tiny_extractor()
   one = fid_lib.stats_from_generator(_sample_fn, 30, key=jax.random.key(5), batch_size=10, extractor=ex)
+  images = np.random.default_rng(10).integers(0, 256, (13, 5, 5, 3), dtype=np.uint8)
+  one_images = fid_lib.stats_from_images(images, ex, batch_size=3, allow_few=True)
   script = textwrap.dedent("""
-    import json, jax, jax.numpy as jnp
+    import json, jax, jax.numpy as jnp, numpy as np
     import tests.test_fid_metrics as t
     from jaxgan.metrics import pipeline as fid_lib
     assert jax.local_device_count() == 2
     s = fid_lib.stats_from_generator(t._sample_fn, 30, key=jax.random.key(5), batch_size=10,
                                      extractor=t._tiny_extractor())
-    print(json.dumps({"mu": s.mu.tolist(), "sigma": s.sigma.tolist(), "num": s.num}))
+    images = np.random.default_rng(10).integers(0, 256, (13, 5, 5, 3), dtype=np.uint8)
+    si = fid_lib.stats_from_images(images, t._tiny_extractor(), batch_size=3, allow_few=True)  # rounded up to 4
+    print(json.dumps({"mu": s.mu.tolist(), "sigma": s.sigma.tolist(), "num": s.num, "images_mu": si.mu.tolist(),
+                      "images_sigma": si.sigma.tolist(), "images_num": si.num}))
   """)
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -357,3 +362,6 @@ def test_generator_stats_sharded_over_two_devices_match():
   assert two["num"] == 30
   np.testing.assert_allclose(two["mu"], one.mu, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(two["sigma"], one.sigma, rtol=1e-4, atol=1e-6)
+  assert two["images_num"] == 13
+  np.testing.assert_allclose(two["images_mu"], one_images.mu, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(two["images_sigma"], one_images.sigma, rtol=1e-4, atol=1e-6)

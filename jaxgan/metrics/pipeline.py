@@ -225,11 +225,13 @@ def extract_features(images: np.ndarray | Iterable[np.ndarray], extractor: Featu
     {"pool3": (N, D) float32, "logits": (N, K) float32 if the extractor has logits}.
   """
   ex = _default_extractor(extractor)
+  batch_size, data_sharding, replicated = _mesh_sharding(batch_size)
+  params = ex.params if replicated is None else jax.device_put(ex.params, replicated)
   outs: dict[str, list[np.ndarray]] = {}
   for batch in _rebatch(images, batch_size, limit):
     pre.check_images(batch)
     padded, mask = _pad(batch, batch_size)
-    feats = jax.device_get(_images_features(ex.apply_fn, ex.params, padded))
+    feats = jax.device_get(_images_features(ex.apply_fn, params, jax.device_put(padded, data_sharding)))
     for k, v in feats.items():
       outs.setdefault(k, []).append(np.asarray(v)[mask])
   if not outs:
@@ -248,7 +250,8 @@ def stats_from_images(images: np.ndarray | Iterable[np.ndarray], extractor: Feat
     images: (N, H, W, C) uint8 in [0, 255] or float in [-1, 1] (C in {1, 3}), or an iterable of such batches
       (e.g. a data loader), so the whole set never needs to be in memory.
     extractor: default `inception_extractor()`.
-    batch_size: images per compiled call.
+    batch_size: images per compiled call, rounded up to a multiple of the local device count (batches are sharded
+      over the devices).
     limit: use at most this many images.
     allow_few: accept fewer images than feature dimensions (2048).
   Returns:
@@ -257,11 +260,14 @@ def stats_from_images(images: np.ndarray | Iterable[np.ndarray], extractor: Feat
     ValueError: bad dtype/range/shape, too few images, non-finite features.
   """
   ex = _default_extractor(extractor)
-  moments = st.init_moments(ex.feature_dim)
+  batch_size, data_sharding, replicated = _mesh_sharding(batch_size)
+  params, moments = ex.params, st.init_moments(ex.feature_dim)
+  if replicated is not None:
+    params, moments = jax.device_put((params, moments), replicated)
   for batch in _rebatch(images, batch_size, limit):
     pre.check_images(batch)
     padded, mask = _pad(batch, batch_size)
-    moments = _images_step(ex.apply_fn, ex.params, moments, padded, mask)
+    moments = _images_step(ex.apply_fn, params, moments, *jax.device_put((padded, mask), data_sharding))
   return st.finalize_moments(moments, allow_few=allow_few)
 
 
