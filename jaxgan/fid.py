@@ -97,4 +97,7 @@ def main(argv: Sequence[str] | None = None) -> float | None:
 
 
 if __name__ == "__main__":
-  main()
+  try:
+    main()
+  except (ValueError, OSError, KeyError) as err:  # one clear line instead of a traceback
+    raise SystemExit(f"error: {err}") from err
