@@ -434,7 +434,7 @@ def _default_weights_path(download: bool) -> pathlib.Path:
     return download_weights()
   raise FileNotFoundError(
       f"FID Inception weights not found (looked at ${_WEIGHTS_ENV}, {candidates[-2]}, {candidates[-1]}). Pass "
-      f"weights=<path to {PTH_NAME} or the NVIDIA npz>, set {_WEIGHTS_ENV}, or download the standard file with "
+      f"weights=<path to {PTH_NAME} or the NVIDIA npz> (CLI: --weights), set {_WEIGHTS_ENV}, or download the standard file with "
       "load_inception_params(download=True) / `python -m jaxgan.fid download`.")
 
 
