@@ -33,8 +33,8 @@ def get_config() -> ml_collections.ConfigDict:
   c = experiment.base_config()
   c.dataset = "mnist"
   c.net = "dcgan"
-  c.g_width = 32  # CPU-friendly; 64 for the full-size DCGAN pair
-  c.d_width = 32
+  c.g_width = 16  # CPU-friendly (see experiments/dcgan.py); 64 for the full-size DCGAN pair
+  c.d_width = 16
   c.loss = "least_squares"
   c.ls_a = 0.0  # D's target for fakes
   c.ls_b = 1.0  # D's target for reals
@@ -44,7 +44,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.beta1, c.beta2 = 0.5, 0.999
   c.batch_size = 64
   c.init = "normal"
-  c.num_steps = 5000
+  c.num_steps = 2000
   c.log_every = 50
   c.sample_every = 250
   c.checkpoint_every = 500

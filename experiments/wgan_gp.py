@@ -35,8 +35,8 @@ def get_config() -> ml_collections.ConfigDict:
   c = experiment.base_config()
   c.dataset = "mnist"
   c.net = "dcgan"
-  c.g_width = 32  # CPU-friendly; 64 for the full-size DCGAN pair
-  c.d_width = 32
+  c.g_width = 16  # CPU-friendly (see experiments/dcgan.py); 64 for the full-size DCGAN pair
+  c.d_width = 16
   c.d_norm = "layer"  # no batch norm in the critic (Sec. 4); ignored by nets without the option
   c.loss = "wasserstein"
   c.regularizer = "gradient_penalty"
@@ -48,7 +48,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.d_steps = 5  # n_critic
   c.batch_size = 64
   c.init = "normal"
-  c.num_steps = 5000
+  c.num_steps = 2000
   c.log_every = 50
   c.sample_every = 250
   c.checkpoint_every = 500
