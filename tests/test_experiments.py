@@ -258,3 +258,32 @@ def test_mnist_smoke(assets, tmp_path):
   state, summary = dcgan.main(c, str(tmp_path), True)
   assert summary["num_examples"] == 64 and summary["steps"] == 4
   assert os.path.exists(tmp_path / "samples" / "step_000004.png")
+
+
+def test_experiment_on_two_devices_matches_one(dcgan_run, data_dir, tmp_path):
+  # The same smoke run through the CLI on 2 virtual CPU devices, mesh and pmap, ends with the
+  # parameters of the single-device run (a fresh process: the device count is fixed at start-up).
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  _, single, _ = dcgan_run
+  script = (
+      "import sys, jax, numpy as np\n"
+      "from experiments import dcgan\n"
+      "from jaxgan.train import experiment\n"
+      "c = dcgan.get_config(); c.smoke = True; c.dataset = 'npz'; c.progress = False\n"
+      f"c.data_dir = {str(data_dir / 'digits.npz')!r}; c.parallel = sys.argv[1]\n"
+      "state, summary = dcgan.main(c, sys.argv[2], True)\n"
+      "assert summary['num_devices'] == 2, summary\n"
+      "np.savez(sys.argv[3], *[np.asarray(x) for x in jax.tree.leaves(jax.device_get(state.g_params))])\n")
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  for mode in ("mesh", "pmap"):
+    out = tmp_path / f"{mode}.npz"
+    proc = subprocess.run([sys.executable, "-c", script, mode, str(tmp_path / mode), str(out)],
+                          env=env, capture_output=True, text=True, timeout=600,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = np.load(out)
+    want = [np.asarray(x) for x in jax.tree.leaves(single.g_params)]
+    assert len(got.files) == len(want)
+    for i, w in enumerate(want):
+      np.testing.assert_allclose(got[f"arr_{i}"], w, rtol=1e-4, atol=1e-5)

@@ -40,12 +40,14 @@ from jaxgan.data import Pipeline, get_dataset
 from jaxgan.data.arrays import ImageDataset
 from jaxgan.data.files import idx_file_names
 from jaxgan.nets import registry
+from jaxgan.train import distributed
 from jaxgan.train import hooks as hooks_lib
+from jaxgan.train import parallel
 from jaxgan.train.checkpoint import CheckpointMismatchError
 from jaxgan.train.loop import RUN_ARTEFACTS, LoopConfig, NonFiniteError, move_aside, train
 from jaxgan.train.optim import clip_params
 from jaxgan.train.state import GANState
-from jaxgan.train.step import StepConfig, init_state, make_train_step
+from jaxgan.train.step import StepConfig, init_state
 
 OPTIMIZERS = ("adam", "rmsprop")
 INITS = ("normal", "default")
@@ -53,7 +55,8 @@ INITS = ("normal", "default")
 # written under other values of these can be resumed (e.g. to train longer).
 NOT_FINGERPRINTED = ("num_steps", "log_every", "sample_every", "num_samples", "checkpoint_every",
                      "keep", "progress", "tensorboard", "fid_every", "fid_stats", "fid_num",
-                     "fid_batch", "fid_weights", "data_dir")
+                     "fid_batch", "fid_weights", "data_dir", "parallel", "coordinator",
+                     "num_processes", "process_id")
 _SMOKE_LIMIT = 64
 
 
@@ -118,6 +121,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.fid_num = 10_000  # samples per FID evaluation
   c.fid_batch = 250
   c.fid_weights = ""  # Inception weights ("": $JAXGAN_FID_WEIGHTS or the cache)
+  # Devices and hosts (see README "Scaling out").
+  c.parallel = "auto"  # auto (mesh when several devices), jit (one device), mesh or pmap
+  c.coordinator = ""  # host:port of process 0 for a multi-host run ("": single host or auto-detect)
+  c.num_processes = 0  # with coordinator: the number of processes
+  c.process_id = -1  # with coordinator: this process's index
   c.fast_compile = False  # XLA optimization level 0: compiles fast, runs slower (smoke runs)
   c.smoke = False  # shrink to seconds: tiny nets, <= 4 steps, <= 64 examples (tests use it)
   return c
@@ -340,7 +348,8 @@ class Compiled:
 
   Attributes:
     init_fn: `(key, example) -> GANState`, `init_state` plus the DCGAN init when configured.
-    step_fn: the train step, state donated.
+    step_fn: the train step, state donated, compiled by `dp` (one device, mesh or pmap).
+    dp: how state and batches are placed on the devices.
     sample_fn: `(state, z (N, Z), labels (N,) | None) -> (N, H, W, C)` in eval mode, EMA
       params when EMA is on.
   """
@@ -353,6 +362,7 @@ class Compiled:
   init_fn: Callable[[jax.Array, dict[str, jax.Array]], GANState]
   step_fn: Callable[..., Any]
   sample_fn: Callable[..., jax.Array]
+  dp: parallel.DataParallel
 
 
 _COMPILED: collections.OrderedDict[str, Compiled] = collections.OrderedDict()
@@ -367,7 +377,8 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
   functions (a notebook or a test suite re-running `main` compiles once).
   """
   key = json.dumps({**{k: v for k, v in c.to_dict().items() if k not in _HOST_ONLY},
-                    "_shape": [resolution, channels, num_classes]}, sort_keys=True, default=str)
+                    "_shape": [resolution, channels, num_classes], "_parallel": c.parallel,
+                    "_devices": jax.device_count()}, sort_keys=True, default=str)
   if key in _COMPILED:
     _COMPILED.move_to_end(key)
     return _COMPILED[key]
@@ -401,9 +412,17 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
   def sample_fn(state, z, labels):
     return generator.apply(state.g_variables(ema=use_ema), z, labels, train=False)
 
-  step_fn = jax.jit(make_train_step(generator, discriminator, loss, g_tx, d_tx, step_cfg),
-                    donate_argnums=0, compiler_options=options)
-  out = Compiled(generator, discriminator, loss, g_tx, d_tx, step_cfg, init_fn, step_fn, sample_fn)
+  try:
+    dp = parallel.DataParallel.create(c.parallel, d_steps=c.d_steps)
+  except ValueError as e:
+    raise ExperimentError(f"--parallel={c.parallel}: {e}") from None
+  per_device = c.batch_size % dp.num_devices
+  _check(per_device == 0, f"batch_size={c.batch_size} is not divisible by the {dp.num_devices} "
+                          f"devices of --parallel={dp.mode}; use a multiple of {dp.num_devices}")
+  step_fn = dp.compile(generator, discriminator, loss, g_tx, d_tx, step_cfg,
+                       compiler_options=options)
+  out = Compiled(generator, discriminator, loss, g_tx, d_tx, step_cfg, init_fn, step_fn, sample_fn,
+                 dp)
   _COMPILED[key] = out
   while len(_COMPILED) > _COMPILED_MAX:
     _COMPILED.popitem(last=False)
@@ -525,7 +544,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   if workdir and c.fid_every > 0:
     def make_fid_sample_fn(state):
       return functools.partial(_fid_sampler, model.generator,
-                               state.g_variables(ema=c.ema_decay > 0), c.latent_dim,
+                               model.dp.host_state(state).g_variables(ema=c.ema_decay > 0),
+                               c.latent_dim,
                                c.latent_dist, num_classes)
     fid_hook = hooks_lib.PeriodicFID(
         make_fid_sample_fn, stats=c.fid_stats, num=c.fid_num, every=c.fid_every,
@@ -537,10 +557,14 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   if num_classes:
     example["label"] = jnp.zeros((per_step,), jnp.int32)
   try:
-    state = init(c, model, example)
+    state = model.dp.put_state(init(c, model, example))
   except ValueError as e:
     raise ExperimentError(f"cannot build net {c.net!r} for {h}x{w}x{data.channels} images: {e}; "
                           "set --resolution (and --channels) to a size the net supports") from None
+  dp = model.dp
+
+  def sample_on_host(state, z, labels):
+    return model.sample_fn(dp.host_state(state), z, labels)
 
   if workdir:
     k_fixed = jax.random.fold_in(jax.random.PRNGKey(c.seed), 0x5EED)
@@ -548,7 +572,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
     labels = jnp.arange(c.num_samples, dtype=jnp.int32) % num_classes if num_classes else None
     ncols = num_classes if 0 < num_classes <= c.num_samples else None
     sample_grid = hooks_lib.SampleGrid(
-        model.sample_fn, latents, labels=labels, every=c.sample_every,
+        sample_on_host, latents, labels=labels, every=c.sample_every,
         directory=os.path.join(workdir, "samples"), ncols=ncols, image_writers=[tb] if tb else [])
     hooks.append(sample_grid)
     hooks.append(hooks_lib.LossCurves(
@@ -565,7 +589,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
                         progress=c.progress, images_per_step=per_step)
   start = time.perf_counter()
   try:
-    state, records = train(model.step_fn, state, pipeline, loop_cfg, workdir=workdir,
+    batches = pipeline if dp.mode == "jit" else map(dp.put_batch, pipeline)
+    state, records = train(model.step_fn, state, batches, loop_cfg, workdir=workdir,
                            config=fingerprinted, data=pipeline, hooks=hooks)
   finally:
     pipeline.close()
@@ -573,6 +598,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
 
   history = (hooks_lib.read_records(os.path.join(workdir, "metrics.jsonl")) if workdir
              else records)
+  state = dp.host_state(state)
   final_step = int(jax.device_get(state.step))
   summary = {
       "experiment": name,
@@ -588,6 +614,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
       "fid_history": fid_hook.history if fid_hook else [],
       "last_samples": sample_grid.written[-1] if sample_grid and sample_grid.written else None,
       "device": jax.devices()[0].device_kind,
+      "num_devices": dp.num_devices,
+      "parallel": dp.mode,
   }
   if paper:
     summary["paper"] = paper
@@ -615,6 +643,11 @@ def cli(get_config: Callable[[], ml_collections.ConfigDict],
   try:
     config, workdir, resume = config_lib.parse_args(get_config(), argv)
     workdir = workdir or default_workdir
+    try:
+      distributed.initialize(config.coordinator or None, config.num_processes or None,
+                             config.process_id if config.process_id >= 0 else None)
+    except ValueError as e:
+      raise ExperimentError(f"multi-host launch: {e}") from None
     _, summary = main(config, workdir, resume)
   except USER_ERRORS as e:
     sys.exit(f"error: {e}")
