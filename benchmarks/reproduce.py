@@ -1,0 +1,564 @@
+"""Reproduce the classics (issue 7): train named rows of `experiments.classics`, evaluate each with its paper's
+protocol (`experiments.protocols`), write results/*.json and a markdown table.
+
+  python -m benchmarks.reproduce --rows mnist_ns,fashion_wgan --seeds 0,1,2 --out results/
+  python -m benchmarks.reproduce --baselines --out results/                 # real train-vs-test FIDs only
+  python -m benchmarks.reproduce --rows mnist_ns --steps 2000 --out results/cpu   # a shortened run
+  python -m benchmarks.reproduce --rows mnist_ns --smoke --out /tmp/smoke   # seconds: tiny nets, <= 64 images
+  python -m benchmarks.reproduce --list
+  python -m benchmarks.reproduce --table --out results/                     # rewrite the table from the JSON
+
+Writes under --out:
+  runs/<row>/seed_<s>/    the experiment workdir (resumed when run again: a finished run is only re-evaluated)
+  stats/*.npz             cached reference statistics (mu, sigma) per dataset, split, count, mode and size
+  <row>.json              per seed: FID (and IS), steps, train and eval seconds, status; and their aggregate
+  baselines.json          real-vs-real FIDs per dataset and protocol
+  results.md              the table: every row of `experiments.classics` (rows without results read
+                          "not run (needs GPU)") and every baseline
+
+A seed whose training stops on a non-finite loss, or whose FID is not finite or above `--diverged-above`, is
+reported as "diverged" (its FID is left out of the mean, and the row says how many seeds diverged).
+`--steps N` shortens a run; the table then shows the steps run next to the paper's, so it is never mistaken for a
+reproduction. FID of fewer than 2048 images (smoke) is strongly biased and only checks the plumbing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import math
+import os
+import pathlib
+import platform
+import sys
+import time
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from experiments import classics
+from experiments import protocols as proto
+from jaxgan import sampling
+from jaxgan.data import get_dataset
+from jaxgan.train import experiment
+from jaxgan.train.loop import NonFiniteError
+
+SMOKE_IMAGES = 32  # every protocol count is capped at this with --smoke
+DEFAULT_DIVERGED_ABOVE = 300.0  # FID above this is a failed run on these datasets (noise scores ~400)
+NOT_RUN = "not run (needs GPU)"
+_SHARED_WEIGHTS = "fid_inception_2015_12_05.npz"
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def device_name() -> str:
+  """The accelerator's name; for CPUs the processor model and the number of cores."""
+  dev = jax.devices()[0]
+  if dev.platform != "cpu":
+    return f"{dev.device_kind} x{jax.device_count()}"
+  model = platform.processor() or "cpu"
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          model = line.split(":", 1)[1].strip()
+          break
+  except OSError:
+    pass
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  return f"CPU ({model}, {cores} cores)"
+
+
+def default_weights() -> str | None:
+  """--weights default: $JAXGAN_FID_WEIGHTS, else ../shared/weights/<npz> beside the cwd or the checkout, else None
+  (`load_inception_params` then looks in its cache)."""
+  env = os.environ.get("JAXGAN_FID_WEIGHTS")
+  if env:
+    return env
+  for root in (pathlib.Path.cwd().parent, pathlib.Path(__file__).resolve().parents[2]):
+    path = root / "shared" / "weights" / _SHARED_WEIGHTS
+    if path.is_file():
+      return str(path)
+  return None
+
+
+def _generate(generator: Any, variables: Any, latent_dim: int, latent_dist: str, key: jax.Array,
+              n: int) -> jax.Array:
+  """(key, n) -> (n, H, W, C) float32 in [-1, 1]: the unconditional generator in eval mode."""
+  z = sampling.sample_latent(key, (n, latent_dim), latent_dist)
+  return generator.apply(variables, z, None, train=False)
+
+
+def aggregate(values: Sequence[float]) -> tuple[float | None, float | None]:
+  """(mean, std) of per-seed figures; std is the sample std (ddof=1), 0.0 for one seed, None for none."""
+  if not values:
+    return None, None
+  v = np.asarray(values, np.float64)
+  return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def is_diverged(fid: float | None, bound: float) -> bool:
+  """A failed run: FID missing, not finite, or above the sanity bound."""
+  return fid is None or not math.isfinite(fid) or fid > bound
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+
+
+class Evaluator:
+  """Reference statistics (cached on disk) and FID/IS of generators or real images under a protocol.
+
+  Args:
+    out: results folder; statistics are cached under out/stats.
+    extractor: a `jaxgan.metrics.FeatureExtractor` (tests pass a cheap one); None builds the FID Inception from
+      `weights` on first use, in each protocol's mode.
+    weights: Inception weights path (see `default_weights`).
+    data_dir: overrides every dataset's data_dir ("" resolves as the experiments do).
+    batch_size: images per Inception call.
+    loader: `(dataset, split, resolution) -> (N, H, W, C) uint8` for the real images (tests pass one); None
+      loads with `jaxgan.data.get_dataset`.
+  """
+
+  def __init__(self, out: pathlib.Path, *, extractor: Any = None, weights: str | None = None,
+               data_dir: str = "", batch_size: int = 100,
+               loader: Callable[[str, str, int], np.ndarray] | None = None):
+    self.out = pathlib.Path(out)
+    self._fixed_extractor = extractor
+    self._extractors: dict[str, Any] = {}
+    self.weights = weights
+    self.data_dir = data_dir
+    self.batch_size = batch_size
+    self._splits: dict[tuple, np.ndarray] = {}
+    self._loader = loader
+
+  def extractor(self, mode: str) -> Any:
+    if self._fixed_extractor is not None:
+      return self._fixed_extractor
+    if mode not in self._extractors:
+      from jaxgan import metrics  # pylint: disable=import-outside-toplevel
+      self._extractors[mode] = metrics.inception_extractor(self.weights, mode=mode)
+    return self._extractors[mode]
+
+  def real_images(self, dataset: str, split: str, resolution: int = 0) -> np.ndarray:
+    """All images of a split, (N, H, W, C) uint8 (resized to `resolution` when > 0)."""
+    key = (dataset, split, resolution)
+    if key not in self._splits and self._loader is not None:
+      self._splits[key] = np.asarray(self._loader(dataset, split, resolution))
+    if key not in self._splits:
+      data_dir = experiment.resolve_data_dir(dataset, self.data_dir, split)
+      self._splits[key] = get_dataset(dataset, data_dir=data_dir, split=split,
+                                      resolution=resolution or None).images
+    return self._splits[key]
+
+  def _stats_of(self, images: np.ndarray, mode: str, allow_few: bool):
+    from jaxgan import metrics  # pylint: disable=import-outside-toplevel
+    return metrics.stats_from_images(images, self.extractor(mode), batch_size=self.batch_size,
+                                     allow_few=allow_few)
+
+  def reference_stats(self, protocol: proto.Protocol, dataset: str, resolution: int = 0, *, seed: int = 0,
+                      allow_few: bool = False):
+    """Stats of the protocol's reference images of `dataset` (cached under out/stats when not a test extractor).
+
+    Raises:
+      ProtocolError: the protocol asks for more reference images than the split has.
+    """
+    from jaxgan import metrics  # pylint: disable=import-outside-toplevel
+    spec = proto.reference_spec(protocol, dataset)  # fails before any loading when the known size is too small
+    subset_seed = "all" if spec.whole else f"seed{seed}"
+    name = (f"{dataset}_{spec.split}_{spec.num}_{subset_seed}_{protocol.mode}_r{resolution}"
+            f"{'_custom' if self._fixed_extractor is not None else ''}.npz")
+    path = self.out / "stats" / name
+    if path.is_file():
+      return metrics.load_stats(path)
+    images = self.real_images(dataset, spec.split, resolution)
+    spec = proto.reference_spec(protocol, dataset, available=len(images))
+    stats = self._stats_of(proto.select(images, spec.num, seed), protocol.mode, allow_few)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metrics.save_stats(path, stats)
+    return stats
+
+  def generator_metrics(self, protocol: proto.Protocol, ref: Any, sample_fn: Any, seed: int,
+                        allow_few: bool = False) -> dict[str, Any]:
+    """FID (and IS when the protocol has it and the weights have the classifier) of `sample_fn`.
+
+    Returns:
+      {"fid": float, "is": float | None, "is_std": float | None, "is_note": str (when IS was skipped)}.
+    """
+    from jaxgan import metrics  # pylint: disable=import-outside-toplevel
+    ex = self.extractor(protocol.mode)
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), 0xF1D)
+    out: dict[str, Any] = {"fid": metrics.fid(sample_fn, ref, num=protocol.num_generated,
+                                              batch_size=self.batch_size, key=key, extractor=ex,
+                                              allow_few=allow_few)}
+    if "is" in protocol.metrics:
+      if ex.has_logits:
+        feats = metrics.features_from_generator(sample_fn, protocol.is_num, key=jax.random.fold_in(key, 1),
+                                                batch_size=self.batch_size, extractor=ex)
+        out["is"], out["is_std"] = metrics.inception_score(feats["logits"], num_splits=protocol.is_splits)
+      else:
+        out["is"] = out["is_std"] = None
+        out["is_note"] = ("IS needs the Inception's 1008-way classifier (pytorch-fid's .pth); these weights have "
+                          "none")
+    return out
+
+  def baseline(self, protocol: proto.Protocol, dataset: str, seed: int = 0, allow_few: bool = False) -> dict:
+    """FID of real `baseline_split` images against the protocol's reference (the train/test gap)."""
+    from jaxgan import metrics  # pylint: disable=import-outside-toplevel
+    other = proto.baseline_spec(protocol, dataset)
+    start = time.perf_counter()
+    ref = self.reference_stats(protocol, dataset, seed=seed, allow_few=allow_few)
+    images = self.real_images(dataset, other.split)
+    other = proto.baseline_spec(protocol, dataset, available=len(images))
+    stats = self._stats_of(proto.select(images, other.num, seed + 1), protocol.mode, allow_few)
+    value = metrics.fid_from_stats(stats, ref)
+    ref_spec = proto.reference_spec(protocol, dataset)
+    return {"dataset": dataset, "protocol": protocol.name, "seed": seed, "fid": value,
+            "compared": f"{other.describe()} vs {ref_spec.describe()}", "seconds": time.perf_counter() - start,
+            "device": device_name()}
+
+
+# -------------------------------------------------------------------------------------------------- rows
+
+
+def row_config(row: str, seed: int, *, steps: int = 0, smoke: bool = False,
+               data_dir: str = "") -> ml_collections.ConfigDict:
+  """The row's config for one seed; `steps` > 0 shortens it, `smoke` shrinks it to seconds."""
+  c = classics.get_config(row)
+  c.seed = seed
+  c.progress = False
+  if steps:
+    c.num_steps = steps
+  if smoke:
+    c.smoke = True
+  if data_dir:
+    c.data_dir = data_dir
+  return c
+
+
+def _protocol(name: str, smoke: bool, eval_cap: int) -> proto.Protocol:
+  """The named protocol, its counts capped at SMOKE_IMAGES (smoke) and at `eval_cap` (> 0)."""
+  protocol = proto.get_protocol(name)
+  caps = [c for c in (SMOKE_IMAGES if smoke else 0, eval_cap) if c > 0]
+  return protocol.shrunk(min(caps)) if caps else protocol
+
+
+def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke: bool = False,
+             data_dir: str = "", diverged_above: float = DEFAULT_DIVERGED_ABOVE,
+             workdir: str | None = None, eval_cap: int = 0) -> dict[str, Any]:
+  """Trains one seed of a row (resuming its workdir), evaluates it; never raises on divergence.
+
+  Returns:
+    {"seed", "status" ("ok" or "diverged"), "fid", "is", "is_std", "steps", "train_seconds", "eval_seconds",
+     "error"?, ...}.
+  """
+  r = classics.get_row(row)
+  protocol = _protocol(r.protocol, smoke, eval_cap)
+  allow_few = protocol.num_generated < 2048 or protocol.num_real < 2048
+  config = row_config(row, seed, steps=steps, smoke=smoke, data_dir=data_dir)
+  c = experiment.apply_smoke(config) if smoke else config
+  # The reference first: a protocol that asks too much of a split fails before any training.
+  ref = evaluator.reference_stats(protocol, r.dataset, c.resolution, allow_few=allow_few)
+  record: dict[str, Any] = {"seed": seed, "steps_planned": c.num_steps}
+  start = time.perf_counter()
+  try:
+    state, summary = classics.main(config, workdir, True)
+  except NonFiniteError as e:
+    record.update(status="diverged", error=str(e), fid=None, train_seconds=time.perf_counter() - start)
+    return record
+  record.update(steps=summary["steps"], train_seconds=summary["wall_seconds"],
+                steps_per_sec=summary["steps_per_sec"])
+  images = evaluator.real_images(r.dataset, protocol.real_split, c.resolution)
+  generator, _ = experiment.build_nets(c, images.shape[1], images.shape[3], 0)
+  sample_fn = functools.partial(_generate, generator, state.g_variables(ema=c.ema_decay > 0), c.latent_dim,
+                                c.latent_dist)
+  start = time.perf_counter()
+  try:
+    record.update(evaluator.generator_metrics(protocol, ref, sample_fn, seed, allow_few=allow_few))
+  except ValueError as e:  # non-finite samples or features
+    record.update(status="diverged", error=f"evaluation: {e}", fid=None)
+  record["eval_seconds"] = time.perf_counter() - start
+  if "status" not in record:
+    diverged = is_diverged(record["fid"], diverged_above)
+    record["status"] = "diverged" if diverged else "ok"
+    if diverged:
+      record["error"] = f"FID {record['fid']} above the sanity bound {diverged_above}"
+  return record
+
+
+def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evaluator, *, steps: int = 0,
+            smoke: bool = False, data_dir: str = "", diverged_above: float = DEFAULT_DIVERGED_ABOVE,
+            eval_cap: int = 0) -> dict[str, Any]:
+  """All seeds of a row; writes and returns out/<row>.json (`eval_cap` > 0 caps every protocol count)."""
+  r = classics.get_row(row)
+  protocol = _protocol(r.protocol, smoke, eval_cap)
+  records = []
+  for seed in seeds:
+    workdir = str(out / "runs" / row / f"seed_{seed}")
+    rec = run_seed(row, seed, evaluator, steps=steps, smoke=smoke, data_dir=data_dir,
+                   diverged_above=diverged_above, workdir=workdir, eval_cap=eval_cap)
+    print(f"{row} seed {seed}: {rec['status']}, FID {rec.get('fid')}", flush=True)
+    records.append(rec)
+  ok = [x for x in records if x["status"] == "ok"]
+  fid_mean, fid_std = aggregate([x["fid"] for x in ok])
+  is_values = [x["is"] for x in ok if x.get("is") is not None]
+  is_mean, is_std = aggregate(is_values)
+  result = {
+      "row": row, "dataset": r.dataset, "dataset_label": proto.DATASET_LABELS[r.dataset],
+      "protocol": dataclasses.asdict(protocol), "published": r.published, "reference": r.reference,
+      "note": r.note, "config": json.loads(json.dumps(row_config(row, 0, steps=steps).to_dict(), default=str)),
+      "steps_paper": classics.get_config(row).num_steps, "steps": records[0].get("steps") if records else None,
+      "smoke": smoke, "eval_cap": eval_cap, "seeds": records, "fid_mean": fid_mean, "fid_std": fid_std, "is_mean": is_mean,
+      "is_std": is_std, "num_ok": len(ok), "num_seeds": len(records),
+      "wall_seconds": float(sum(x.get("train_seconds", 0.0) + x.get("eval_seconds", 0.0) for x in records)),
+      "device": device_name(),
+  }
+  out.mkdir(parents=True, exist_ok=True)
+  with open(out / f"{row}.json", "w") as f:
+    json.dump(result, f, indent=2, default=str)
+  return result
+
+
+def run_baselines(datasets: Sequence[str], protocol_names: Sequence[str], seeds: Sequence[int], out: pathlib.Path,
+                  evaluator: Evaluator, *, smoke: bool = False, eval_cap: int = 0) -> list[dict[str, Any]]:
+  """Real train-vs-test FIDs per (dataset, protocol), merged into out/baselines.json.
+
+  A protocol whose baseline uses whole splits on both sides is measured once (seeds would repeat it).
+  """
+  path = out / "baselines.json"
+  merged = json.loads(path.read_text()) if path.is_file() else {}
+  results = []
+  for dataset in datasets:
+    for name in protocol_names:
+      protocol = _protocol(name, smoke, eval_cap)
+      allow_few = protocol.num_generated < 2048 or protocol.num_real < 2048 or protocol.baseline_num < 2048
+      entry: dict[str, Any] = {"dataset": dataset, "dataset_label": proto.DATASET_LABELS[dataset],
+                               "protocol": protocol.name, "description": protocol.description, "smoke": smoke,
+                               "eval_cap": eval_cap}
+      try:
+        ref_spec = proto.reference_spec(protocol, dataset)
+        other = proto.baseline_spec(protocol, dataset)
+        run_seeds = list(seeds) if not (ref_spec.whole and other.whole) else list(seeds)[:1]
+        runs = [evaluator.baseline(protocol, dataset, seed=s, allow_few=allow_few) for s in run_seeds]
+      except proto.ProtocolError as e:
+        entry.update(status="error", error=str(e))
+      else:
+        mean, std = aggregate([x["fid"] for x in runs])
+        entry.update(status="ok", runs=runs, fid_mean=mean, fid_std=std, compared=runs[0]["compared"],
+                     seconds=float(sum(x["seconds"] for x in runs)), device=runs[0]["device"])
+      print(f"baseline {dataset} {protocol.name}: {entry.get('fid_mean', entry.get('error'))}", flush=True)
+      merged[f"{dataset}/{protocol.name}"] = entry
+      results.append(entry)
+  out.mkdir(parents=True, exist_ok=True)
+  path.write_text(json.dumps(merged, indent=2, default=str))
+  return results
+
+
+# ------------------------------------------------------------------------------------------------- table
+
+
+def _pm(mean: float | None, std: float | None, digits: int = 1) -> str:
+  if mean is None:
+    return "—"
+  return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _duration(seconds: float | None) -> str:
+  if seconds is None:
+    return "—"
+  if seconds < 120:
+    return f"{seconds:.0f} s"
+  if seconds < 7200:
+    return f"{seconds / 60:.0f} min"
+  return f"{seconds / 3600:.1f} h"
+
+
+def _published(p: dict[str, Any]) -> str:
+  if not p:
+    return "—"
+  parts = []
+  if "fid" in p:
+    digits = 2 if abs(round(p["fid"], 1) - p["fid"]) > 1e-9 else 1
+    parts.append(f"FID {_pm(p['fid'], p.get('fid_std'), digits)}")
+  if "is" in p:
+    parts.append(f"IS {p['is']:.2f}")
+  return ", ".join(parts)
+
+
+def _row_cells(name: str, result: dict[str, Any] | None) -> list[str]:
+  r = classics.get_row(name)
+  protocol = proto.get_protocol(r.protocol)
+  label = proto.DATASET_LABELS[r.dataset]
+  if result is None:
+    return [name, label, NOT_RUN, "—", _published(r.published), protocol.description, "—", "—", "—", NOT_RUN]
+  n_ok, n = result["num_ok"], result["num_seeds"]
+  fid = _pm(result["fid_mean"], result["fid_std"] if n_ok > 1 else None, 2)
+  if n_ok < n:
+    fid = "diverged" if n_ok == 0 else f"{fid} ({n - n_ok}/{n} seeds diverged)"
+  else:
+    fid = f"{fid} (n={n})"
+  is_cell = "—"
+  if "is" in protocol.metrics:
+    notes = [x.get("is_note") for x in result["seeds"] if x.get("is_note")]
+    is_cell = _pm(result["is_mean"], result["is_std"] if n_ok > 1 else None, 2) if result["is_mean"] is not None \
+        else ("no IS weights" if notes else "—")
+  steps = result.get("steps")
+  steps_cell = f"{steps} / {result['steps_paper']}" if steps is not None else f"— / {result['steps_paper']}"
+  if result.get("smoke"):
+    status = "smoke (meaningless FID)"
+  elif result.get("eval_cap"):
+    status = "shortened run, reduced FID (not comparable)"
+  elif n_ok < n:
+    status = "diverged" if n_ok == 0 else "partly diverged"
+  elif steps is not None and steps < result["steps_paper"]:
+    status = "shortened run"
+  else:
+    status = "ok"
+  return [name, label, fid, is_cell, _published(r.published), result["protocol"]["description"], steps_cell,
+          _duration(result.get("wall_seconds")), result.get("device", "—"), status]
+
+
+def write_table(results: dict[str, dict[str, Any]], baselines: dict[str, dict[str, Any]],
+                path: pathlib.Path | None = None) -> str:
+  """The markdown table of every classics row and every (dataset, protocol) baseline.
+
+  Args:
+    results: row name -> the JSON `run_row` writes; rows absent read "not run (needs GPU)".
+    baselines: "dataset/protocol" -> the entry `run_baselines` writes; absent ones read "not run (needs GPU)".
+    path: where to write it (None: only return it).
+  Returns:
+    The markdown text.
+  """
+  head = ["row", "data", "our FID (mean ± std, seeds)", "our IS", "published", "protocol", "steps (run / paper)",
+          "wall time", "device", "status"]
+  lines = ["## GAN rows", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  for name in classics.row_names():
+    lines.append("| " + " | ".join(_row_cells(name, results.get(name))) + " |")
+  bhead = ["data", "protocol", "real vs real", "FID (mean ± std)", "wall time", "device", "status"]
+  lines += ["", "## Real-data baselines (train vs test)", "", "| " + " | ".join(bhead) + " |",
+            "|" + "---|" * len(bhead)]
+  for dataset in proto.SPLIT_SIZES:
+    for name, protocol in proto.PROTOCOLS.items():
+      b = baselines.get(f"{dataset}/{name}")
+      label = proto.DATASET_LABELS[dataset]
+      if b is None:
+        try:
+          compared = (f"{proto.baseline_spec(protocol, dataset).describe()} vs "
+                      f"{proto.reference_spec(protocol, dataset).describe()}")
+        except proto.ProtocolError as e:
+          compared = str(e)
+        cells = [label, protocol.description, compared, NOT_RUN, "—", "—", NOT_RUN]
+      elif b["status"] != "ok":
+        cells = [label, protocol.description, "—", "—", "—", "—", f"error: {b['error']}"]
+      else:
+        n = len(b["runs"])
+        cells = [label, b["description"], b["compared"], f"{_pm(b['fid_mean'], b['fid_std'] if n > 1 else None, 2)}"
+                 f" (n={n})", _duration(b["seconds"]), b["device"],
+                 "smoke" if b.get("smoke") else "reduced (not comparable)" if b.get("eval_cap") else "ok"]
+      lines.append("| " + " | ".join(cells) + " |")
+  lines += ["", "CIFAR-10 here is a JPEG (quality 75) copy: its FIDs are not comparable with published CIFAR-10 "
+            "figures; compare them with the JPEG CIFAR-10 baselines instead.", ""]
+  text = "\n".join(lines)
+  if path is not None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+  return text
+
+
+def load_results(out: pathlib.Path) -> tuple[dict[str, dict], dict[str, dict]]:
+  """(row results, baselines) found under `out`."""
+  results = {}
+  for name in classics.row_names():
+    p = out / f"{name}.json"
+    if p.is_file():
+      results[name] = json.loads(p.read_text())
+  b = out / "baselines.json"
+  return results, (json.loads(b.read_text()) if b.is_file() else {})
+
+
+# --------------------------------------------------------------------------------------------------- CLI
+
+
+def _parse_rows(text: str) -> list[str]:
+  names = [t.strip() for t in text.split(",") if t.strip()]
+  groups = {"all": classics.row_names(),
+            "mnist": [n for n in classics.row_names() if n.startswith("mnist_")],
+            "fashion": [n for n in classics.row_names() if n.startswith("fashion_")],
+            "cifar": [n for n in classics.row_names() if n.startswith("cifar_")]}
+  rows: list[str] = []
+  for n in names:
+    for x in groups.get(n, [n]):
+      classics.get_row(x)  # unknown: ExperimentError listing the known rows
+      if x not in rows:
+        rows.append(x)
+  return rows
+
+
+def _parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(prog="python -m benchmarks.reproduce", description=__doc__.split("\n")[0])
+  p.add_argument("--rows", default="", help="comma-separated row names or groups (all, mnist, fashion, cifar)")
+  p.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
+  p.add_argument("--out", default="results", help="results folder")
+  p.add_argument("--baselines", action="store_true", help="also measure real train-vs-test FIDs")
+  p.add_argument("--datasets", default="", help="baseline datasets (default: those of --rows, else all)")
+  p.add_argument("--protocols", default=",".join(proto.PROTOCOLS), help="baseline protocols")
+  p.add_argument("--smoke", action="store_true", help="tiny nets, <= 4 steps, <= 32 images per FID (plumbing)")
+  p.add_argument("--steps", type=int, default=0, help="> 0: train this many G steps instead of the paper's")
+  p.add_argument("--eval-cap", type=int, default=0,
+                 help="> 0: at most this many images per FID side (CPU checks; biased, not comparable)")
+  p.add_argument("--weights", default=None, help="FID Inception weights (default: $JAXGAN_FID_WEIGHTS, "
+                 "../shared/weights, the cache)")
+  p.add_argument("--data-dir", default="", help="data_dir of every dataset (default: as the experiments resolve)")
+  p.add_argument("--fid-batch", type=int, default=100, help="images per Inception call")
+  p.add_argument("--diverged-above", type=float, default=DEFAULT_DIVERGED_ABOVE, help="FID sanity bound")
+  p.add_argument("--list", action="store_true", help="list the rows and protocols")
+  p.add_argument("--table", action="store_true", help="only rewrite results.md from the JSON under --out")
+  return p
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+  """Runs the CLI; returns the markdown table."""
+  args = _parser().parse_args(argv)
+  out = pathlib.Path(args.out)
+  if args.list:
+    for name in classics.row_names():
+      r = classics.get_row(name)
+      pub = _published(r.published)
+      print(f"{name:26s} {proto.DATASET_LABELS[r.dataset]:14s} {r.protocol:11s} published {pub}")
+    for p in proto.PROTOCOLS.values():
+      print(f"protocol {p.name}: {p.description} ({p.paper})")
+    return ""
+  try:
+    rows = _parse_rows(args.rows)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    for name in args.protocols.split(","):
+      proto.get_protocol(name)
+  except (experiment.ExperimentError, proto.ProtocolError, ValueError) as e:
+    sys.exit(f"error: {e}")
+  if not args.table:
+    evaluator = Evaluator(out, weights=args.weights or default_weights(), data_dir=args.data_dir,
+                          batch_size=args.fid_batch)
+    try:
+      for row in rows:
+        run_row(row, seeds, out, evaluator, steps=args.steps, smoke=args.smoke, data_dir=args.data_dir,
+                diverged_above=args.diverged_above, eval_cap=args.eval_cap)
+      if args.baselines:
+        datasets = ([d.strip() for d in args.datasets.split(",") if d.strip()] or
+                    list(dict.fromkeys(classics.get_row(r).dataset for r in rows)) or list(proto.SPLIT_SIZES))
+        run_baselines(datasets, args.protocols.split(","), seeds, out, evaluator, smoke=args.smoke,
+                      eval_cap=args.eval_cap)
+    except (experiment.ExperimentError, proto.ProtocolError, FileNotFoundError) as e:
+      sys.exit(f"error: {e}")
+  results, baselines = load_results(out)
+  text = write_table(results, baselines, out / "results.md")
+  print(text)
+  return text
+
+
+if __name__ == "__main__":
+  main()

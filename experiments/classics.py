@@ -1,0 +1,238 @@
+"""The classic GANs, one preset per table row of issue 7 ("Reproduce the classics").
+
+MNIST and Fashion-MNIST rows follow the large-scale study of Lucic et al. 2018 ("Are GANs Created Equal?",
+arXiv:1711.10337): InfoGAN-style nets (Chen et al. 2016, arXiv:1606.03657; `jaxgan.nets.infogan`), a 64-d
+latent, batch 64, 20 epochs, FID of 10k samples against the 10k test images. Each row takes its loss' own paper
+for the optimizer settings (Lucic et al. searched them per model; their per-row best settings are not copied
+here). CIFAR-10 rows follow Miyato et al. 2018 (SN-GAN, arXiv:1802.05957) and Gulrajani et al. 2017 (WGAN-GP,
+arXiv:1704.00028); the DCGAN row is compared with StudioGAN (Kang et al. 2023, arXiv:2206.09479).
+
+Where jaxgan differs from the papers (all written per row in `ROWS[...].note`):
+  * Our CIFAR-10 is a JPEG (quality 75) copy: its FIDs are not comparable with published ones, so the tables say
+    "JPEG CIFAR-10" and list the real-train-vs-real-test FID under the same protocol next to them.
+  * No learning-rate decay (Gulrajani et al. and Miyato et al. decay linearly to 0 on CIFAR-10).
+  * hinge + SN on MNIST / Fashion uses the SNDCGAN pair at 32x32 (MNIST resized 28 -> 32): the InfoGAN critic
+    has no spectral-norm option yet. Its FID reference images are resized the same way.
+  * "Epochs" count real images read: one G step reads `d_steps * batch_size` images.
+
+Run one row (the benchmark runner `python -m benchmarks.reproduce` runs, evaluates and tabulates several):
+  python -m experiments.classics --row mnist_ns --workdir workdirs/mnist_ns
+  python -m experiments.classics --row cifar_sngan_resnet_hinge --workdir workdirs/sngan --data_dir=../shared/data
+  python -m experiments.classics --list
+
+Time: an MNIST row (~18.7k G steps of the InfoGAN pair at batch 64) is a GPU job; on 2 shared CPU cores one
+step of `mnist_ns` takes ~0.1-0.2 s (see the report in benchmarks/reproduce.py's README section).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Any
+
+import ml_collections
+
+from jaxgan.train import experiment
+
+LUCIC = "Lucic et al. 2018, arXiv:1711.10337"
+MIYATO = "Miyato et al. 2018, arXiv:1802.05957"
+_EPOCHS_28 = 20  # Lucic et al.: 20 epochs on MNIST and Fashion-MNIST
+_TRAIN_28 = 60_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  """One table row: a dataset, a model preset and the published figure it is compared with.
+
+  Attributes:
+    name: the row's name, e.g. "mnist_ns".
+    dataset: "mnist", "fashion_mnist" or "cifar10".
+    protocol: the evaluation protocol's name (see `experiments.protocols.PROTOCOLS`).
+    fields: config fields set on top of the dataset defaults.
+    reference: the papers the hyper-parameters come from.
+    published: the published figures ({"fid": mean, "fid_std": std, "is": ..., "source": ...}); empty when no
+      paper reports this row under this protocol.
+    note: how this row differs from the paper.
+  """
+  name: str
+  dataset: str
+  protocol: str
+  fields: dict[str, Any]
+  reference: str
+  published: dict[str, Any] = dataclasses.field(default_factory=dict)
+  note: str = ""
+
+
+def _steps(epochs: int, batch_size: int, d_steps: int, num_train: int = _TRAIN_28) -> int:
+  """G steps that read `epochs` passes over the training set (each G step reads d_steps * batch_size)."""
+  return max(1, round(epochs * num_train / (batch_size * d_steps)))
+
+
+# Per-loss settings for the 28x28 rows: each loss' own paper's optimizer (batch 64 for all, Lucic et al.).
+_ADAM_DCGAN = dict(optimizer="adam", g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999, d_steps=1)
+_LOSSES_28: dict[str, tuple[dict[str, Any], str]] = {
+    "mm": (dict(loss="minimax", **_ADAM_DCGAN),
+           "Goodfellow et al. 2014, arXiv:1406.2661 (minimax); Adam 2e-4, beta1 0.5 of Radford et al. 2015"),
+    "ns": (dict(loss="non_saturating", **_ADAM_DCGAN),
+           "Goodfellow et al. 2014, arXiv:1406.2661 (non-saturating); Adam 2e-4, beta1 0.5 of Radford et al. 2015"),
+    "ls": (dict(loss="least_squares", ls_a=0.0, ls_b=1.0, ls_c=1.0, **_ADAM_DCGAN),
+           "Mao et al. 2017, arXiv:1611.04076, Eq. 2 with (a, b, c) = (0, 1, 1); Adam 2e-4, beta1 0.5"),
+    "wgan": (dict(loss="wasserstein", optimizer="rmsprop", g_lr=5e-5, d_lr=5e-5, weight_clip=0.01, d_steps=5),
+             "Arjovsky et al. 2017, arXiv:1701.07875, Algorithm 1: RMSProp 5e-5, clip 0.01, n_critic 5"),
+    "wgan_gp": (dict(loss="wasserstein", regularizer="gradient_penalty", reg_weight=10.0, optimizer="adam",
+                     g_lr=1e-4, d_lr=1e-4, beta1=0.5, beta2=0.9, d_steps=5, d_norm="layer"),
+                "Gulrajani et al. 2017, arXiv:1704.00028, Algorithm 1: lambda 10, n_critic 5, Adam 1e-4 "
+                "(0.5, 0.9); critic with layer norm instead of batch norm"),
+    "dragan": (dict(loss="non_saturating", regularizer="dragan", reg_weight=10.0, optimizer="adam", g_lr=1e-4,
+                    d_lr=1e-4, beta1=0.5, beta2=0.9, d_steps=1, d_norm="layer"),
+               "Kodali et al. 2017, arXiv:1705.07215: lambda 10, perturbation 0.5 std(x), Adam 1e-4 (0.5, 0.9); "
+               "critic with layer norm (a per-example penalty)"),
+    "hinge_sn": (dict(loss="hinge", net="sndcgan", resolution=32, optimizer="adam", g_lr=1e-4, d_lr=1e-4,
+                      beta1=0.5, beta2=0.999, d_steps=1, g_width=0, d_width=0),
+                 f"{MIYATO}: hinge loss (Eq. 17), spectral norm, setting B of Table 1 (Adam 1e-4, (0.5, 0.999), "
+                 "n_dis 1)"),
+}
+# Best FIDs of Lucic et al. 2018 (mean +- std), as listed in issue 7; rows without a figure stay empty.
+_PUBLISHED_28: dict[tuple[str, str], tuple[float, float]] = {
+    ("mnist", "ns"): (6.8, 0.5), ("mnist", "wgan"): (6.7, 0.4), ("mnist", "ls"): (7.8, 0.6),
+    ("mnist", "mm"): (9.8, 0.9), ("mnist", "wgan_gp"): (20.3, 5.0),
+    ("fashion_mnist", "ns"): (26.5, 1.6), ("fashion_mnist", "wgan"): (21.5, 1.6),
+    ("fashion_mnist", "wgan_gp"): (24.5, 2.1), ("fashion_mnist", "ls"): (30.7, 2.2),
+}
+
+
+def _rows_28() -> list[Row]:
+  rows = []
+  for dataset, prefix in (("mnist", "mnist"), ("fashion_mnist", "fashion")):
+    for key, (fields, reference) in _LOSSES_28.items():
+      fields = dict(fields)
+      fields.setdefault("net", "infogan")
+      fields.update(batch_size=64, latent_dim=64, dataset=dataset)
+      fields["num_steps"] = _steps(_EPOCHS_28, 64, fields["d_steps"])
+      published = {}
+      if (dataset, key) in _PUBLISHED_28:
+        mean, std = _PUBLISHED_28[(dataset, key)]
+        published = {"fid": mean, "fid_std": std, "source": f"{LUCIC}, best FID of the large-scale search"}
+      note = "InfoGAN nets (Lucic et al. Table 7), z 64, batch 64, 20 epochs"
+      if key == "hinge_sn":
+        note = ("SNDCGAN pair at 32x32 (InfoGAN critic has no SN option); FID references resized to 32x32; "
+                "not in Lucic et al.")
+      rows.append(Row(f"{prefix}_{key}", dataset, "lucic2018", fields, f"{LUCIC} (protocol, nets); {reference}",
+                      published, note))
+  return rows
+
+
+def _rows_cifar() -> list[Row]:
+  # Miyato et al. 2018, Sec. 4: standard CNN (SNDCGAN) 100k G updates, batch 64, z 128.
+  snd = dict(dataset="cifar10", net="sndcgan", g_width=0, d_width=0, latent_dim=128, batch_size=64,
+             optimizer="adam", g_lr=1e-4, d_lr=1e-4, beta1=0.5, beta2=0.999, d_steps=1, num_steps=100_000)
+  # Miyato et al. 2018 / Gulrajani et al. 2017: ResNet, Adam 2e-4 (0, 0.9), n_dis 5, batch 64.
+  res = dict(dataset="cifar10", g_width=0, d_width=0, latent_dim=128, batch_size=64, optimizer="adam",
+             g_lr=2e-4, d_lr=2e-4, beta1=0.0, beta2=0.9, d_steps=5, init="default")
+  jpeg = "JPEG CIFAR-10 (q75): not comparable with the published figure; see the real-data baseline"
+  return [
+      Row("cifar_dcgan_ns", "cifar10", "studiogan",
+          dict(dataset="cifar10", net="dcgan", g_width=64, d_width=64, loss="non_saturating", latent_dim=100,
+               batch_size=64, optimizer="adam", g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999, d_steps=1,
+               num_steps=100_000),
+          "Radford et al. 2015, arXiv:1511.06434 (DCGAN, Adam 2e-4, beta1 0.5); protocol of StudioGAN, "
+          "Kang et al. 2023, arXiv:2206.09479",
+          {"fid": 48.29, "source": "StudioGAN (Kang et al. 2023), DCGAN on CIFAR-10, 50k vs train"},
+          f"{jpeg}; jaxgan's DCGAN pair at 32x32, width 64"),
+      Row("cifar_sndcgan_ns", "cifar10", "miyato2018", dict(snd, loss="non_saturating"),
+          f"{MIYATO}, standard CNN with SN, setting B of Table 1",
+          {"fid": 29.3, "source": f"{MIYATO}, Table 2 (SN-GANs, standard CNN)"}, jpeg),
+      Row("cifar_sndcgan_hinge", "cifar10", "miyato2018", dict(snd, loss="hinge"),
+          f"{MIYATO}, standard CNN with SN and hinge loss (Eq. 17), setting B of Table 1",
+          {"fid": 25.5, "source": f"{MIYATO}, Table 2 (SN-GANs hinge, standard CNN)"}, jpeg),
+      Row("cifar_wgan_gp_resnet", "cifar10", "miyato2018",
+          dict(res, net="resnet", loss="wasserstein", regularizer="gradient_penalty", reg_weight=10.0,
+               num_steps=100_000),
+          "Gulrajani et al. 2017, arXiv:1704.00028, Sec. 5 and App. F (ResNet, lambda 10, n_critic 5, Adam 2e-4 "
+          "(0, 0.9), 100k G steps)",
+          {"fid": 40.2, "source": f"{MIYATO}, Table 2 (WGAN-GP, standard CNN; no ResNet FID published there)"},
+          f"{jpeg}; ResNet critic compared with the CNN figure; no linear lr decay"),
+      Row("cifar_sngan_resnet_hinge", "cifar10", "miyato2018",
+          dict(res, net="snresnet", loss="hinge", num_steps=50_000),
+          f"{MIYATO}, ResNet with SN and hinge loss, Adam 2e-4 (0, 0.9), n_dis 5, 50k G steps",
+          {"fid": 21.7, "is": 8.22, "source": f"{MIYATO}, Table 2 (SN-GANs ResNet, hinge)"},
+          f"{jpeg}; no linear lr decay"),
+  ]
+
+
+ROWS: dict[str, Row] = {r.name: r for r in _rows_28() + _rows_cifar()}
+
+
+def row_names() -> list[str]:
+  """Every row's name, in table order."""
+  return list(ROWS)
+
+
+def get_row(name: str) -> Row:
+  """The row called `name`.
+
+  Raises:
+    experiment.ExperimentError: unknown name (the message lists the known ones).
+  """
+  if name not in ROWS:
+    raise experiment.ExperimentError(f"unknown row {name!r}; known rows: {', '.join(ROWS)}")
+  return ROWS[name]
+
+
+def get_config(row: str = "mnist_ns") -> ml_collections.ConfigDict:
+  """The experiment runner's config for one row (`experiment.base_config()` plus the row's fields).
+
+  Args:
+    row: a name of `ROWS`.
+  Returns:
+    A ConfigDict with the row's hyper-parameters; also `row` (its name) and `protocol`.
+  Raises:
+    experiment.ExperimentError: unknown row.
+  """
+  r = get_row(row)
+  c = experiment.base_config()
+  c.row = r.name  # which preset this is (written into config.json and the results)
+  c.protocol = r.protocol  # how reproduce.py evaluates it
+  c.init, c.init_std = "normal", 0.02  # N(0, 0.02) (Radford et al.), unless the row says "default"
+  c.log_every = 100
+  c.sample_every = 1000
+  c.checkpoint_every = 2000
+  if r.fields.get("loss") == "least_squares":
+    c.ls_a, c.ls_b, c.ls_c = 0.0, 1.0, 1.0  # fields read by experiment.build_loss
+  for k, v in r.fields.items():
+    c[k] = v
+  return c
+
+
+def main(config: ml_collections.ConfigDict, workdir: str | None = None,
+         resume: bool = True) -> tuple[Any, dict[str, Any]]:
+  """Trains the row's GAN; returns (final GANState, summary)."""
+  r = get_row(config.row)
+  paper = {"reference": r.reference, "published": r.published, "protocol": r.protocol, "note": r.note}
+  return experiment.run(config, workdir, resume, name=f"classics/{r.name}", paper=paper)
+
+
+def _cli(argv: list[str]) -> None:
+  if "--list" in argv:
+    for r in ROWS.values():
+      print(f"{r.name:28s} {r.dataset:14s} {r.protocol:11s} {r.reference}")
+    return
+  row = "mnist_ns"
+  rest = []
+  it = iter(argv)
+  for a in it:
+    if a == "--row":
+      row = next(it, row)
+    elif a.startswith("--row="):
+      row = a.split("=", 1)[1]
+    else:
+      rest.append(a)
+  try:
+    get_row(row)
+  except experiment.ExperimentError as e:
+    sys.exit(f"error: {e}")
+  experiment.cli(lambda: get_config(row), main, rest, default_workdir=f"workdirs/{row}")
+
+
+if __name__ == "__main__":
+  _cli(sys.argv[1:])

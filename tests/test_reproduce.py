@@ -1,0 +1,259 @@
+"""experiments.classics, experiments.protocols and benchmarks.reproduce on CPU: every row's config trains 2 smoke
+steps; protocols pick the right split and counts; the table writer on fake results; one row end to end with a
+cheap stand-in for the Inception network."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from benchmarks import reproduce
+from experiments import classics
+from experiments import protocols as proto
+from jaxgan.metrics import FeatureExtractor
+from jaxgan.train import experiment
+
+
+@dataclasses.dataclass(frozen=True)
+class _PoolFeatures:
+  """A stand-in for the Inception: images -> 4x4 average-pooled gray levels, (N, 16) float32."""
+
+  def __call__(self, params, images):
+    x = images.astype(jnp.float32)
+    x = x / 127.5 - 1.0 if images.dtype == jnp.uint8 else x
+    x = jnp.mean(x, axis=-1)
+    n, h, w = x.shape
+    pooled = jax.image.resize(x, (n, 4, 4), "linear").reshape(n, 16)
+    return {"pool3": pooled * params["scale"]}
+
+
+def _extractor():
+  return FeatureExtractor(_PoolFeatures(), {"scale": jnp.float32(1.0)}, feature_dim=16)
+
+
+def _fake_npz(path, side, channels, num, seed):
+  rng = np.random.default_rng(seed)
+  yy, xx = np.mgrid[:side, :side]
+  images = np.empty((num, side, side, channels), np.uint8)
+  for i in range(num):
+    cy, cx = rng.uniform(side * 0.3, side * 0.7, 2)
+    blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (side / 3.0))
+    images[i] = np.clip(255 * blob + rng.integers(0, 20, (side, side)), 0, 255)[..., None]
+  np.savez(path, x_train=images, x_test=images[: num // 2])
+  return path
+
+
+@pytest.fixture(scope="module")
+def fake_data(tmp_path_factory):
+  root = tmp_path_factory.mktemp("data")
+  return {"28": str(_fake_npz(root / "gray28.npz", 28, 1, 80, 0)),
+          "32": str(_fake_npz(root / "rgb32.npz", 32, 3, 80, 1))}
+
+
+def _smoke_config(name, fake_data, steps=2):
+  c = classics.get_config(name)
+  c.smoke = True
+  c.num_steps = steps
+  c.dataset = "npz"
+  c.data_dir = fake_data["32" if classics.get_row(name).dataset == "cifar10" else "28"]
+  return c
+
+
+# ----------------------------------------------------------------------------------------- classics rows
+
+
+@pytest.fixture
+def share_compiles():
+  """Lets rows that differ only in name and dataset (mnist_x / fashion_x) reuse one compiled model: `row` and
+  `protocol` do not change any compiled function, but the runner's cache key does not know these fields yet."""
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setattr(experiment, "_HOST_ONLY", tuple(experiment._HOST_ONLY) + ("row", "protocol"))
+    yield
+
+
+@pytest.mark.parametrize("name", classics.row_names())
+def test_every_row_trains_two_smoke_steps(name, fake_data, share_compiles):
+  state, summary = classics.main(_smoke_config(name, fake_data), None, True)
+  assert summary["steps"] == 2
+  assert summary["experiment"] == f"classics/{name}"
+  losses = [v for k, v in summary["final"].items() if k in ("d_loss", "g_loss")]
+  assert losses and all(np.all(np.isfinite(v)) for v in losses)
+  assert int(jax.device_get(state.step)) == 2
+
+
+def test_rows_carry_the_papers_settings():
+  ns, wgan, gp = (classics.get_config(n) for n in ("mnist_ns", "mnist_wgan", "fashion_wgan_gp"))
+  assert (ns.net, ns.latent_dim, ns.batch_size, ns.loss) == ("infogan", 64, 64, "non_saturating")
+  assert ns.num_steps == 18_750  # 20 epochs of 60k at batch 64
+  assert (wgan.optimizer, wgan.weight_clip, wgan.d_steps, wgan.g_lr) == ("rmsprop", 0.01, 5, 5e-5)
+  assert wgan.num_steps == round(20 * 60_000 / (64 * 5))  # 20 epochs of critic reads
+  assert (gp.regularizer, gp.reg_weight, gp.d_norm, gp.beta1, gp.beta2) == ("gradient_penalty", 10.0, "layer",
+                                                                            0.5, 0.9)
+  sn = classics.get_config("cifar_sngan_resnet_hinge")
+  assert (sn.net, sn.loss, sn.beta1, sn.beta2, sn.d_steps, sn.num_steps, sn.latent_dim) == (
+      "snresnet", "hinge", 0.0, 0.9, 5, 50_000, 128)
+  # Fashion rows are the MNIST rows on another dataset.
+  for key in ("mm", "ns", "ls", "wgan", "wgan_gp", "dragan", "hinge_sn"):
+    a, b = classics.get_config(f"mnist_{key}").to_dict(), classics.get_config(f"fashion_{key}").to_dict()
+    assert {k for k in a if a[k] != b[k]} == {"dataset", "row"}
+  assert classics.get_row("mnist_ns").published["fid"] == 6.8
+  assert classics.get_row("cifar_sngan_resnet_hinge").published == {
+      "fid": 21.7, "is": 8.22, "source": classics.get_row("cifar_sngan_resnet_hinge").published["source"]}
+
+
+def test_unknown_row_lists_the_known_ones():
+  with pytest.raises(experiment.ExperimentError, match="known rows: mnist_mm, mnist_ns"):
+    classics.get_config("mnist_began")
+  with pytest.raises(experiment.ExperimentError, match="unknown row 'nope'"):
+    reproduce._parse_rows("mnist_ns,nope")
+  assert reproduce._parse_rows("fashion,mnist_ns") == [n for n in classics.row_names()
+                                                        if n.startswith("fashion_")] + ["mnist_ns"]
+  with pytest.raises(SystemExit, match="known rows"):
+    reproduce.main(["--rows", "cifar_biggan", "--out", "/nonexistent"])
+
+
+# ------------------------------------------------------------------------------------------------ protocols
+
+
+def test_protocols_pick_split_and_counts():
+  lucic, miyato, studio = (proto.get_protocol(n) for n in ("lucic2018", "miyato2018", "studiogan"))
+  ref = proto.reference_spec(lucic, "mnist")
+  assert (ref.split, ref.num, ref.whole) == ("test", 10_000, True)
+  assert lucic.num_generated == 10_000 and lucic.mode == "tf1" and lucic.metrics == ("fid",)
+  assert (proto.baseline_spec(lucic, "fashion_mnist").split, proto.baseline_spec(lucic, "fashion_mnist").num) == (
+      "train", 10_000)
+  ref = proto.reference_spec(miyato, "cifar10")
+  assert (ref.split, ref.num, miyato.num_generated, miyato.is_num, miyato.is_splits) == (
+      "test", 10_000, 5_000, 50_000, 10)
+  assert "is" in miyato.metrics
+  ref = proto.reference_spec(studio, "cifar10")
+  assert (ref.split, ref.num, ref.whole, studio.num_generated) == ("train", 50_000, True, 50_000)
+  assert not proto.reference_spec(studio, "mnist").whole  # 50k of MNIST's 60k: a seeded subset
+  b = proto.baseline_spec(studio, "cifar10")
+  assert (b.split, b.num, b.describe()) == ("test", 10_000, "10k test")
+
+
+def test_protocol_refuses_more_images_than_the_split_has():
+  studio = proto.get_protocol("studiogan")
+  with pytest.raises(proto.ProtocolError, match=r"asks for 50000 reference images of cifar10 split 'train', "
+                                                r"which has 1000"):
+    proto.reference_spec(studio, "cifar10", available=1000)
+  greedy = dataclasses.replace(proto.get_protocol("lucic2018"), num_real=20_000)
+  with pytest.raises(proto.ProtocolError, match="which has 10000"):
+    proto.reference_spec(greedy, "mnist")
+  with pytest.raises(proto.ProtocolError, match="known: lucic2018, miyato2018, studiogan"):
+    proto.get_protocol("ttur")
+  with pytest.raises(proto.ProtocolError, match="asked for 5 images of a split that has 3"):
+    proto.select(np.zeros((3, 2, 2, 1), np.uint8), 5, 0)
+
+
+def test_select_is_whole_or_a_seeded_subset():
+  images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
+  np.testing.assert_array_equal(proto.select(images, 10, 0), images)
+  a, b, c = (proto.select(images, 4, s).ravel() for s in (0, 0, 1))
+  np.testing.assert_array_equal(a, b)
+  assert len(set(a.tolist())) == 4 and np.all(np.diff(a) > 0) and not np.array_equal(a, c)
+
+
+def test_shrunk_protocol_caps_every_count():
+  p = proto.get_protocol("miyato2018").shrunk(32)
+  assert (p.num_real, p.num_generated, p.is_num, p.baseline_num, p.is_splits) == (32, 32, 32, 32, 2)
+
+
+# ---------------------------------------------------------------------------------------------------- table
+
+
+def _fake_result(name, fids, steps, paper_steps, diverged=0, smoke=False):
+  seeds = [{"seed": i, "status": "ok", "fid": f} for i, f in enumerate(fids)]
+  seeds += [{"seed": 10 + i, "status": "diverged", "fid": None, "error": "NaN"} for i in range(diverged)]
+  mean, std = reproduce.aggregate(fids)
+  row = classics.get_row(name)
+  return {"row": name, "dataset": row.dataset, "protocol": dataclasses.asdict(proto.get_protocol(row.protocol)),
+          "published": row.published, "seeds": seeds, "fid_mean": mean, "fid_std": std, "is_mean": None,
+          "is_std": None, "num_ok": len(fids), "num_seeds": len(seeds), "steps": steps, "steps_paper": paper_steps,
+          "wall_seconds": 5400.0, "device": "NVIDIA H100", "smoke": smoke}
+
+
+def test_table_writer_on_fake_results(tmp_path):
+  results = {
+      "mnist_ns": _fake_result("mnist_ns", [7.0, 8.0, 9.0], 18750, 18750),
+      "mnist_wgan": _fake_result("mnist_wgan", [], 100, 3750, diverged=2),
+      "fashion_ls": _fake_result("fashion_ls", [30.0, 32.0], 500, 18750, diverged=1),
+  }
+  baselines = {"mnist/lucic2018": {
+      "status": "ok", "description": "FID 10k gen vs 10k test, tf1", "compared": "10k train vs 10k test",
+      "runs": [{"fid": 1.5}, {"fid": 2.5}], "fid_mean": 2.0, "fid_std": 0.7071, "seconds": 90.0,
+      "device": "CPU (x, 2 cores)"},
+      "cifar10/studiogan": {"status": "error", "error": "no data"}}
+  text = reproduce.write_table(results, baselines, tmp_path / "results.md")
+  assert (tmp_path / "results.md").read_text() == text
+  lines = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| ")}
+  assert "8.00 ± 1.00 (n=3)" in lines["mnist_ns"] and "FID 6.8 ± 0.5" in lines["mnist_ns"]
+  assert "18750 / 18750" in lines["mnist_ns"] and "90 min" in lines["mnist_ns"] and "| ok |" in lines["mnist_ns"]
+  assert "| diverged |" in lines["mnist_wgan"] and "FID 6.7 ± 0.4" in lines["mnist_wgan"]
+  assert "31.00 ± 1.41 (1/3 seeds diverged)" in lines["fashion_ls"] and "partly diverged" in lines["fashion_ls"]
+  # Every other row is listed as not run, with its published figure and never a number of ours.
+  assert f"| {reproduce.NOT_RUN} | — | FID 21.7, IS 8.22 |" in lines["cifar_sngan_resnet_hinge"]
+  assert "FID 48.29" in lines["cifar_dcgan_ns"]
+  assert sum(reproduce.NOT_RUN in line for line in text.splitlines()) == len(classics.ROWS) - 3 + 9 - 2
+  assert "2.00 ± 0.71 (n=2)" in text and "10k train vs 10k test" in text
+  assert "error: no data" in text and "JPEG CIFAR-10" in text
+  assert "50k train vs 50k train" not in text and "10k test vs 50k train" in text  # studiogan mnist, not run
+
+
+def test_aggregate_and_divergence_bound():
+  assert reproduce.aggregate([]) == (None, None)
+  assert reproduce.aggregate([4.0]) == (4.0, 0.0)
+  mean, std = reproduce.aggregate([1.0, 2.0, 3.0])
+  assert mean == 2.0 and std == pytest.approx(1.0)
+  assert reproduce.is_diverged(float("nan"), 300) and reproduce.is_diverged(301.0, 300)
+  assert reproduce.is_diverged(None, 300) and not reproduce.is_diverged(299.0, 300)
+
+
+# ----------------------------------------------------------------------------------------------- end to end
+
+
+def test_row_end_to_end_with_stand_in_features(tmp_path, fake_data):
+  def loader(dataset, split, resolution):
+    assert (dataset, resolution) == ("mnist", 0)
+    with np.load(fake_data["28"]) as z:
+      return z[f"x_{split}"]
+
+  evaluator = reproduce.Evaluator(tmp_path, extractor=_extractor(), batch_size=16, loader=loader)
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setattr(classics, "get_config", _npz_config(classics.get_config, fake_data["28"]))
+    result = reproduce.run_row("mnist_ns", [0], tmp_path, evaluator, smoke=True, data_dir=fake_data["28"])
+    # A sanity bound below any FID marks the seed diverged instead of hiding it.
+    bad = reproduce.run_row("mnist_ns", [1], tmp_path / "bad", evaluator, smoke=True, data_dir=fake_data["28"],
+                            diverged_above=-1.0)
+  seed = result["seeds"][0]
+  assert seed["status"] == "ok" and np.isfinite(seed["fid"]) and seed["steps"] == 4
+  assert result["num_ok"] == 1 and result["fid_mean"] == seed["fid"] and result["protocol"]["num_generated"] == 32
+  on_disk = json.loads((tmp_path / "mnist_ns.json").read_text())
+  assert on_disk["fid_mean"] == result["fid_mean"] and on_disk["protocol"]["name"] == "lucic2018"
+  assert (tmp_path / "runs" / "mnist_ns" / "seed_0" / "summary.json").is_file()
+  assert (tmp_path / "stats" / "mnist_test_32_seed0_tf1_r0_custom.npz").is_file()  # 32 of the fake 40
+  assert bad["seeds"][0]["status"] == "diverged" and "sanity bound" in bad["seeds"][0]["error"]
+  # Baselines: subsets (32 of 40 test, 32 of 80 train) are drawn per seed; a split too small is reported.
+  entries = reproduce.run_baselines(["mnist"], ["lucic2018"], [0, 1], tmp_path, evaluator, smoke=True)
+  assert entries[0]["status"] == "ok" and len(entries[0]["runs"]) == 2 and np.isfinite(entries[0]["fid_mean"])
+  assert entries[0]["runs"][0]["fid"] != entries[0]["runs"][1]["fid"]
+  greedy = dataclasses.replace(proto.PROTOCOLS["lucic2018"], name="greedy", num_real=20_000)
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setitem(proto.PROTOCOLS, "greedy", greedy)
+    (entry,) = reproduce.run_baselines(["mnist"], ["greedy"], [0], tmp_path / "greedy", evaluator)
+  assert entry["status"] == "error" and "asks for 20000 reference images of mnist split 'test'" in entry["error"]
+  text = reproduce.write_table(*reproduce.load_results(tmp_path))
+  assert "smoke (meaningless FID)" in text and "| MNIST | FID 10k gen vs 10k test, tf1" in text
+
+
+def _npz_config(get_config, path):
+  def patched(row="mnist_ns"):
+    c = get_config(row)
+    c.dataset = "npz"
+    c.data_dir = path
+    return c
+  return patched
