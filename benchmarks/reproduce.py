@@ -3,7 +3,8 @@ protocol (`experiments.protocols`), write results/*.json and a markdown table.
 
   python -m benchmarks.reproduce --rows mnist_ns,fashion_wgan --seeds 0,1,2 --out results/
   python -m benchmarks.reproduce --baselines --out results/                 # real train-vs-test FIDs only
-  python -m benchmarks.reproduce --rows mnist_ns --steps 2000 --out results/cpu   # a shortened run
+  python -m benchmarks.reproduce --rows mnist_ns --steps 300 --eval-cap 500 --out results/cpu  # CPU check: short
+                                           # run, FID of <= 500 images per side (biased; marked "not comparable")
   python -m benchmarks.reproduce --rows mnist_ns --smoke --out /tmp/smoke   # seconds: tiny nets, <= 64 images
   python -m benchmarks.reproduce --list
   python -m benchmarks.reproduce --table --out results/                     # rewrite the table from the JSON
@@ -248,6 +249,25 @@ def _protocol(name: str, smoke: bool, eval_cap: int) -> proto.Protocol:
   return protocol.shrunk(min(caps)) if caps else protocol
 
 
+_TRAIN_LOG = "train_time.json"  # reproduce's running total of training time in a workdir
+
+
+def _earlier_training(workdir: str | None) -> tuple[int, float, float | None]:
+  """(steps, training seconds, steps/s) of the run already in `workdir`, or (0, 0.0, None).
+
+  Read from train_time.json, which this module keeps (the runner's summary.json only times the last segment and is
+  rewritten when a finished run is resumed to be evaluated); else from a summary.json left by a direct run.
+  """
+  if not workdir:
+    return 0, 0.0, None
+  for name, seconds_key in ((_TRAIN_LOG, "train_seconds"), ("summary.json", "wall_seconds")):
+    path = pathlib.Path(workdir) / name
+    if path.is_file():
+      s = json.loads(path.read_text())
+      return int(s.get("steps", 0)), float(s.get(seconds_key, 0.0)), s.get("steps_per_sec")
+  return 0, 0.0, None
+
+
 def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke: bool = False,
              data_dir: str = "", diverged_above: float = DEFAULT_DIVERGED_ABOVE,
              workdir: str | None = None, eval_cap: int = 0) -> dict[str, Any]:
@@ -265,14 +285,21 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
   # The reference first: a protocol that asks too much of a split fails before any training.
   ref = evaluator.reference_stats(protocol, r.dataset, c.resolution, allow_few=allow_few)
   record: dict[str, Any] = {"seed": seed, "steps_planned": c.num_steps}
+  earlier = _earlier_training(workdir)
   start = time.perf_counter()
   try:
     state, summary = classics.main(config, workdir, True)
   except NonFiniteError as e:
-    record.update(status="diverged", error=str(e), fid=None, train_seconds=time.perf_counter() - start)
+    record.update(status="diverged", error=str(e), fid=None,
+                  train_seconds=earlier[1] + time.perf_counter() - start)
     return record
-  record.update(steps=summary["steps"], train_seconds=summary["wall_seconds"],
-                steps_per_sec=summary["steps_per_sec"])
+  trained = summary["steps"] > earlier[0]  # False: a finished run, resumed only to be evaluated
+  record.update(steps=summary["steps"], train_seconds=earlier[1] + (summary["wall_seconds"] if trained else 0.0),
+                steps_per_sec=summary["steps_per_sec"] if trained else earlier[2])
+  if workdir:
+    (pathlib.Path(workdir) / _TRAIN_LOG).write_text(json.dumps(
+        {"steps": record["steps"], "train_seconds": record["train_seconds"],
+         "steps_per_sec": record["steps_per_sec"]}))
   images = evaluator.real_images(r.dataset, protocol.real_split, c.resolution)
   generator, _ = experiment.build_nets(c, images.shape[1], images.shape[3], 0)
   sample_fn = functools.partial(_generate, generator, state.g_variables(ema=c.ema_decay > 0), c.latent_dim,

@@ -20,8 +20,9 @@ Run one row (the benchmark runner `python -m benchmarks.reproduce` runs, evaluat
   python -m experiments.classics --row cifar_sngan_resnet_hinge --workdir workdirs/sngan --data_dir=../shared/data
   python -m experiments.classics --list
 
-Time: an MNIST row (~18.7k G steps of the InfoGAN pair at batch 64) is a GPU job; on 2 shared CPU cores one
-step of `mnist_ns` takes ~0.1-0.2 s (see the report in benchmarks/reproduce.py's README section).
+Time: an MNIST row (18,750 G steps of the InfoGAN pair at batch 64, 3,750 for the n_critic = 5 rows) is a GPU
+job. Measured on 2 CPU cores shared with other jobs (AMD EPYC, load ~8): `mnist_ns` ran 0.18 G steps/s (300 steps
+in 34 min), i.e. ~29 h for the full row; the 300-step samples are blurry digit shapes.
 """
 
 from __future__ import annotations

@@ -226,10 +226,13 @@ def test_row_end_to_end_with_stand_in_features(tmp_path, fake_data):
   with pytest.MonkeyPatch.context() as mp:
     mp.setattr(classics, "get_config", _npz_config(classics.get_config, fake_data["28"]))
     result = reproduce.run_row("mnist_ns", [0], tmp_path, evaluator, smoke=True, data_dir=fake_data["28"])
+    # Run again: the finished run is resumed, not retrained; same FID, training time kept.
+    again = reproduce.run_row("mnist_ns", [0], tmp_path, evaluator, smoke=True, data_dir=fake_data["28"])
     # A sanity bound below any FID marks the seed diverged instead of hiding it.
     bad = reproduce.run_row("mnist_ns", [1], tmp_path / "bad", evaluator, smoke=True, data_dir=fake_data["28"],
                             diverged_above=-1.0)
   seed = result["seeds"][0]
+  assert again["seeds"][0]["fid"] == seed["fid"] and again["seeds"][0]["train_seconds"] == seed["train_seconds"]
   assert seed["status"] == "ok" and np.isfinite(seed["fid"]) and seed["steps"] == 4
   assert result["num_ok"] == 1 and result["fid_mean"] == seed["fid"] and result["protocol"]["num_generated"] == 32
   on_disk = json.loads((tmp_path / "mnist_ns.json").read_text())
