@@ -422,7 +422,8 @@ def _row_cells(name: str, result: dict[str, Any] | None) -> list[str]:
   protocol = proto.get_protocol(r.protocol)
   label = proto.DATASET_LABELS[r.dataset]
   if result is None:
-    return [name, label, NOT_RUN, "—", _published(r.published), protocol.description, "—", "—", "—", NOT_RUN]
+    return [name, label, NOT_RUN, "—", _published(r.published), f"{protocol.name}: {protocol.description}", "—",
+            "—", "—", NOT_RUN]
   n_ok, n = result["num_ok"], result["num_seeds"]
   fid = _pm(result["fid_mean"], result["fid_std"] if n_ok > 1 else None, 2)
   if n_ok < n:
@@ -446,7 +447,8 @@ def _row_cells(name: str, result: dict[str, Any] | None) -> list[str]:
     status = "shortened run"
   else:
     status = "ok"
-  return [name, label, fid, is_cell, _published(r.published), result["protocol"]["description"], steps_cell,
+  return [name, label, fid, is_cell, _published(r.published),
+          f"{protocol.name}: {result['protocol']['description']}", steps_cell,
           _duration(result.get("wall_seconds")), result.get("device", "—"), status]
 
 
@@ -479,12 +481,12 @@ def write_table(results: dict[str, dict[str, Any]], baselines: dict[str, dict[st
                       f"{proto.reference_spec(protocol, dataset).describe()}")
         except proto.ProtocolError as e:
           compared = str(e)
-        cells = [label, protocol.description, compared, NOT_RUN, "—", "—", NOT_RUN]
+        cells = [label, f"{name}: {protocol.description}", compared, NOT_RUN, "—", "—", NOT_RUN]
       elif b["status"] != "ok":
-        cells = [label, protocol.description, "—", "—", "—", "—", f"error: {b['error']}"]
+        cells = [label, f"{name}: {protocol.description}", "—", "—", "—", "—", f"error: {b['error']}"]
       else:
         n = len(b["runs"])
-        cells = [label, b["description"], b["compared"], f"{_pm(b['fid_mean'], b['fid_std'] if n > 1 else None, 2)}"
+        cells = [label, f"{name}: {b['description']}", b["compared"], f"{_pm(b['fid_mean'], b['fid_std'] if n > 1 else None, 2)}"
                  f" (n={n})", _duration(b["seconds"]), b["device"],
                  "smoke" if b.get("smoke") else "reduced (not comparable)" if b.get("eval_cap") else "ok"]
       lines.append("| " + " | ".join(cells) + " |")

@@ -250,7 +250,7 @@ def test_row_end_to_end_with_stand_in_features(tmp_path, fake_data):
     (entry,) = reproduce.run_baselines(["mnist"], ["greedy"], [0], tmp_path / "greedy", evaluator)
   assert entry["status"] == "error" and "asks for 20000 reference images of mnist split 'test'" in entry["error"]
   text = reproduce.write_table(*reproduce.load_results(tmp_path))
-  assert "smoke (meaningless FID)" in text and "| MNIST | FID 10k gen vs 10k test, tf1" in text
+  assert "smoke (meaningless FID)" in text and "| MNIST | lucic2018: FID 10k gen vs 10k test, tf1" in text
 
 
 def _npz_config(get_config, path):
