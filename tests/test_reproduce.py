@@ -65,17 +65,8 @@ def _smoke_config(name, fake_data, steps=2):
 # ----------------------------------------------------------------------------------------- classics rows
 
 
-@pytest.fixture
-def share_compiles():
-  """Lets rows that differ only in name and dataset (mnist_x / fashion_x) reuse one compiled model: `row` and
-  `protocol` do not change any compiled function, but the runner's cache key does not know these fields yet."""
-  with pytest.MonkeyPatch.context() as mp:
-    mp.setattr(experiment, "_HOST_ONLY", tuple(experiment._HOST_ONLY) + ("row", "protocol"))
-    yield
-
-
 @pytest.mark.parametrize("name", classics.row_names())
-def test_every_row_trains_two_smoke_steps(name, fake_data, share_compiles):
+def test_every_row_trains_two_smoke_steps(name, fake_data):
   state, summary = classics.main(_smoke_config(name, fake_data), None, True)
   assert summary["steps"] == 2
   assert summary["experiment"] == f"classics/{name}"

@@ -338,7 +338,8 @@ def normal_init(params: Any, key: jax.Array, std: float = 0.02) -> Any:
 
 
 # Fields that do not change any compiled function (the data's shapes are keyed separately).
-_HOST_ONLY = NOT_FINGERPRINTED + ("seed", "dataset", "split", "limit", "flip", "smoke")
+_HOST_ONLY = NOT_FINGERPRINTED + ("seed", "dataset", "split", "limit", "flip", "smoke",
+                                   "row", "protocol")  # classics presets: labels, not model settings
 _FAST = {"xla_backend_optimization_level": 0}
 
 
