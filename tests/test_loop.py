@@ -9,9 +9,8 @@ import numpy as np
 import optax
 import pytest
 
-from experiments.toy2d import MixtureStream
+from _ring_stream import RingStream
 from jaxgan import losses as L
-from jaxgan.data import synthetic
 from jaxgan.nets.mlp import MLPDiscriminator, TinyMLPDiscriminator, TinyMLPGenerator
 from jaxgan.train import StepConfig, init_state, make_train_step
 from jaxgan.train.checkpoint import CheckpointMismatchError, Checkpointer
@@ -34,27 +33,7 @@ def _fresh():
 
 
 def _stream():
-  s = MixtureStream(synthetic.ring(), [0], 16)
-  return _Unbatched(s)
-
-
-class _Unbatched:
-  """MixtureStream yields (S, n, 2) for S seeds; the single-state loop takes (n, 2)."""
-
-  def __init__(self, inner):
-    self.inner = inner
-
-  def __iter__(self):
-    return self
-
-  def __next__(self):
-    return {"image": next(self.inner)["image"][0]}
-
-  def state(self):
-    return self.inner.state()
-
-  def restore(self, s):
-    self.inner.restore(s)
+  return RingStream(16)
 
 
 def _leaves_equal(a, b):

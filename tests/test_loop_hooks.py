@@ -13,9 +13,8 @@ import optax
 import pytest
 from PIL import Image
 
-from experiments.toy2d import MixtureStream
+from _ring_stream import RingStream
 from jaxgan import losses as L
-from jaxgan.data import synthetic
 from jaxgan.nets.mlp import TinyMLPDiscriminator, TinyMLPGenerator
 from jaxgan.train import StepConfig, init_state, make_train_step
 from jaxgan.train import hooks as H
@@ -35,25 +34,6 @@ def compiled():
 
 def _fresh():
   return init_state(jax.random.PRNGKey(0), G, D, LOSS, TX, TX, CFG, {"image": jnp.zeros((8, 2))})
-
-
-class _Stream:
-  """One seed of the ring mixture as (8, 2) batches, resumable."""
-
-  def __init__(self):
-    self.inner = MixtureStream(synthetic.ring(), [0], 8)
-
-  def __iter__(self):
-    return self
-
-  def __next__(self):
-    return {"image": next(self.inner)["image"][0]}
-
-  def state(self):
-    return self.inner.state()
-
-  def restore(self, s):
-    self.inner.restore(s)
 
 
 class _Recorder(H.Hook):
@@ -78,7 +58,7 @@ class _Recorder(H.Hook):
 
 def test_hook_call_order_and_images_per_sec(compiled, tmp_path):
   rec = _Recorder()
-  _, records = train(compiled, _fresh(), _Stream(),
+  _, records = train(compiled, _fresh(), RingStream(8),
                      LoopConfig(num_steps=4, log_every=2, checkpoint_every=0, images_per_step=8),
                      workdir=tmp_path, hooks=[rec])
   assert rec.calls == [("start", 0, 0),
@@ -96,7 +76,7 @@ def test_close_runs_on_error(compiled, tmp_path):
         raise RuntimeError("boom")
   rec = _Recorder()
   with pytest.raises(RuntimeError, match="boom"):
-    train(compiled, _fresh(), _Stream(), LoopConfig(num_steps=4, log_every=1, checkpoint_every=0),
+    train(compiled, _fresh(), RingStream(8), LoopConfig(num_steps=4, log_every=1, checkpoint_every=0),
           workdir=tmp_path, hooks=[Boom(), rec])
   assert rec.calls[-1] == ("close",) and ("end", 4, 4) not in rec.calls
 
@@ -110,7 +90,7 @@ def _sample_fn(state, z, labels):
 def test_sample_grid_fixed_latents_every_n_and_at_end(compiled, tmp_path):
   z = jax.random.normal(jax.random.PRNGKey(1), (4, 2))
   grid = H.SampleGrid(jax.jit(_sample_fn), z, every=2, directory=tmp_path / "samples", ncols=2)
-  state, _ = train(compiled, _fresh(), _Stream(), LoopConfig(num_steps=5, log_every=5,
+  state, _ = train(compiled, _fresh(), RingStream(8), LoopConfig(num_steps=5, log_every=5,
                    checkpoint_every=0), workdir=tmp_path, hooks=[grid])
   names = sorted(os.listdir(tmp_path / "samples"))
   assert names == ["step_000002.png", "step_000004.png", "step_000005.png"]
@@ -122,7 +102,7 @@ def test_sample_grid_fixed_latents_every_n_and_at_end(compiled, tmp_path):
 
 def test_resume_truncates_log_and_curves_cover_history(compiled, tmp_path):
   config = {"run": 1}
-  data = _Stream()
+  data = RingStream(8)
   with pytest.raises(RuntimeError):
     class KillAt5(H.Hook):
       def after_step(self, step, state):
@@ -131,7 +111,7 @@ def test_resume_truncates_log_and_curves_cover_history(compiled, tmp_path):
     train(compiled, _fresh(), data, LoopConfig(num_steps=8, log_every=1, checkpoint_every=4),
           workdir=tmp_path, config=config, data=data, hooks=[KillAt5()])
   assert [r["step"] for r in H.read_records(tmp_path / "metrics.jsonl")] == [1, 2, 3, 4, 5]
-  data = _Stream()
+  data = RingStream(8)
   curves = H.LossCurves(tmp_path / "metrics.jsonl", tmp_path / "losses.png")
   train(compiled, _fresh(), data, LoopConfig(num_steps=8, log_every=1, checkpoint_every=4),
         workdir=tmp_path, config=config, data=data, hooks=[curves])
@@ -143,10 +123,10 @@ def test_resume_truncates_log_and_curves_cover_history(compiled, tmp_path):
 
 def test_no_resume_moves_previous_run_aside(compiled, tmp_path):
   cfg = LoopConfig(num_steps=2, log_every=1, checkpoint_every=2)
-  train(compiled, _fresh(), _Stream(), cfg, workdir=tmp_path)
+  train(compiled, _fresh(), RingStream(8), cfg, workdir=tmp_path)
   (tmp_path / "samples").mkdir()
   (tmp_path / "config.json").write_text("{}")
-  state, _ = train(compiled, _fresh(), _Stream(), LoopConfig(num_steps=1, log_every=1,
+  state, _ = train(compiled, _fresh(), RingStream(8), LoopConfig(num_steps=1, log_every=1,
                    checkpoint_every=1, resume=False), workdir=tmp_path)
   assert int(state.step) == 1  # started over, did not restore step 2
   assert Checkpointer(tmp_path / "checkpoints").all_steps() == [1]
@@ -187,7 +167,7 @@ def test_tensorboard_writes_scalars_and_images(monkeypatch, compiled, tmp_path):
   tb = H.TensorBoard(tmp_path / "tb")
   z = jnp.ones((4, 2))
   grid = H.SampleGrid(jax.jit(_sample_fn), z, every=0, directory=tmp_path / "s", image_writers=[tb])
-  train(compiled, _fresh(), _Stream(), LoopConfig(num_steps=2, log_every=2, checkpoint_every=0),
+  train(compiled, _fresh(), RingStream(8), LoopConfig(num_steps=2, log_every=2, checkpoint_every=0),
         workdir=tmp_path, hooks=[tb, grid])
   assert events[0] == ("open", str(tmp_path / "tb"))
   assert ("scalar", "d_loss", 2) in events and ("scalar", "g_loss", 2) in events
@@ -214,7 +194,7 @@ def test_periodic_fid_hook(monkeypatch, compiled, tmp_path):
 
   hook = H.PeriodicFID(make_sample_fn, stats=str(stats), num=6, every=2, path=tmp_path / "fid.jsonl",
                        batch_size=4)
-  train(compiled, _fresh(), _Stream(), LoopConfig(num_steps=3, log_every=3, checkpoint_every=0),
+  train(compiled, _fresh(), RingStream(8), LoopConfig(num_steps=3, log_every=3, checkpoint_every=0),
         workdir=tmp_path, hooks=[hook])
   lines = [json.loads(l) for l in open(tmp_path / "fid.jsonl")]
   assert [l["step"] for l in lines] == [2, 3] and calls[0] == ((6, 2), 6, 4, True)
@@ -224,7 +204,7 @@ def test_periodic_fid_hook(monkeypatch, compiled, tmp_path):
 
 
 def test_progress_bar_shows_rate_images_and_losses(compiled, tmp_path, capsys):
-  train(compiled, _fresh(), _Stream(), LoopConfig(num_steps=4, log_every=2, checkpoint_every=0,
+  train(compiled, _fresh(), RingStream(8), LoopConfig(num_steps=4, log_every=2, checkpoint_every=0,
         progress=True, images_per_step=8), workdir=tmp_path)
   err = capsys.readouterr().err
   assert "4/4" in err and "step/s" in err
