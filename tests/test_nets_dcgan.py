@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from jaxgan.nets import dcgan
+from _nets_util import count, fake_init
 
 KEY = jax.random.key(0, impl="rbg")  # rbg keys compile much faster on CPU than threefry
 Z = 8
@@ -15,33 +16,6 @@ N = 2
 
 def _z(seed: int = 1) -> jax.Array:
   return jax.random.normal(jax.random.key(seed, impl="rbg"), (N, Z))
-
-
-def _count(tree) -> int:
-  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
-
-
-def _fake_init(model: nn.Module, *args, seed: int = 0):
-  """Variables with init's tree and shapes (traced, not compiled) and numpy values: saves a compile per model.
-
-  Kernels ~ N(0, 1/fan_in), embeddings ~ N(0, 1), BN scale/var = 1, bias/mean = 0, spectral u random unit.
-  """
-  rng = np.random.default_rng(seed)
-
-  def fill(path, leaf):
-    name = path[-1].key
-    if name in ("scale", "var"):
-      return jnp.ones(leaf.shape, leaf.dtype)
-    if name in ("bias", "mean"):
-      return jnp.zeros(leaf.shape, leaf.dtype)
-    value = rng.normal(size=leaf.shape)
-    if name == "u":
-      value /= np.linalg.norm(value)
-    elif name == "kernel":
-      value /= np.sqrt(np.prod(leaf.shape[:-1]))
-    return jnp.asarray(value, leaf.dtype)
-
-  return jax.tree_util.tree_map_with_path(fill, jax.eval_shape(model.init, KEY, *args))
 
 
 def _apply_fn(model: nn.Module, train: bool):
@@ -54,7 +28,7 @@ def generated(request):
   """(resolution, channels, variables, outputs) for each DCGAN resolution, from one compiled function."""
   res, channels = request.param
   g = dcgan.DCGANGenerator(resolution=res, channels=channels, width=4)
-  variables = _fake_init(g, _z())
+  variables = fake_init(g, _z())
 
   @jax.jit
   def run(v, z):
@@ -89,7 +63,7 @@ def test_bn_axis_name_synchronizes_batch_statistics():
   """Two "devices" of 2 samples each, mapped with an axis name, match one batch of 4 in training mode."""
   g = dcgan.DCGANGenerator(resolution=28, channels=1, width=4)
   g_sync = dcgan.DCGANGenerator(resolution=28, channels=1, width=4, bn_axis_name="devices")
-  variables = _fake_init(g, _z())
+  variables = fake_init(g, _z())
   z = jax.random.normal(KEY, (4, Z))
 
   @jax.jit
@@ -118,7 +92,7 @@ def test_discriminator_shapes(res, in_channels):
 def test_discriminator_packed_values():
   d = dcgan.DCGANDiscriminator(resolution=32, width=4)
   x = jax.random.uniform(KEY, (N, 32, 32, 6), minval=-1.0, maxval=1.0)
-  variables = _fake_init(d, x)
+  variables = fake_init(d, x)
   logits, updates = _apply_fn(d, True)(variables, x)
   chex.assert_shape(logits, (N,))
   assert np.all(np.isfinite(np.asarray(logits)))
@@ -132,12 +106,12 @@ def test_tiny_parameter_counts():
   dv = jax.eval_shape(d.init, KEY, jnp.zeros((N, 32, 32, 3)))
   # G: Dense 8 -> 4*4*16 (no bias), BN(16), ConvT 4x4 16->8, BN(8), ConvT 8->4, BN(4), ConvT 4->3 + bias.
   g_params = 8 * 4 * 4 * 16 + 2 * 16 + 16 * 16 * 8 + 2 * 8 + 16 * 8 * 4 + 2 * 4 + (16 * 4 * 3 + 3)
-  assert _count(gv["params"]) == g_params == 4859
-  assert _count(gv["batch_stats"]) == 2 * (16 + 8 + 4)
+  assert count(gv["params"]) == g_params == 4859
+  assert count(gv["batch_stats"]) == 2 * (16 + 8 + 4)
   # D: Conv 4x4 3->4 + bias, Conv 4->8, BN(8), Conv 8->16, BN(16), Dense 4*4*16 -> 1 + bias.
   d_params = (16 * 3 * 4 + 4) + 16 * 4 * 8 + 2 * 8 + 16 * 8 * 16 + 2 * 16 + (4 * 4 * 16 + 1)
-  assert _count(dv["params"]) == d_params == 3061
-  assert _count(dv["batch_stats"]) == 2 * (8 + 16)
+  assert count(dv["params"]) == d_params == 3061
+  assert count(dv["batch_stats"]) == 2 * (8 + 16)
 
 
 def test_discriminator_norm_options():
@@ -213,7 +187,7 @@ def test_bad_labels_under_jit(cond_generator):
 def test_projection_discriminator_matches_hand_computation():
   d = dcgan.DCGANDiscriminator(resolution=28, channels=1, width=4, num_classes=K, conditioning="projection")
   x = jax.random.uniform(KEY, (N, 28, 28, 1), minval=-1.0, maxval=1.0)
-  variables = _fake_init(d, x, LABELS)
+  variables = fake_init(d, x, LABELS)
 
   @jax.jit
   def logits_and_phi(v, x, labels):
@@ -244,7 +218,7 @@ def test_projection_discriminator_matches_hand_computation():
 def test_concat_discriminator_uses_label_channels():
   d = dcgan.DCGANDiscriminator(resolution=28, channels=1, width=4, num_classes=K, conditioning="concat")
   x = jax.random.uniform(KEY, (N, 28, 28, 2), minval=-1.0, maxval=1.0)  # packed pairs of grey images
-  variables = _fake_init(d, x, LABELS)
+  variables = fake_init(d, x, LABELS)
   chex.assert_shape(variables["params"]["Conv_0"]["kernel"], (4, 4, 2 + K, 4))
   assert "class_embed" not in variables["params"]
   fn = jax.jit(lambda v, x, y: d.apply(v, x, y, train=False))
@@ -268,8 +242,8 @@ def test_bad_conditioning_name():
 def test_sndcgan_generator_and_discriminator_32():
   g = dcgan.SNDCGANGenerator(resolution=32, width=4)
   d = dcgan.SNDCGANDiscriminator(resolution=32, width=4)
-  gv = _fake_init(g, _z())
-  dv = _fake_init(d, jnp.zeros((N, 32, 32, 3)))
+  gv = fake_init(g, _z())
+  dv = fake_init(d, jnp.zeros((N, 32, 32, 3)))
   assert "batch_stats" not in dv
 
   @jax.jit
@@ -289,7 +263,7 @@ def test_sndcgan_generator_and_discriminator_32():
   assert all(changed[f"SNConv_{i}"]["u"] for i in range(7))
 
 
-def test_sndcgan_48_shapes_and_parameter_count():
+def test_sndcgan_48_shapes_and_parametercount():
   g = dcgan.SNDCGANGenerator(resolution=48, width=4)
   d = dcgan.SNDCGANDiscriminator(resolution=48, width=4)
   gv = jax.eval_shape(g.init, KEY, jnp.zeros((N, Z)))
@@ -300,9 +274,9 @@ def test_sndcgan_48_shapes_and_parameter_count():
   # then Dense 6*6*32 -> 1; one u per layer of size (out,).
   convs = [(3, 3, 4), (4, 4, 4), (3, 4, 8), (4, 8, 8), (3, 8, 16), (4, 16, 16), (3, 16, 32)]
   expected = sum(k * k * cin * cout + cout for k, cin, cout in convs) + (6 * 6 * 32 + 1)
-  assert _count(dv["params"]) == expected
-  assert _count(dv["spectral"]) == sum(cout for _, _, cout in convs) + 1
+  assert count(dv["params"]) == expected
+  assert count(dv["spectral"]) == sum(cout for _, _, cout in convs) + 1
   # G (w = 4): Dense 8 -> 6*6*32 (no bias), BN(32), ConvT 32->16, BN, ConvT 16->8, BN, ConvT 8->4, BN, conv 3x3 4->3.
   g_expected = (8 * 6 * 6 * 32 + 2 * 32 + 16 * 32 * 16 + 2 * 16 + 16 * 16 * 8 + 2 * 8 + 16 * 8 * 4 + 2 * 4
                 + 9 * 4 * 3 + 3)
-  assert _count(gv["params"]) == g_expected
+  assert count(gv["params"]) == g_expected

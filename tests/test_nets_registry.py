@@ -8,16 +8,13 @@ import pytest
 
 from jaxgan.nets import infogan
 from jaxgan.nets import registry
+from _nets_util import count, fake_init
 
 KEY = jax.random.key(0, impl="rbg")  # rbg keys compile much faster on CPU than threefry
 N = 2
 Z = 8
 OURS = ["dcgan", "dcgan_tiny", "sndcgan", "sndcgan_tiny", "resnet", "resnet_tiny", "snresnet", "snresnet_tiny",
         "infogan", "infogan_tiny"]
-
-
-def _count(tree) -> int:
-  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
 
 
 @pytest.mark.parametrize("name", OURS)
@@ -78,32 +75,14 @@ def test_register_refuses_duplicates():
 # InfoGAN (Chen et al. 2016 / Lucic et al. 2018), tiny width 4.
 
 
-def _fake_init(model: nn.Module, *args, seed: int = 0):
-  """Variables with init's tree and shapes (traced, not compiled) and numpy values: saves a compile per model."""
-  rng = np.random.default_rng(seed)
-
-  def fill(path, leaf):
-    name = path[-1].key
-    if name in ("scale", "var"):
-      return jnp.ones(leaf.shape, leaf.dtype)
-    if name in ("bias", "mean"):
-      return jnp.zeros(leaf.shape, leaf.dtype)
-    value = rng.normal(size=leaf.shape)
-    if name == "kernel":
-      value /= np.sqrt(np.prod(leaf.shape[:-1]))
-    return jnp.asarray(value, leaf.dtype)
-
-  return jax.tree_util.tree_map_with_path(fill, jax.eval_shape(model.init, KEY, *args))
-
-
 def test_infogan_values_and_batch_stats():
   g = infogan.InfoGANGenerator(width=4)
   d_bn = infogan.InfoGANDiscriminator(width=4)
   d_ln = infogan.InfoGANDiscriminator(width=4, norm="layer")
   z = jax.random.normal(KEY, (N, Z))
-  gv = _fake_init(g, z)
-  bnv = _fake_init(d_bn, jnp.zeros((N, 28, 28, 1)))
-  lnv = _fake_init(d_ln, jnp.zeros((N, 28, 28, 1)))
+  gv = fake_init(g, z)
+  bnv = fake_init(d_bn, jnp.zeros((N, 28, 28, 1)))
+  lnv = fake_init(d_ln, jnp.zeros((N, 28, 28, 1)))
   assert "batch_stats" in bnv and "batch_stats" not in lnv
 
   @jax.jit
@@ -126,14 +105,14 @@ def test_infogan_tiny_parameter_counts():
   gv = jax.eval_shape(infogan.InfoGANGenerator(width=4).init, KEY, jnp.zeros((N, Z)))
   # FC 8 -> 64 (no bias), BN(64), FC 64 -> 7*7*8 (no bias), BN(392), ConvT 4x4 8 -> 4, BN(4), ConvT 4 -> 1 + bias.
   g_params = 8 * 64 + 2 * 64 + 64 * 392 + 2 * 392 + 16 * 8 * 4 + 2 * 4 + (16 * 4 * 1 + 1)
-  assert _count(gv["params"]) == g_params == 27097
+  assert count(gv["params"]) == g_params == 27097
   for norm, norm_params in (("batch", 2 * 8 + 2 * 64), ("layer", 2 * 8 + 2 * 64), ("none", 8 + 64)):
     dv = jax.eval_shape(infogan.InfoGANDiscriminator(width=4, norm=norm).init, KEY, jnp.zeros((N, 28, 28, 1)))
     # Conv 4x4 1 -> 4 + bias, Conv 4x4 4 -> 8, FC 392 -> 64, FC 64 -> 1 + bias; biases of the middle layers
     # only without normalization; layer norm normalizes over (H, W, C) with a per-channel scale and bias.
     d_params = (16 * 1 * 4 + 4) + 16 * 4 * 8 + 392 * 64 + (64 + 1) + norm_params
-    assert _count(dv["params"]) == d_params, norm
-  assert _count(jax.eval_shape(
+    assert count(dv["params"]) == d_params, norm
+  assert count(jax.eval_shape(
       infogan.InfoGANDiscriminator(width=4).init, KEY, jnp.zeros((N, 28, 28, 1)))["params"]) == 25877
 
 

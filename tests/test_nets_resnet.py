@@ -7,35 +7,12 @@ import numpy as np
 import pytest
 
 from jaxgan.nets import resnet
+from _nets_util import count, fake_init
 
 KEY = jax.random.key(0, impl="rbg")  # rbg keys compile much faster on CPU than threefry
 Z = 8
 N = 2
 W = 8
-
-
-def _count(tree) -> int:
-  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
-
-
-def _fake_init(model: nn.Module, *args, seed: int = 0):
-  """Variables with init's tree and shapes (traced, not compiled) and numpy values: saves a compile per model."""
-  rng = np.random.default_rng(seed)
-
-  def fill(path, leaf):
-    name = path[-1].key
-    if name in ("scale", "var"):
-      return jnp.ones(leaf.shape, leaf.dtype)
-    if name in ("bias", "mean"):
-      return jnp.zeros(leaf.shape, leaf.dtype)
-    value = rng.normal(size=leaf.shape)
-    if name == "u":
-      value /= np.linalg.norm(value)
-    elif name == "kernel":
-      value /= np.sqrt(np.prod(leaf.shape[:-1]))
-    return jnp.asarray(value, leaf.dtype)
-
-  return jax.tree_util.tree_map_with_path(fill, jax.eval_shape(model.init, KEY, *args))
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +21,8 @@ def cifar_run():
   g = resnet.ResNetGenerator(resolution=32, width=W)
   d = resnet.ResNetDiscriminator(resolution=32, width=W, spectral_norm=True)
   z = jax.random.normal(KEY, (N, Z))
-  gv = _fake_init(g, z)
-  dv = _fake_init(d, jnp.zeros((N, 32, 32, 6)))
+  gv = fake_init(g, z)
+  dv = fake_init(d, jnp.zeros((N, 32, 32, 6)))
 
   @jax.jit
   def run(gv, dv, z):
@@ -94,13 +71,13 @@ def test_tiny_parameter_counts():
   # G: Dense 8 -> 4*4*8 + bias; 3 up blocks of [BN(8), conv3, BN(8), conv3, 1x1 shortcut 8->8 + bias];
   # BN(8); conv 3x3 8 -> 3 + bias.
   g_block = 2 * W + conv3 + 2 * W + conv3 + (W * W + W)
-  assert _count(gv["params"]) == (Z * 16 * W + 16 * W) + 3 * g_block + 2 * W + (9 * W * 3 + 3) == 5203
-  assert _count(gv["batch_stats"]) == 2 * (3 * 2 * W + W)
+  assert count(gv["params"]) == (Z * 16 * W + 16 * W) + 3 * g_block + 2 * W + (9 * W * 3 + 3) == 5203
+  assert count(gv["batch_stats"]) == 2 * (3 * 2 * W + W)
   # D: optimized block [conv 3x3 3->8, conv3, 1x1 shortcut 3->8]; down block [conv3, conv3, 1x1 8->8];
   # two blocks [conv3, conv3] (no shortcut conv); Dense 8 -> 1.
   optimized = (9 * 3 * W + W) + conv3 + (3 * W + W)
   down = 2 * conv3 + (W * W + W)
-  assert _count(dv["params"]) == optimized + down + 2 * 2 * conv3 + (W + 1) == 4425
+  assert count(dv["params"]) == optimized + down + 2 * 2 * conv3 + (W + 1) == 4425
   assert set(dv) == {"params"}  # no batch norm, no spectral state without SN
 
 
@@ -130,8 +107,8 @@ def test_conditional_projection_and_concat():
   d_proj = resnet.ResNetDiscriminator(resolution=32, width=W, num_classes=4)
   d_cat = resnet.ResNetDiscriminator(resolution=32, width=W, num_classes=4, conditioning="concat")
   x = jax.random.uniform(KEY, (N, 32, 32, 3), minval=-1.0, maxval=1.0)
-  pv = _fake_init(d_proj, x, labels)
-  cv = _fake_init(d_cat, x, labels)
+  pv = fake_init(d_proj, x, labels)
+  cv = fake_init(d_cat, x, labels)
   chex.assert_shape(pv["params"]["class_embed"]["embedding"], (4, W))  # projection on the pooled features
   chex.assert_shape(cv["params"]["DiscriminatorBlock_0"]["Conv_0"]["kernel"], (3, 3, 3 + 4, W))
 
