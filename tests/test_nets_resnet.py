@@ -1,6 +1,5 @@
 """Tests of the ResNet (CIFAR-10) generator and discriminator, tiny width 8, batch 2."""
 import chex
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
