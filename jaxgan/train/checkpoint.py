@@ -28,18 +28,19 @@ def config_fingerprint(config: Any) -> str:
   return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _is_key(x: Any) -> bool:
+def is_prng_key(x: Any) -> bool:
+  """Whether `x` is an array of typed PRNG keys (`jax.random.key`), which orbax cannot store as is."""
   return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
 def _unwrap_keys(tree: Any) -> Any:
   """Typed PRNG keys -> their uint32 data (orbax stores plain arrays)."""
-  return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+  return jax.tree.map(lambda x: jax.random.key_data(x) if is_prng_key(x) else x, tree)
 
 
 def _rewrap_keys(tree: Any, like: Any) -> Any:
   return jax.tree.map(lambda x, t: jax.random.wrap_key_data(x, impl=jax.random.key_impl(t))
-                      if _is_key(t) else x, tree, like)
+                      if is_prng_key(t) else x, tree, like)
 
 
 def _path_name(path: tuple[Any, ...]) -> str:

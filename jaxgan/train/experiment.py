@@ -417,8 +417,7 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
     dp = parallel.DataParallel.create(c.parallel, d_steps=c.d_steps)
   except ValueError as e:
     raise ExperimentError(f"--parallel={c.parallel}: {e}") from None
-  per_device = c.batch_size % dp.num_devices
-  _check(per_device == 0, f"batch_size={c.batch_size} is not divisible by the {dp.num_devices} "
+  _check(c.batch_size % dp.num_devices == 0, f"batch_size={c.batch_size} is not divisible by the {dp.num_devices} "
                           f"devices of --parallel={dp.mode}; use a multiple of {dp.num_devices}")
   step_fn = dp.compile(generator, discriminator, loss, g_tx, d_tx, step_cfg,
                        compiler_options=options)

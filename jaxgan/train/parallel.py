@@ -55,6 +55,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxgan.losses.base import LossTransform
 from jaxgan.train.state import GANState
+from jaxgan.train.checkpoint import is_prng_key
 from jaxgan.train.step import Batch, Metrics, StepConfig, make_train_step
 
 MODES = ("mesh", "pmap")
@@ -230,12 +231,8 @@ def _pmap_sharding(devices: Sequence[jax.Device]) -> NamedSharding:
   return NamedSharding(Mesh(np.array(list(devices)), (PMAP_AXIS,)), P(PMAP_AXIS))
 
 
-def _is_key(x: Any) -> bool:
-  return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
 def _to_host_with_keys(x: Any) -> tuple[np.ndarray, Any]:
-  if _is_key(x):
+  if is_prng_key(x):
     return np.asarray(jax.device_get(jax.random.key_data(x))), jax.random.key_impl(x)
   return np.asarray(jax.device_get(x)), None
 
