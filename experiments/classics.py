@@ -1,18 +1,23 @@
 """The classic GANs, one preset per table row of issue 7 ("Reproduce the classics").
 
 MNIST and Fashion-MNIST rows follow the large-scale study of Lucic et al. 2018 ("Are GANs Created Equal?",
-arXiv:1711.10337): InfoGAN-style nets (Chen et al. 2016, arXiv:1606.03657; `jaxgan.nets.infogan`), a 64-d
-latent, batch 64, 20 epochs, FID of 10k samples against the 10k test images. Each row takes its loss' own paper
-for the optimizer settings (Lucic et al. searched them per model; their per-row best settings are not copied
-here). CIFAR-10 rows follow Miyato et al. 2018 (SN-GAN, arXiv:1802.05957) and Gulrajani et al. 2017 (WGAN-GP,
-arXiv:1704.00028); the DCGAN row is compared with StudioGAN (Kang et al. 2023, arXiv:2206.09479).
+arXiv:1711.10337) and the code released with it (google/compare_gan, 2018): InfoGAN-style nets (Chen et al. 2016,
+arXiv:1606.03657; `jaxgan.nets.infogan`) with LeakyReLU(0.2) in G as in that code, a 64-d latent ~ U(-1, 1),
+batch 64, 20 epochs counted in D steps (18,750 D steps; G steps = D steps / n_critic), FID of 10k samples
+against the 10k test images. Each row takes its loss' own paper for the optimizer settings. Lucic et al. picked
+their best FIDs from a search (their "narrow" range: Adam with beta1 0.5, learning rate log-uniform in
+[1e-4, 1e-3], n_critic 1, batch norm in D on or off; the best settings per model are not published), so a row
+here is one point of that range, not their best point. CIFAR-10 rows follow Miyato et al. 2018 (SN-GAN,
+arXiv:1802.05957) and Gulrajani et al. 2017 (WGAN-GP, arXiv:1704.00028); the DCGAN row is compared with
+StudioGAN (Kang et al. 2023, arXiv:2206.09479).
 
 Where jaxgan differs from the papers (all written per row in `ROWS[...].note`):
   * Our CIFAR-10 is a JPEG (quality 75) copy: its FIDs are not comparable with published ones, so the tables say
     "JPEG CIFAR-10" and list the real-train-vs-real-test FID under the same protocol next to them.
-  * No learning-rate decay (Gulrajani et al. and Miyato et al. decay linearly to 0 on CIFAR-10).
-  * hinge + SN on MNIST / Fashion uses the SNDCGAN pair at 32x32 (MNIST resized 28 -> 32): the InfoGAN critic
-    has no spectral-norm option yet. Its FID reference images are resized the same way.
+  * hinge + SN on MNIST / Fashion is not in Lucic et al.: it uses the InfoGAN pair with a spectrally normalized
+    critic (`sninfogan`) and Miyato et al.'s setting B optimizer.
+  * The ResNet rows decay the learning rate linearly to 0 (Gulrajani et al.; the SN-GAN projection code of
+    Miyato & Koyama 2018 does the same over 50k G steps), but G's batch is D's (that code draws 128 for G).
   * "Epochs" count real images read: one G step reads `d_steps * batch_size` images.
 
 Run one row (the benchmark runner `python -m benchmarks.reproduce` runs, evaluates and tabulates several):
@@ -88,8 +93,8 @@ _LOSSES_28: dict[str, tuple[dict[str, Any], str]] = {
                     d_lr=1e-4, beta1=0.5, beta2=0.9, d_steps=1, d_norm="layer"),
                "Kodali et al. 2017, arXiv:1705.07215: lambda 10, perturbation 0.5 std(x), Adam 1e-4 (0.5, 0.9); "
                "critic with layer norm (a per-example penalty)"),
-    "hinge_sn": (dict(loss="hinge", net="sndcgan", resolution=32, optimizer="adam", g_lr=1e-4, d_lr=1e-4,
-                      beta1=0.5, beta2=0.999, d_steps=1, g_width=0, d_width=0),
+    "hinge_sn": (dict(loss="hinge", net="sninfogan", optimizer="adam", g_lr=1e-4, d_lr=1e-4,
+                      beta1=0.5, beta2=0.999, d_steps=1),
                  f"{MIYATO}: hinge loss (Eq. 17), spectral norm, setting B of Table 1 (Adam 1e-4, (0.5, 0.999), "
                  "n_dis 1)"),
 }
@@ -108,16 +113,16 @@ def _rows_28() -> list[Row]:
     for key, (fields, reference) in _LOSSES_28.items():
       fields = dict(fields)
       fields.setdefault("net", "infogan")
-      fields.update(batch_size=64, latent_dim=64, dataset=dataset)
+      fields.update(batch_size=64, latent_dim=64, latent_dist="uniform", g_activation="leaky_relu",
+                    dataset=dataset)
       fields["num_steps"] = _steps(_EPOCHS_28, 64, fields["d_steps"])
       published = {}
       if (dataset, key) in _PUBLISHED_28:
         mean, std = _PUBLISHED_28[(dataset, key)]
         published = {"fid": mean, "fid_std": std, "source": f"{LUCIC}, best FID of the large-scale search"}
-      note = "InfoGAN nets (Lucic et al. Table 7), z 64, batch 64, 20 epochs"
+      note = "InfoGAN nets (Lucic et al. Table 7, LeakyReLU G as in their code), z 64 ~ U(-1, 1), batch 64, 20 epochs"
       if key == "hinge_sn":
-        note = ("SNDCGAN pair at 32x32 (InfoGAN critic has no SN option); FID references resized to 32x32; "
-                "not in Lucic et al.")
+        note = "InfoGAN G, spectrally normalized InfoGAN critic without batch norm; not in Lucic et al."
       rows.append(Row(f"{prefix}_{key}", dataset, "lucic2018", fields, f"{LUCIC} (protocol, nets); {reference}",
                       published, note))
   return rows
@@ -129,7 +134,7 @@ def _rows_cifar() -> list[Row]:
              optimizer="adam", g_lr=1e-4, d_lr=1e-4, beta1=0.5, beta2=0.999, d_steps=1, num_steps=100_000)
   # Miyato et al. 2018 / Gulrajani et al. 2017: ResNet, Adam 2e-4 (0, 0.9), n_dis 5, batch 64.
   res = dict(dataset="cifar10", g_width=0, d_width=0, latent_dim=128, batch_size=64, optimizer="adam",
-             g_lr=2e-4, d_lr=2e-4, beta1=0.0, beta2=0.9, d_steps=5, init="default")
+             g_lr=2e-4, d_lr=2e-4, beta1=0.0, beta2=0.9, d_steps=5, init="default", lr_schedule="linear")
   jpeg = "JPEG CIFAR-10 (q75): not comparable with the published figure; see the real-data baseline"
   return [
       Row("cifar_dcgan_ns", "cifar10", "studiogan",
@@ -146,18 +151,25 @@ def _rows_cifar() -> list[Row]:
       Row("cifar_sndcgan_hinge", "cifar10", "miyato2018", dict(snd, loss="hinge"),
           f"{MIYATO}, standard CNN with SN and hinge loss (Eq. 17), setting B of Table 1",
           {"fid": 25.5, "source": f"{MIYATO}, Table 2 (SN-GANs hinge, standard CNN)"}, jpeg),
+      Row("cifar_wgan_gp_cnn", "cifar10", "miyato2018",
+          dict(snd, net="cnn", loss="wasserstein", regularizer="gradient_penalty", reg_weight=10.0, beta2=0.9,
+               d_steps=5),
+          f"Gulrajani et al. 2017, arXiv:1704.00028 (lambda 10, n_critic 5, Adam 1e-4 (0.5, 0.9)); {MIYATO}'s "
+          "standard CNN without SN and its 100k G steps",
+          {"fid": 40.2, "source": f"{MIYATO}, Table 2 (WGAN-GP, standard CNN)"}, jpeg),
       Row("cifar_wgan_gp_resnet", "cifar10", "miyato2018",
           dict(res, net="resnet", loss="wasserstein", regularizer="gradient_penalty", reg_weight=10.0,
                num_steps=100_000),
           "Gulrajani et al. 2017, arXiv:1704.00028, Sec. 5 and App. F (ResNet, lambda 10, n_critic 5, Adam 2e-4 "
-          "(0, 0.9), 100k G steps)",
-          {"fid": 40.2, "source": f"{MIYATO}, Table 2 (WGAN-GP, standard CNN; no ResNet FID published there)"},
-          f"{jpeg}; ResNet critic compared with the CNN figure; no linear lr decay"),
+          "(0, 0.9) decayed linearly to 0, 100k G steps)",
+          {"is": 7.86, "source": "Gulrajani et al. 2017, Table 3 (unsupervised ResNet; no FID published)"},
+          f"{jpeg}; G and D widths 256 / 128 (jaxgan's ResNet pair), not Gulrajani's 128 / 128"),
       Row("cifar_sngan_resnet_hinge", "cifar10", "miyato2018",
           dict(res, net="snresnet", loss="hinge", num_steps=50_000),
-          f"{MIYATO}, ResNet with SN and hinge loss, Adam 2e-4 (0, 0.9), n_dis 5, 50k G steps",
+          f"{MIYATO}, ResNet with SN and hinge loss, Adam 2e-4 (0, 0.9), n_dis 5, 50k G steps, lr decayed "
+          "linearly to 0 (as in the SN-GAN projection code's unconditional CIFAR-10 config)",
           {"fid": 21.7, "is": 8.22, "source": f"{MIYATO}, Table 2 (SN-GANs ResNet, hinge)"},
-          f"{jpeg}; no linear lr decay"),
+          f"{jpeg}; G draws batch 64 per step (the SN-GAN code draws 128)"),
   ]
 
 

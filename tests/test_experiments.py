@@ -204,6 +204,10 @@ def test_bad_input_is_refused_before_compute(data_dir, tmp_path, monkeypatch):
     dcgan.main(_config(dcgan, data_dir, net="dcgna"), wd)
   with pytest.raises(experiment.ExperimentError, match="unknown loss 'hnge'"):
     dcgan.main(_config(dcgan, data_dir, loss="hnge"), wd)
+  with pytest.raises(experiment.ExperimentError, match="unknown lr_schedule 'cosine'.*constant, linear"):
+    dcgan.main(_config(dcgan, data_dir, lr_schedule="cosine"), wd)
+  with pytest.raises(experiment.ExperimentError, match="g_activation"):
+    dcgan.main(_config(dcgan, data_dir, g_activation="leaky_relu"), wd)  # DCGAN's G has no such option
   with pytest.raises(experiment.ExperimentError, match="fid_stats"):
     dcgan.main(_config(dcgan, data_dir, fid_every=10), wd)
   with pytest.raises(experiment.ExperimentError, match="batch_size"):
@@ -212,6 +216,28 @@ def test_bad_input_is_refused_before_compute(data_dir, tmp_path, monkeypatch):
   with pytest.raises(experiment.hooks_lib.TensorBoardUnavailableError, match="tensorboardX"):
     dcgan.main(_config(dcgan, data_dir, tensorboard=True), wd)
   assert not os.path.exists(os.path.join(wd, "checkpoints"))
+
+
+def test_linear_lr_schedule_falls_to_zero_over_the_run():
+  """Adam's first update on a constant gradient is -lr * sign(g); under the linear schedule the k-th update
+  is -lr * (1 - k / n) * sign(g) (bias-corrected moments of a constant gradient equal g and g^2)."""
+  c = dcgan.get_config()
+  c.update(lr_schedule="linear", num_steps=10, d_steps=2, g_lr=1e-3, d_lr=4e-3, beta1=0.5, beta2=0.9)
+  g_tx, d_tx = experiment.build_optimizers(c)
+  params = {"w": jnp.zeros(3)}
+  grads = {"w": jnp.array([1.0, -2.0, 0.5])}
+  for tx, lr, n in ((g_tx, 1e-3, 10), (d_tx, 4e-3, 20)):
+    state = tx.init(params)
+    for k in range(n + 1):
+      updates, state = tx.update(grads, state, params)
+      np.testing.assert_allclose(np.asarray(updates["w"]), -lr * (1 - k / n) * np.sign(grads["w"]),
+                                 rtol=1e-4, atol=1e-9)
+  c.lr_schedule = "constant"
+  g_tx, _ = experiment.build_optimizers(c)
+  state = g_tx.init(params)
+  for _ in range(12):
+    updates, state = g_tx.update(grads, state, params)
+  np.testing.assert_allclose(np.asarray(updates["w"]), -1e-3 * np.sign(grads["w"]), rtol=1e-4)
 
 
 def test_config_overrides_and_errors():
@@ -287,3 +313,13 @@ def test_experiment_on_two_devices_matches_one(dcgan_run, data_dir, tmp_path):
     assert len(got.files) == len(want)
     for i, w in enumerate(want):
       np.testing.assert_allclose(got[f"arr_{i}"], w, rtol=1e-4, atol=1e-5)
+  # Checkpoints hold one copy of the state whatever the mode: each run resumes here on one device.
+  for mode in ("mesh", "pmap"):
+    c = dcgan.get_config()
+    c.update(smoke=True, dataset="npz", progress=False, data_dir=str(data_dir / "digits.npz"), parallel="jit")
+    restored, _ = Checkpointer(str(tmp_path / mode / "checkpoints")).restore(single)  # shapes checked by name
+    assert int(restored.step) == 4
+    resumed, summary = dcgan.main(c, str(tmp_path / mode), True)
+    assert summary["steps"] == 4
+    for a, b in zip(jax.tree.leaves(resumed.g_params), jax.tree.leaves(single.g_params)):
+      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)

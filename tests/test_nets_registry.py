@@ -14,7 +14,7 @@ KEY = jax.random.key(0, impl="rbg")  # rbg keys compile much faster on CPU than 
 N = 2
 Z = 8
 OURS = ["dcgan", "dcgan_tiny", "sndcgan", "sndcgan_tiny", "resnet", "resnet_tiny", "snresnet", "snresnet_tiny",
-        "infogan", "infogan_tiny"]
+        "infogan", "infogan_tiny", "sninfogan", "sninfogan_tiny", "cnn", "cnn_tiny"]
 
 
 @pytest.mark.parametrize("name", OURS)
@@ -56,6 +56,9 @@ def test_all_ours_registered_and_overrides():
   assert registry.get_discriminator("snresnet").spectral_norm
   assert not registry.get_discriminator("resnet").spectral_norm
   assert registry.get_discriminator("infogan_tiny", norm="none").norm == "none"
+  sn_info = registry.get_discriminator("sninfogan")
+  assert sn_info.spectral_norm and sn_info.norm == "none"
+  assert not registry.get_discriminator("cnn").spectral_norm and registry.get_discriminator("sndcgan").spectral_norm
 
 
 def test_unknown_name_lists_known_ones():
@@ -119,3 +122,43 @@ def test_infogan_tiny_parameter_counts():
 def test_infogan_bad_resolution():
   with pytest.raises(ValueError, match="multiple of 4"):
     jax.eval_shape(infogan.InfoGANGenerator(resolution=30).init, KEY, jnp.zeros((N, Z)))
+
+
+def test_infogan_spectral_norm_critic_divides_by_the_top_singular_value():
+  """With spectral_norm, D's output equals the same D without SN run on kernels divided by their exact
+  largest singular value (after enough power iterations that the estimate has converged)."""
+  x = jax.random.normal(jax.random.key(1), (N, 28, 28, 1))
+  d_sn = infogan.InfoGANDiscriminator(width=4, norm="none", spectral_norm=True)
+  d_plain = infogan.InfoGANDiscriminator(width=4, norm="none")
+  sv = d_sn.init(KEY, x)
+  assert set(sv) == {"params", "spectral"}
+  apply_sn = jax.jit(lambda v, x: d_sn.apply(v, x, train=True, mutable=list(set(v) - {"params"})))
+  for _ in range(60):  # converge the power iteration
+    _, updates = apply_sn(sv, x)
+    sv = {**sv, **updates}
+  logits_sn = d_sn.apply(sv, x, train=False)
+
+  def normalize(path, w):
+    name = str(getattr(path[-1], "key", path[-1]))
+    if name != "kernel":
+      return w
+    m = np.asarray(w).reshape(-1, w.shape[-1])
+    return w / np.linalg.svd(m, compute_uv=False)[0]
+  normalized = jax.tree_util.tree_map_with_path(normalize, sv["params"])
+  plain_params = {name.removeprefix("SN"): p for name, p in normalized.items()}  # SNConv_0 -> Conv_0
+  assert set(plain_params) == {"Conv_0", "Conv_1", "Dense_0", "head"}
+  logits_plain = d_plain.apply({"params": plain_params}, x, train=False)
+  np.testing.assert_allclose(np.asarray(logits_sn), np.asarray(logits_plain), rtol=2e-3, atol=1e-5)
+
+
+def test_infogan_generator_activation():
+  z = jax.random.normal(KEY, (N, Z))
+  relu_g = infogan.InfoGANGenerator(width=4)
+  leaky_g = infogan.InfoGANGenerator(width=4, activation="leaky_relu")
+  v = relu_g.init(KEY, z)
+  assert jax.tree.structure(v) == jax.tree.structure(leaky_g.init(KEY, z))
+  a = relu_g.apply(v, z, train=False)
+  b = leaky_g.apply(v, z, train=False)
+  assert float(jnp.max(jnp.abs(a - b))) > 1e-4  # the negative slope changes the output
+  with pytest.raises(ValueError, match="activation must be one of relu, leaky_relu"):
+    infogan.InfoGANGenerator(width=4, activation="gelu").init(KEY, z)

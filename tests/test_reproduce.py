@@ -78,6 +78,9 @@ def test_every_row_trains_two_smoke_steps(name, fake_data):
 def test_rows_carry_the_papers_settings():
   ns, wgan, gp = (classics.get_config(n) for n in ("mnist_ns", "mnist_wgan", "fashion_wgan_gp"))
   assert (ns.net, ns.latent_dim, ns.batch_size, ns.loss) == ("infogan", 64, 64, "non_saturating")
+  assert (ns.latent_dist, ns.g_activation, ns.lr_schedule) == ("uniform", "leaky_relu", "constant")
+  hinge = classics.get_config("mnist_hinge_sn")
+  assert (hinge.net, hinge.loss, hinge.resolution) == ("sninfogan", "hinge", 0)  # 28x28, like the other rows
   assert ns.num_steps == 18_750  # 20 epochs of 60k at batch 64
   assert (wgan.optimizer, wgan.weight_clip, wgan.d_steps, wgan.g_lr) == ("rmsprop", 0.01, 5, 5e-5)
   assert wgan.num_steps == round(20 * 60_000 / (64 * 5))  # 20 epochs of critic reads
@@ -86,6 +89,10 @@ def test_rows_carry_the_papers_settings():
   sn = classics.get_config("cifar_sngan_resnet_hinge")
   assert (sn.net, sn.loss, sn.beta1, sn.beta2, sn.d_steps, sn.num_steps, sn.latent_dim) == (
       "snresnet", "hinge", 0.0, 0.9, 5, 50_000, 128)
+  assert sn.lr_schedule == "linear" and classics.get_config("cifar_wgan_gp_resnet").lr_schedule == "linear"
+  cnn = classics.get_config("cifar_wgan_gp_cnn")  # Miyato et al.'s WGAN-GP row: their CNN, no SN, setting A
+  assert (cnn.net, cnn.regularizer, cnn.g_lr, cnn.beta1, cnn.beta2, cnn.d_steps) == (
+      "cnn", "gradient_penalty", 1e-4, 0.5, 0.9, 5)
   # Fashion rows are the MNIST rows on another dataset.
   for key in ("mm", "ns", "ls", "wgan", "wgan_gp", "dragan", "hinge_sn"):
     a, b = classics.get_config(f"mnist_{key}").to_dict(), classics.get_config(f"fashion_{key}").to_dict()

@@ -10,6 +10,8 @@ defaults); keyword arguments given at lookup override those defaults. Tiny varia
 | resnet          | ResNetGenerator (width 256)   | ResNetDiscriminator (width 128, no SN)      |
 | snresnet        | ResNetGenerator (width 256)   | ResNetDiscriminator (width 128, SN)         |
 | infogan         | InfoGANGenerator (width 64)   | InfoGANDiscriminator (width 64, batch norm) |
+| sninfogan       | InfoGANGenerator (width 64)   | InfoGANDiscriminator (SN, no batch norm)    |
+| cnn             | SNDCGANGenerator (width 64)   | SNDCGANDiscriminator (no SN: WGAN-GP's CNN) |
 
 Example:
   >>> g = get_generator("dcgan_tiny", resolution=28, channels=1)
@@ -95,6 +97,11 @@ register(
     _p(resnet.ResNetDiscriminator, width=8, spectral_norm=True))
 register("infogan", infogan.InfoGANGenerator, infogan.InfoGANDiscriminator)
 register("infogan_tiny", _p(infogan.InfoGANGenerator, width=4), _p(infogan.InfoGANDiscriminator, width=4))
+register("sninfogan", infogan.InfoGANGenerator, _p(infogan.InfoGANDiscriminator, norm="none", spectral_norm=True))
+register("sninfogan_tiny", _p(infogan.InfoGANGenerator, width=4),
+         _p(infogan.InfoGANDiscriminator, width=4, norm="none", spectral_norm=True))
+register("cnn", dcgan.SNDCGANGenerator, _p(dcgan.SNDCGANDiscriminator, spectral_norm=False))
+register("cnn_tiny", _p(dcgan.SNDCGANGenerator, width=4), _p(dcgan.SNDCGANDiscriminator, width=4, spectral_norm=False))
 del _p
 
 

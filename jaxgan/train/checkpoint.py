@@ -57,7 +57,15 @@ def _path_name(path: tuple[Any, ...]) -> str:
 
 
 def _shape_tree(tree: Any) -> Any:
-  return jax.tree.map(lambda x: ocp.utils.to_shape_dtype_struct(x), tree)
+  """What to restore into: a jax.Array target keeps its own sharding; a host (numpy) target is restored onto
+  the first local device, so a checkpoint written on other devices (another mesh, pmap) still loads."""
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+
+  def one(x):
+    if isinstance(x, jax.Array):
+      return ocp.utils.to_shape_dtype_struct(x)
+    return jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype, sharding=device)
+  return jax.tree.map(one, tree)
 
 
 class Checkpointer:

@@ -51,6 +51,7 @@ from jaxgan.train.step import StepConfig, init_state
 
 OPTIMIZERS = ("adam", "rmsprop")
 INITS = ("normal", "default")
+LR_SCHEDULES = ("constant", "linear")
 # Fields that change how long a run goes or what it reports, not its trajectory: a checkpoint
 # written under other values of these can be resumed (e.g. to train longer).
 NOT_FINGERPRINTED = ("num_steps", "log_every", "sample_every", "num_samples", "checkpoint_every",
@@ -86,6 +87,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.g_width = 0  # 0: the registered variant's width
   c.d_width = 0
   c.d_norm = ""  # "": the net's default; batch, layer or none (DCGAN D only)
+  c.g_activation = ""  # "": the net's default; relu or leaky_relu (InfoGAN G only)
   c.init = "normal"  # normal: kernels ~ N(0, init_std), biases 0, norm scales ~ N(1, init_std)
   c.init_std = 0.02
   c.latent_dim = 100
@@ -99,6 +101,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.optimizer = "adam"  # adam or rmsprop, for both players
   c.g_lr = 2e-4
   c.d_lr = 2e-4
+  c.lr_schedule = "constant"  # constant, or linear: decays to 0 over the run (Gulrajani et al. 2017)
   c.beta1 = 0.5  # Adam
   c.beta2 = 0.999  # Adam
   c.rmsprop_decay = 0.99  # RMSProp's moving-average decay
@@ -162,6 +165,8 @@ def check_config(c: ml_collections.ConfigDict) -> None:
   _check(c.net in nets, f"unknown net {c.net!r} (config field `net`); known: {', '.join(nets)}")
   _check(c.optimizer in OPTIMIZERS, f"unknown optimizer {c.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
   _check(c.init in INITS, f"unknown init {c.init!r}; known: {', '.join(INITS)}")
+  _check(c.lr_schedule in LR_SCHEDULES,
+         f"unknown lr_schedule {c.lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
   for name in ("num_steps", "batch_size", "d_steps", "latent_dim", "log_every", "reg_every",
                "num_samples"):
     _check(c[name] >= 1, f"{name} must be >= 1, got {c[name]}")
@@ -287,11 +292,13 @@ def build_nets(c: ml_collections.ConfigDict, resolution: int, channels: int,
     d_kw["conditioning"] = c.conditioning
   if c.d_norm:
     d_kw["norm"] = c.d_norm
+  if c.g_activation:
+    g_kw["activation"] = c.g_activation
   try:
     return registry.get_generator(c.net, **g_kw), registry.get_discriminator(c.net, **d_kw)
   except TypeError as e:
-    raise ExperimentError(f"net {c.net!r} does not take one of the options {sorted(d_kw)} "
-                          f"(d_norm, d_width, conditioning): {e}") from None
+    raise ExperimentError(f"net {c.net!r} does not take one of the options {sorted(set(g_kw) | set(d_kw))} "
+                          f"(g_activation, d_norm, g_width, d_width, conditioning): {e}") from None
 
 
 def build_loss(c: ml_collections.ConfigDict) -> losses.LossTransform:
@@ -308,15 +315,21 @@ def build_loss(c: ml_collections.ConfigDict) -> losses.LossTransform:
 
 def build_optimizers(c: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation,
                                                             optax.GradientTransformation]:
-  """(g_tx, d_tx); D's ends with weight clipping when `c.weight_clip > 0`."""
-  def make(lr):
+  """(g_tx, d_tx); D's ends with weight clipping when `c.weight_clip > 0`.
+
+  With `c.lr_schedule == "linear"` both learning rates fall linearly to 0 over the run: G's over `num_steps`
+  updates, D's over `num_steps * d_steps` (as in Gulrajani et al. 2017's CIFAR-10 runs).
+  """
+  def make(lr, updates):
+    if c.lr_schedule == "linear":
+      lr = optax.linear_schedule(lr, 0.0, updates)
     if c.optimizer == "adam":
       return optax.adam(lr, b1=c.beta1, b2=c.beta2)
     return optax.rmsprop(lr, decay=c.rmsprop_decay)
-  d_tx = make(c.d_lr)
+  d_tx = make(c.d_lr, c.num_steps * c.d_steps)
   if c.weight_clip > 0:
     d_tx = optax.chain(d_tx, clip_params(c.weight_clip))
-  return make(c.g_lr), d_tx
+  return make(c.g_lr, c.num_steps), d_tx
 
 
 def normal_init(params: Any, key: jax.Array, std: float = 0.02) -> Any:
@@ -591,7 +604,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   try:
     batches = pipeline if dp.mode == "jit" else map(dp.put_batch, pipeline)
     state, records = train(model.step_fn, state, batches, loop_cfg, workdir=workdir,
-                           config=fingerprinted, data=pipeline, hooks=hooks)
+                           config=fingerprinted, data=pipeline, hooks=hooks, placement=dp)
   finally:
     pipeline.close()
   wall = time.perf_counter() - start

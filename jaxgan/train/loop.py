@@ -153,6 +153,7 @@ def train(
     data: Resumable | None = None,
     on_log: Callable[[int, dict[str, Any], Any], None] | None = None,
     hooks: Sequence[Any] = (),
+    placement: Any = None,
 ) -> tuple[Any, list[dict[str, Any]]]:
   """Runs `step_fn` until `state.step == cfg.num_steps`.
 
@@ -168,6 +169,11 @@ def train(
     hooks: `jaxgan.train.hooks.Hook`s: start after init/restore, after_step after every
       step (after that step's log and checkpoint), log after each record, end after the
       last step, close always (also on errors).
+    placement: how `state` sits on the devices, e.g. a `jaxgan.train.parallel.DataParallel`:
+      `host_state(state)` gives the one copy that checkpoints hold and `put_state(copy)` places
+      a restored copy. Checkpoints are then the same under jit, mesh and pmap (a pmap run's
+      checkpoint holds no per-device copies) and any of them can resume any other. None: the
+      state is checkpointed as it is.
   Returns:
     (final state, list of logged records). Each record: {"step": s, metric: mean over
     the steps since the previous record (a list when the metric is per seed)}.
@@ -187,7 +193,11 @@ def train(
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=cfg.keep,
                         config=config)
     if cfg.resume and ckpt.latest_step() is not None:
-      state, extra = ckpt.restore(state)
+      if placement is None:
+        state, extra = ckpt.restore(state)
+      else:
+        restored, extra = ckpt.restore(placement.host_state(state))
+        state = placement.put_state(restored)
       if data is not None and extra.get("data") is not None:
         data.restore(extra["data"])
       if log_path:
@@ -241,7 +251,8 @@ def train(
           h.log(step, record, state)
         checked = []
       if ckpt is not None and (is_ckpt or step == cfg.num_steps):
-        ckpt.save(step, state, {"data": data.state() if data is not None else None})
+        ckpt.save(step, state if placement is None else placement.host_state(state),
+                  {"data": data.state() if data is not None else None})
       for h in hooks:
         h.after_step(step, state)
       if is_log:
