@@ -89,9 +89,9 @@ def default_weights() -> str | None:
   return None
 
 
-def _generate(generator: Any, variables: Any, latent_dim: int, latent_dist: str, key: jax.Array,
+def _generate(generator: Any, latent_dim: int, latent_dist: str, variables: Any, key: jax.Array,
               n: int) -> jax.Array:
-  """(key, n) -> (n, H, W, C) float32 in [-1, 1]: the unconditional generator in eval mode."""
+  """(variables, key, n) -> (n, H, W, C) float32 in [-1, 1]: the unconditional generator in eval mode."""
   z = sampling.sample_latent(key, (n, latent_dim), latent_dist)
   return generator.apply(variables, z, None, train=False)
 
@@ -185,8 +185,9 @@ class Evaluator:
     return stats
 
   def generator_metrics(self, protocol: proto.Protocol, ref: Any, sample_fn: Any, seed: int,
-                        allow_few: bool = False) -> dict[str, Any]:
-    """FID (and IS when the protocol has it and the weights have the classifier) of `sample_fn`.
+                        allow_few: bool = False, sample_args: Any = None) -> dict[str, Any]:
+    """FID (and IS when the protocol has it and the weights have the classifier) of `sample_fn`
+    (`(key, n) -> images`, or `(sample_args, key, n) -> images` with `sample_args`, see `metrics.fid`).
 
     Returns:
       {"fid": float, "is": float | None, "is_std": float | None, "is_note": str (when IS was skipped)}.
@@ -196,11 +197,12 @@ class Evaluator:
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 0xF1D)
     out: dict[str, Any] = {"fid": metrics.fid(sample_fn, ref, num=protocol.num_generated,
                                               batch_size=self.batch_size, key=key, extractor=ex,
-                                              allow_few=allow_few)}
+                                              allow_few=allow_few, sample_args=sample_args)}
     if "is" in protocol.metrics:
       if ex.has_logits:
         feats = metrics.features_from_generator(sample_fn, protocol.is_num, key=jax.random.fold_in(key, 1),
-                                                batch_size=self.batch_size, extractor=ex)
+                                                batch_size=self.batch_size, extractor=ex,
+                                                sample_args=sample_args)
         out["is"], out["is_std"] = metrics.inception_score(feats["logits"], num_splits=protocol.is_splits)
       else:
         out["is"] = out["is_std"] = None
@@ -302,11 +304,11 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
          "steps_per_sec": record["steps_per_sec"]}))
   images = evaluator.real_images(r.dataset, protocol.real_split, c.resolution)
   generator, _ = experiment.build_nets(c, images.shape[1], images.shape[3], 0)
-  sample_fn = functools.partial(_generate, generator, state.g_variables(ema=c.ema_decay > 0), c.latent_dim,
-                                c.latent_dist)
+  sample_fn = functools.partial(_generate, generator, c.latent_dim, c.latent_dist)
   start = time.perf_counter()
   try:
-    record.update(evaluator.generator_metrics(protocol, ref, sample_fn, seed, allow_few=allow_few))
+    record.update(evaluator.generator_metrics(protocol, ref, sample_fn, seed, allow_few=allow_few,
+                                              sample_args=state.g_variables(ema=c.ema_decay > 0)))
   except ValueError as e:  # non-finite samples or features
     record.update(status="diverged", error=f"evaluation: {e}", fid=None)
   record["eval_seconds"] = time.perf_counter() - start

@@ -50,8 +50,8 @@ def _config(module, root, **overrides):
   return c
 
 
-def _fake_fid(sample_fn, ref, num, batch_size, key, extractor, allow_few):
-  images = jax.jit(sample_fn, static_argnums=1)(key, num)
+def _fake_fid(sample_fn, ref, num, batch_size, key, extractor, allow_few, sample_args):
+  images = jax.jit(sample_fn, static_argnums=2)(sample_args, key, num)
   assert images.shape == (num, 28, 28, 1) and extractor == "extractor" and allow_few
   return float(jnp.mean(images ** 2))
 

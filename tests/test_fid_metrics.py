@@ -325,6 +325,31 @@ def test_generator_stats_equal_features_of_the_same_samples():
   assert fid_lib.fid(_sample_fn, ref, num=25, batch_size=8, key=key, extractor=ex) == pytest.approx(0, abs=1e-6)
 
 
+def _scaled_sample_fn(scale, key, n):
+  return jnp.tanh(jax.random.normal(key, (n, 5, 5, 3)) * scale)
+
+
+def test_generator_parameters_as_sample_args_compile_once():
+  """Parameters passed as `sample_args` give the statistics of the same function with them bound, and new
+  parameter values reuse the compiled step (the static sample_fn is the same object)."""
+  ex = _tiny_extractor()
+  key = jax.random.key(3)
+  fid_lib._generator_step.clear_cache()  # pylint: disable=protected-access
+  with_args = fid_lib.stats_from_generator(_scaled_sample_fn, 16, key=key, batch_size=8, extractor=ex,
+                                           allow_few=True, sample_args=jnp.float32(2.0))
+  bound = fid_lib.stats_from_generator(_sample_fn, 16, key=key, batch_size=8, extractor=ex, allow_few=True)
+  np.testing.assert_allclose(with_args.sigma, bound.sigma, rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(with_args.mu, bound.mu, rtol=1e-5, atol=1e-7)
+  size = fid_lib._generator_step._cache_size()  # pylint: disable=protected-access
+  other = fid_lib.stats_from_generator(_scaled_sample_fn, 16, key=key, batch_size=8, extractor=ex,
+                                       allow_few=True, sample_args=jnp.float32(0.5))
+  assert fid_lib._generator_step._cache_size() == size  # pylint: disable=protected-access
+  assert not np.allclose(other.sigma, with_args.sigma)  # the new value was used, not a baked-in constant
+  feats = fid_lib.features_from_generator(_scaled_sample_fn, 16, key=key, batch_size=8, extractor=ex,
+                                          sample_args=jnp.float32(2.0))["pool3"]
+  np.testing.assert_allclose(np.mean(feats, 0), bound.mu, rtol=1e-5, atol=1e-6)
+
+
 def test_generator_output_checks():
   ex = _tiny_extractor()
   nan_fn = lambda key, n: jnp.full((n, 5, 5, 3), jnp.nan)

@@ -181,25 +181,25 @@ def test_periodic_fid_hook(monkeypatch, compiled, tmp_path):
   np.savez(stats, mu=np.zeros(3), sigma=np.eye(3))
   calls = []
 
-  def fake_fid(sample_fn, ref, num, batch_size, key, extractor, allow_few):
-    x = sample_fn(key, num)
+  def fake_fid(sample_fn, ref, num, batch_size, key, extractor, allow_few, sample_args):
+    x = sample_fn(sample_args, key, num)
     calls.append((x.shape, num, batch_size, allow_few))
     return float(jnp.mean(x))
 
   monkeypatch.setattr(metrics, "fid", fake_fid)
   monkeypatch.setattr(metrics, "inception_extractor", lambda weights: "extractor")
 
-  def make_sample_fn(state):
-    return lambda key, n: G.apply(state.g_variables(), jax.random.normal(key, (n, 2)), train=False)
+  def sample_fn(variables, key, n):
+    return G.apply(variables, jax.random.normal(key, (n, 2)), train=False)
 
-  hook = H.PeriodicFID(make_sample_fn, stats=str(stats), num=6, every=2, path=tmp_path / "fid.jsonl",
+  hook = H.PeriodicFID(sample_fn, lambda s: s.g_variables(), stats=str(stats), num=6, every=2, path=tmp_path / "fid.jsonl",
                        batch_size=4)
   train(compiled, _fresh(), RingStream(8), LoopConfig(num_steps=3, log_every=3, checkpoint_every=0),
         workdir=tmp_path, hooks=[hook])
   lines = [json.loads(l) for l in open(tmp_path / "fid.jsonl")]
   assert [l["step"] for l in lines] == [2, 3] and calls[0] == ((6, 2), 6, 4, True)
   with pytest.raises(FileNotFoundError, match="fid_stats"):
-    H.PeriodicFID(make_sample_fn, stats=str(tmp_path / "missing.npz"), num=6, every=2,
+    H.PeriodicFID(sample_fn, lambda s: s.g_variables(), stats=str(tmp_path / "missing.npz"), num=6, every=2,
                   path=tmp_path / "f.jsonl")
 
 

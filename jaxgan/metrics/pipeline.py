@@ -109,8 +109,10 @@ def _images_features(apply_fn: ApplyFn, params: Any, images: jax.Array) -> dict[
   return apply_fn(params, images)
 
 
-def _sample(sample_fn: SampleFn, key: jax.Array, index: jax.Array, batch: int, sharding: NamedSharding | None):
-  images = sample_fn(jax.random.fold_in(key, index), batch)
+def _sample(sample_fn: SampleFn, sample_args: Any, key: jax.Array, index: jax.Array, batch: int,
+            sharding: NamedSharding | None):
+  k = jax.random.fold_in(key, index)
+  images = sample_fn(k, batch) if sample_args is None else sample_fn(sample_args, k, batch)
   if sharding is not None:
     images = jax.lax.with_sharding_constraint(images, sharding)
   if jnp.issubdtype(images.dtype, jnp.floating):
@@ -131,8 +133,9 @@ def _merge_range(r, new):
 @functools.partial(jax.jit, static_argnames=("apply_fn", "sample_fn", "batch", "sharding"),
                    donate_argnames=("moments", "ranges"))
 def _generator_step(apply_fn: ApplyFn, sample_fn: SampleFn, batch: int, sharding: NamedSharding | None, params: Any,
-                    moments: st.MomentState, ranges: tuple, key: jax.Array, index: jax.Array, num: jax.Array):
-  images, r = _sample(sample_fn, key, index, batch, sharding)
+                    sample_args: Any, moments: st.MomentState, ranges: tuple, key: jax.Array, index: jax.Array,
+                    num: jax.Array):
+  images, r = _sample(sample_fn, sample_args, key, index, batch, sharding)
   mask = index * batch + jnp.arange(batch) < num
   feats = apply_fn(params, images)["pool3"]
   return st.update_moments(moments, feats, mask), _merge_range(ranges, r)
@@ -140,8 +143,8 @@ def _generator_step(apply_fn: ApplyFn, sample_fn: SampleFn, batch: int, sharding
 
 @functools.partial(jax.jit, static_argnames=("apply_fn", "sample_fn", "batch", "sharding"))
 def _generator_features(apply_fn: ApplyFn, sample_fn: SampleFn, batch: int, sharding: NamedSharding | None,
-                        params: Any, key: jax.Array, index: jax.Array):
-  images, r = _sample(sample_fn, key, index, batch, sharding)
+                        params: Any, sample_args: Any, key: jax.Array, index: jax.Array):
+  images, r = _sample(sample_fn, sample_args, key, index, batch, sharding)
   return apply_fn(params, images), r
 
 
@@ -273,17 +276,21 @@ def stats_from_images(images: np.ndarray | Iterable[np.ndarray], extractor: Feat
 
 def stats_from_generator(sample_fn: SampleFn, num: int = 50_000, *, key: jax.Array | None = None,
                          batch_size: int = 250, extractor: FeatureExtractor | None = None,
-                         allow_few: bool = False) -> st.Stats:
+                         allow_few: bool = False, sample_args: Any = None) -> st.Stats:
   """(mu, sigma) of `num` generated samples, generated and measured on device batch by batch.
 
   Args:
-    sample_fn: (key, n) -> (n, H, W, C) float in [-1, 1] (or uint8), jit-traceable; must be hashable and stable
-      across calls (a module-level function or a `functools.partial`) for the compiled step to be reused.
+    sample_fn: (key, n) -> (n, H, W, C) float in [-1, 1] (or uint8), jit-traceable; or, with `sample_args`,
+      (sample_args, key, n) -> images. It is a static argument of the compiled step: pass the same function
+      object every time (a module-level function, or one `functools.partial` kept around) and the generator's
+      parameters through `sample_args`, and every evaluation reuses one compilation (parameters bound inside
+      the function would be baked into the program as constants, and a new function object recompiles).
     num: number of samples (the last batch is masked, not shortened, so one compilation).
     key: PRNG key; batch i uses `fold_in(key, i)`. Default `jax.random.key(0)`.
     batch_size: samples per step, rounded up to a multiple of the local device count.
     extractor: default `inception_extractor()`.
     allow_few: accept num < feature dimension.
+    sample_args: a pytree (e.g. G's variables) passed to `sample_fn` as a traced argument; None: not passed.
   Returns:
     Stats(mu, sigma, num).
   Raises:
@@ -296,19 +303,21 @@ def stats_from_generator(sample_fn: SampleFn, num: int = 50_000, *, key: jax.Arr
   params, moments = ex.params, st.init_moments(ex.feature_dim)
   ranges = (jnp.float32(jnp.inf), jnp.float32(-jnp.inf), jnp.int32(0))
   if replicated is not None:
-    params, moments, ranges, key = jax.device_put((params, moments, ranges, key), replicated)
+    params, sample_args, moments, ranges, key = jax.device_put((params, sample_args, moments, ranges, key),
+                                                               replicated)
   num_arr = jnp.int32(num)
   for i in range(math.ceil(num / batch_size)):
-    moments, ranges = _generator_step(ex.apply_fn, sample_fn, batch_size, data_sharding, params, moments, ranges,
-                                      key, jnp.int32(i), num_arr)
+    moments, ranges = _generator_step(ex.apply_fn, sample_fn, batch_size, data_sharding, params, sample_args,
+                                      moments, ranges, key, jnp.int32(i), num_arr)
   _check_generator_range(ranges)
   return st.finalize_moments(moments, allow_few=allow_few)
 
 
 def features_from_generator(sample_fn: SampleFn, num: int, *, key: jax.Array | None = None, batch_size: int = 250,
-                            extractor: FeatureExtractor | None = None) -> dict[str, np.ndarray]:
+                            extractor: FeatureExtractor | None = None, sample_args: Any = None
+                            ) -> dict[str, np.ndarray]:
   """All features of `num` generated samples (for KID, precision/recall, IS); same samples as
-  `stats_from_generator` with the same key and batch size.
+  `stats_from_generator` with the same key and batch size (and `sample_args`, see there).
 
   Returns:
     {"pool3": (num, D) float32, "logits": (num, K) float32 if the extractor has logits}.
@@ -317,11 +326,14 @@ def features_from_generator(sample_fn: SampleFn, num: int, *, key: jax.Array | N
   ex = _default_extractor(extractor)
   key = jax.random.key(0) if key is None else key
   batch_size, data_sharding, replicated = _mesh_sharding(batch_size)
-  params = ex.params if replicated is None else jax.device_put(ex.params, replicated)
+  params = ex.params
+  if replicated is not None:
+    params, sample_args = jax.device_put((params, sample_args), replicated)
   outs: dict[str, list[np.ndarray]] = {}
   ranges = (np.inf, -np.inf, 0)
   for i in range(math.ceil(num / batch_size)):
-    feats, r = _generator_features(ex.apply_fn, sample_fn, batch_size, data_sharding, params, key, jnp.int32(i))
+    feats, r = _generator_features(ex.apply_fn, sample_fn, batch_size, data_sharding, params, sample_args, key,
+                                   jnp.int32(i))
     for k, v in jax.device_get(feats).items():
       outs.setdefault(k, []).append(np.asarray(v))
     ranges = _merge_range(ranges, r)
@@ -342,11 +354,12 @@ def fid_from_stats(a: st.Stats | str | os.PathLike, b: st.Stats | str | os.PathL
 
 def fid(sample_fn: SampleFn, ref_stats: st.Stats | str | os.PathLike, num: int = 50_000, batch_size: int = 250, *,
         key: jax.Array | None = None, extractor: FeatureExtractor | None = None, method: str = "sqrtm",
-        allow_few: bool = False) -> float:
+        allow_few: bool = False, sample_args: Any = None) -> float:
   """FID of a generator against reference statistics (Heusel et al. 2017, arXiv:1706.08500).
 
   Args:
-    sample_fn: (key, n) -> (n, H, W, C) float in [-1, 1], NHWC; see `stats_from_generator`.
+    sample_fn: (key, n) -> (n, H, W, C) float in [-1, 1], NHWC, or (sample_args, key, n) -> images; see
+      `stats_from_generator`.
     ref_stats: Stats or the path of a stats .npz (`mu`, `sigma`), computed with the same preprocessing mode.
     num: samples (50,000 for the standard FID).
     batch_size: samples per compiled step.
@@ -354,12 +367,13 @@ def fid(sample_fn: SampleFn, ref_stats: st.Stats | str | os.PathLike, num: int =
     extractor: default `inception_extractor()` (tf1 mode, strict float32).
     method: "sqrtm" or "eig", see `frechet_distance`.
     allow_few: accept num < 2048.
+    sample_args: the generator's parameters (any pytree), passed to `sample_fn` as a traced argument.
   Returns:
     FID, a Python float.
   """
   ref = st.load_stats(ref_stats) if isinstance(ref_stats, (str, os.PathLike)) else ref_stats
   gen = stats_from_generator(sample_fn, num, key=key, batch_size=batch_size, extractor=extractor,
-                             allow_few=allow_few)
+                             allow_few=allow_few, sample_args=sample_args)
   if gen.mu.shape != ref.mu.shape:
     raise ValueError(f"reference statistics have dimension {ref.mu.shape[0]}, features have {gen.mu.shape[0]}")
   return frechet.frechet_distance(gen.mu, gen.sigma, ref.mu, ref.sigma, method=method)

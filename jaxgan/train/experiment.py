@@ -555,13 +555,11 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
     hooks.append(tb)
   model: Compiled | None = None
   if workdir and c.fid_every > 0:
-    def make_fid_sample_fn(state):
-      return functools.partial(_fid_sampler, model.generator,
-                               model.dp.host_state(state).g_variables(ema=c.ema_decay > 0),
-                               c.latent_dim,
-                               c.latent_dist, num_classes)
+    def fid_sample(variables, key, n):  # one function object: every evaluation reuses one compilation
+      return _fid_sampler(model.generator, variables, c.latent_dim, c.latent_dist, num_classes, key, n)
     fid_hook = hooks_lib.PeriodicFID(
-        make_fid_sample_fn, stats=c.fid_stats, num=c.fid_num, every=c.fid_every,
+        fid_sample, lambda state: model.dp.host_state(state).g_variables(ema=c.ema_decay > 0),
+        stats=c.fid_stats, num=c.fid_num, every=c.fid_every,
         path=os.path.join(workdir, "fid.jsonl"), batch_size=c.fid_batch,
         weights=c.fid_weights or None, writers=[tb] if tb else [], seed=c.seed)
 

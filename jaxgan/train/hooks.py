@@ -239,8 +239,10 @@ class PeriodicFID(Hook):
   `jaxgan.metrics` is imported only when this hook is built, so runs without FID never load it.
 
   Args:
-    make_sample_fn: `state -> sample_fn`, where `sample_fn(key, n) -> (n, H, W, C) float32 in
-      [-1, 1]` generates with the state's (EMA) parameters.
+    sample_fn: `(variables, key, n) -> (n, H, W, C) float32 in [-1, 1]`, G in eval mode; one
+      function object for the whole run, so every evaluation reuses one compiled program.
+    variables_of: `state -> variables` (e.g. `lambda s: s.g_variables(ema=True)`), passed to
+      `sample_fn` as a traced argument.
     stats: path of the reference statistics (.npz with mu, sigma).
     num: samples per evaluation (50,000 for the standard FID; fewer is biased upwards).
     every: steps between evaluations; 0 evaluates only at the end.
@@ -251,7 +253,8 @@ class PeriodicFID(Hook):
     seed: key of the FID samples (the same every evaluation).
   """
 
-  def __init__(self, make_sample_fn: Callable[[Any], Callable[[jax.Array, int], jax.Array]], *,
+  def __init__(self, sample_fn: Callable[[Any, jax.Array, int], jax.Array],
+               variables_of: Callable[[Any], Any], *,
                stats: str, num: int, every: int, path: str | os.PathLike, batch_size: int = 250,
                weights: str | None = None, writers: Sequence[Any] = (), seed: int = 0):
     from jaxgan import metrics  # pylint: disable=g-import-not-at-top
@@ -263,7 +266,8 @@ class PeriodicFID(Hook):
     if num < 2:
       raise ValueError(f"fid_num must be >= 2, got {num}")
     self._metrics = metrics
-    self.make_sample_fn, self.stats_path, self.num, self.every = make_sample_fn, stats, num, every
+    self.sample_fn, self.variables_of = sample_fn, variables_of
+    self.stats_path, self.num, self.every = stats, num, every
     self.path, self.batch_size, self.writers, self.seed = os.fspath(path), batch_size, writers, seed
     self.stats = metrics.load_stats(stats)
     self.extractor = metrics.inception_extractor(weights or None)
@@ -275,9 +279,9 @@ class PeriodicFID(Hook):
       return self.history[-1]["fid"]
     self._last = step
     value = float(self._metrics.fid(
-        self.make_sample_fn(state), self.stats, num=self.num,
-        batch_size=min(self.batch_size, self.num), key=jax.random.PRNGKey(self.seed),
-        extractor=self.extractor, allow_few=self.num < 2048))
+        self.sample_fn, self.stats, num=self.num, batch_size=min(self.batch_size, self.num),
+        key=jax.random.PRNGKey(self.seed), extractor=self.extractor, allow_few=self.num < 2048,
+        sample_args=self.variables_of(state)))
     entry = {"step": step, "fid": value, "num": self.num}
     self.history.append(entry)
     if _is_writer():
