@@ -41,9 +41,13 @@ def _parse_value(name: str, text: str, default: Any) -> Any:
       return False
     raise ConfigError(f"--{name}: expected true/false, got {text!r}")
   if isinstance(default, (tuple, list)):
-    items = [t for t in text.split(",") if t.strip()]
+    # "a,b", "(a, b)", "[a, b]" and Python-quoted items ("('a', 'b')") all mean the same.
+    inner = text.strip()
+    if inner[:1] + inner[-1:] in ("()", "[]"):
+      inner = inner[1:-1]
+    items = [t.strip().strip("'\"") for t in inner.split(",") if t.strip()]
     kind = type(default[0]) if default else str
-    return type(default)(_parse_value(name, t.strip(), kind()) for t in items)
+    return type(default)(_parse_value(name, t, kind()) for t in items)
   if isinstance(default, int):
     try:
       return int(text)

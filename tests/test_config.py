@@ -27,6 +27,12 @@ def test_overrides_are_typed():
                                                                        0.9, "grid")
   assert workdir == "/tmp/x" and resume is False
   assert _base().lr == 1e-3  # the input config is untouched
+  for text in ("(4, 5)", "[4,5]", "4,5,"):
+    assert parse_args(_base(), [f"--hidden={text}"])[0].hidden == (4, 5)
+  base = _base()
+  base.names = ("ring", "grid")
+  for text in ('("grid",)', "['grid']", "grid"):
+    assert parse_args(base, [f"--names={text}"])[0].names == ("grid",)
 
 
 def test_override_errors():
