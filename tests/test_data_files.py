@@ -348,6 +348,13 @@ def test_registry_cifar10_folder_and_npz(tmp_path):
   assert registry.get_dataset("npz", data_dir=str(tmp_path / "flat" / "d.npz")).images.shape == (4, 2, 2, 1)
   with pytest.raises(FileNotFoundError, match="cifar10: found none of"):
     registry.get_dataset("cifar10", data_dir=str(flat))
+  # train/ holds ant (4 images) then cat (4): the first 2 are both ants, 2 evenly spaced ones are one of each.
+  first = registry.get_dataset("cifar10", data_dir=str(tmp_path), split="train", limit=2)
+  even = registry.get_dataset("cifar10", data_dir=str(tmp_path), split="train", limit=2, subset="even")
+  full = registry.get_dataset("cifar10", data_dir=str(tmp_path), split="train")
+  assert full.class_names == ("ant", "cat") and list(full.labels) == [0] * 4 + [1] * 4
+  assert list(first.labels) == [0, 0] and sorted(even.labels) == [0, 1]
+  np.testing.assert_array_equal(even.images, full.images[[0, 4]])  # i * N // limit
 
 
 def _mkdir(path: pathlib.Path) -> pathlib.Path:

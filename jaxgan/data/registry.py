@@ -109,7 +109,7 @@ _REGISTRY: dict[str, Loader] = {
 
 
 def register_dataset(name: str, loader: Loader) -> None:
-  """Adds a named dataset. `loader(*, data_dir, split, resolution, channels, limit) -> ImageDataset`."""
+  """Adds a named dataset. `loader(*, data_dir, split, resolution, channels, limit, subset) -> ImageDataset`."""
   if name in _REGISTRY or name.startswith("tfds:"):
     raise ValueError(f"dataset name {name!r} is taken")
   _REGISTRY[name] = loader
@@ -122,7 +122,7 @@ def dataset_names() -> tuple[str, ...]:
 
 def get_dataset(name: str, *, data_dir: str | None = None, split: str | None = "train",
                 resolution: int | Sequence[int] | None = None, channels: int | None = None,
-                limit: int | None = None, download: bool = False) -> ImageDataset:
+                limit: int | None = None, subset: str = "first", download: bool = False) -> ImageDataset:
   """A named dataset in host memory.
 
   Args:
@@ -133,7 +133,9 @@ def get_dataset(name: str, *, data_dir: str | None = None, split: str | None = "
       whole folder when it has no "train" sub-folder, and None always means the whole folder.
     resolution: target size (int or (H, W)), center crop + Lanczos resize; None keeps the size.
     channels: 1 or 3 to convert, None to keep.
-    limit: keep the first `limit` examples.
+    limit: keep `limit` examples (see `subset`).
+    subset: which ones: "first" in the source's order, or "even": evenly spaced over it, so that a limited
+      class-sorted source (folders and zips are read class by class) still holds every class.
     download: "tfds:..." only: allow TFDS to download; False never touches the network.
   Returns:
     `ImageDataset`: `(N, H, W, C) uint8` images, `(N,) int32` labels or None, class names or None.
@@ -143,7 +145,12 @@ def get_dataset(name: str, *, data_dir: str | None = None, split: str | None = "
   """
   kwargs = dict(resolution=resolution, channels=channels, limit=limit)
   if name.startswith("tfds:"):
+    if subset != "first" and limit is not None:  # TFDS reads in its own order: take the subset after reading
+      full = tfds_lib.load_tfds(name[len("tfds:"):], split=split, data_dir=data_dir, download=download,
+                                resolution=resolution, channels=channels)
+      return full.take(limit, subset=subset)
     return tfds_lib.load_tfds(name[len("tfds:"):], split=split, data_dir=data_dir, download=download, **kwargs)
+  kwargs["subset"] = subset
   if download:
     raise ValueError(f"download=True is only for 'tfds:<name>' datasets; {name!r} reads local files")
   if name not in _REGISTRY:

@@ -77,7 +77,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.split = "train"
   c.resolution = 0  # 0: the data's own size; else center crop + resize to this side
   c.channels = 0  # 0: the data's own channels; 1 or 3 converts
-  c.limit = 0  # > 0: use only the first `limit` examples
+  c.limit = 0  # > 0: use only `limit` evenly spaced examples (every class of a class-sorted folder)
   c.flip = False  # random horizontal flips
   c.conditional = False  # class-conditional G and D (labels from the data)
   c.num_classes = 0  # with conditional: 0 takes the number of classes from the data
@@ -248,7 +248,7 @@ def load_data(c: ml_collections.ConfigDict) -> ImageDataset:
   try:
     return get_dataset(c.dataset, data_dir=c.data_dir or None, split=c.split,
                        resolution=c.resolution or None, channels=c.channels or None,
-                       limit=c.limit or None)
+                       limit=c.limit or None, subset="even")
   except FileNotFoundError as e:
     raise FileNotFoundError(f"{e} (now data_dir={c.data_dir!r})") from None
   except ValueError as e:
