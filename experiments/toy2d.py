@@ -41,6 +41,7 @@ from jaxgan.nets.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.sampling import sample_latent
 from jaxgan.train import StepConfig, init_state, make_train_step
 from jaxgan.train.loop import LoopConfig, train
+from jaxgan.train.step import normal_init_state
 
 PAPER = {  # PacGAN Table 1 (Lin et al. 2018), mean over 10 trials.
     "GAN": {"ring_modes": 6.3, "grid_modes": 17.3, "ring_reverse_kl": 0.45,
@@ -69,6 +70,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.g_batch_norm = True
   c.d_hidden = (128, 128)  # PacGAN/VEEGAN use 3 x 200 maxout
   c.maxout = 5  # maxout pieces in D (1 = LeakyReLU units)
+  c.init_std = 0.0  # 0: flax's default init; > 0: kernels ~ N(0, init_std), biases 0 (PacGAN: 0.02)
   c.lr = 1e-3
   c.d_lr_ratio = 1.0  # D's learning rate is d_lr_ratio * lr (TTUR, Heusel et al. 2017)
   c.lr_schedule = "cosine"  # "constant" or "cosine" (decays to lr_final_fraction * lr)
@@ -156,8 +158,13 @@ def run_mixture(c: ml_collections.ConfigDict, name: str, workdir: str | None, re
   stream = MixtureStream(mixture, seeds, c.d_steps * c.batch_size, scale)
   example = {"image": jnp.zeros((c.d_steps * c.batch_size, 2), jnp.float32)}
   keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-  state = jax.vmap(lambda k: init_state(k, generator, discriminator, loss, g_tx, d_tx, cfg,
-                                        example))(keys)
+  def init_one(key):
+    state = init_state(key, generator, discriminator, loss, g_tx, d_tx, cfg, example)
+    if c.init_std > 0:
+      state = normal_init_state(state, jax.random.fold_in(key, 1), c.init_std, g_tx, d_tx)
+    return state
+
+  state = jax.vmap(init_one)(keys)
   step_fn = jax.jit(jax.vmap(make_train_step(generator, discriminator, loss, g_tx, d_tx, cfg)),
                     donate_argnums=0)
 

@@ -142,3 +142,24 @@ def test_nonfinite_batch_is_flagged():
   state = init_state(jax.random.PRNGKey(0), g, d, loss, tx, tx, cfg, {"image": jnp.zeros((8, 2))})
   _, m = jax.jit(make_train_step(g, d, loss, tx, tx, cfg))(state, batch)
   assert float(m["batch_finite"]) == 0.0 and float(m["loss_finite"]) == 0.0
+
+
+def test_normal_init_state_redraws_kernels_and_resets_optimizers():
+  from jaxgan.nets.mlp import MLPGenerator  # pylint: disable=g-import-not-at-top
+  from jaxgan.train.step import normal_init_state  # pylint: disable=g-import-not-at-top
+  g = MLPGenerator(out_shape=(2,), hidden=(256, 256), batch_norm=True, output="linear")
+  d = TinyMLPDiscriminator()
+  g_tx, d_tx = optax.adam(1e-3), optax.sgd(1e-2, momentum=0.9)
+  state = init_state(jax.random.PRNGKey(0), g, d, L.non_saturating(), g_tx, d_tx,
+                     StepConfig(latent_dim=2, ema_decay=0.9), {"image": jnp.zeros((4, 2))})
+  new = normal_init_state(state, jax.random.PRNGKey(1), 0.02, g_tx, d_tx)
+  k = np.asarray(new.g_params["Dense_1"]["kernel"])  # 256 x 256 draws
+  assert abs(k.mean()) < 1e-3 and abs(k.std() - 0.02) < 1e-3
+  assert all(not np.any(np.asarray(b)) for b in jax.tree.leaves(
+      jax.tree_util.tree_map_with_path(lambda p, x: x if p[-1].key == "bias" else jnp.zeros(()), new.g_params)))
+  s = np.asarray(new.g_params["BatchNorm_0"]["scale"])
+  assert abs(s.mean() - 1.0) < 5e-3 and abs(s.std() - 0.02) < 5e-3
+  chex_equal = lambda a, b: all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+  assert chex_equal(new.g_ema_params, new.g_params)
+  assert chex_equal(new.g_opt_state, g_tx.init(new.g_params)) and chex_equal(new.d_opt_state, d_tx.init(new.d_params))
+  assert jax.tree.structure(new) == jax.tree.structure(state) and int(new.step) == 0

@@ -47,7 +47,7 @@ from jaxgan.train.checkpoint import CheckpointMismatchError
 from jaxgan.train.loop import RUN_ARTEFACTS, LoopConfig, NonFiniteError, move_aside, train
 from jaxgan.train.optim import clip_params
 from jaxgan.train.state import GANState
-from jaxgan.train.step import StepConfig, init_state
+from jaxgan.train.step import StepConfig, init_state, normal_init_state
 
 OPTIMIZERS = ("adam", "rmsprop")
 INITS = ("normal", "default")
@@ -332,24 +332,6 @@ def build_optimizers(c: ml_collections.ConfigDict) -> tuple[optax.GradientTransf
   return make(c.g_lr, c.num_steps), d_tx
 
 
-def normal_init(params: Any, key: jax.Array, std: float = 0.02) -> Any:
-  """DCGAN initialization (Radford et al. 2015, arXiv:1511.06434, Sec. 4): every "kernel" ~ N(0, std),
-  every "bias" 0, normalization "scale" ~ N(1, std); embeddings keep their init."""
-  leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
-  keys = jax.random.split(key, len(leaves))
-  out = []
-  for (path, x), k in zip(leaves, keys):
-    name = str(getattr(path[-1], "key", path[-1]))
-    if name == "kernel":
-      x = std * jax.random.normal(k, x.shape, x.dtype)
-    elif name == "bias":
-      x = jnp.zeros_like(x)
-    elif name == "scale":
-      x = 1.0 + std * jax.random.normal(k, x.shape, x.dtype)
-    out.append(x)
-  return jax.tree_util.tree_unflatten(treedef, out)
-
-
 # Fields that do not change any compiled function (the data's shapes are keyed separately).
 _HOST_ONLY = NOT_FINGERPRINTED + ("seed", "dataset", "split", "limit", "flip", "smoke",
                                    "row", "protocol")  # classics presets: labels, not model settings
@@ -412,13 +394,7 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
     state = init_state(key, generator, discriminator, loss, g_tx, d_tx, step_cfg, example)
     if c.init != "normal":
       return state
-    k_g, k_d = jax.random.split(jax.random.fold_in(key, 1))
-    g_params = normal_init(state.g_params, k_g, c.init_std)
-    d_params = normal_init(state.d_params, k_d, c.init_std)
-    return state.replace(
-        g_params=g_params, d_params=d_params, g_opt_state=g_tx.init(g_params),
-        d_opt_state=d_tx.init(d_params),
-        g_ema_params=None if state.g_ema_params is None else jax.tree.map(jnp.copy, g_params))
+    return normal_init_state(state, jax.random.fold_in(key, 1), c.init_std, g_tx, d_tx)
 
   use_ema = step_cfg.ema_decay is not None
 

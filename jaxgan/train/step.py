@@ -337,3 +337,33 @@ def init_state(
 def jit_step(step: Callable[[GANState, Batch], tuple[GANState, Metrics]]):
   """`jax.jit` on one device, the state's buffers donated (drop your old reference)."""
   return jax.jit(step, donate_argnums=0)
+
+
+def normal_init(params: Any, key: jax.Array, std: float = 0.02) -> Any:
+  """DCGAN initialization (Radford et al. 2015, arXiv:1511.06434, Sec. 4): every "kernel" ~ N(0, std),
+  every "bias" 0, normalization "scale" ~ N(1, std); embeddings keep their init."""
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
+  keys = jax.random.split(key, len(leaves))
+  out = []
+  for (path, x), k in zip(leaves, keys):
+    name = str(getattr(path[-1], "key", path[-1]))
+    if name == "kernel":
+      x = std * jax.random.normal(k, x.shape, x.dtype)
+    elif name == "bias":
+      x = jnp.zeros_like(x)
+    elif name == "scale":
+      x = 1.0 + std * jax.random.normal(k, x.shape, x.dtype)
+    out.append(x)
+  return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def normal_init_state(state: GANState, key: jax.Array, std: float, g_tx: optax.GradientTransformation,
+                      d_tx: optax.GradientTransformation) -> GANState:
+  """`state` with G's and D's parameters re-drawn by `normal_init` (N(0, std) kernels, zero biases), the
+  optimizer states re-initialized for them and G's EMA (if any) set to them."""
+  k_g, k_d = jax.random.split(key)
+  g_params = normal_init(state.g_params, k_g, std)
+  d_params = normal_init(state.d_params, k_d, std)
+  return state.replace(
+      g_params=g_params, d_params=d_params, g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
+      g_ema_params=None if state.g_ema_params is None else jax.tree.map(jnp.copy, g_params))
