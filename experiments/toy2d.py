@@ -72,7 +72,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.maxout = 5  # maxout pieces in D (1 = LeakyReLU units)
   c.init_std = 0.0  # 0: flax's default init; > 0: kernels ~ N(0, init_std), biases 0 (PacGAN: 0.02)
   c.lr = 1e-3
-  c.d_lr_ratio = 1.0  # D's learning rate is d_lr_ratio * lr (TTUR, Heusel et al. 2017)
+  c.d_lr_ratio = 4.0  # D's learning rate is d_lr_ratio * lr (TTUR, Heusel et al. 2017)
   c.lr_schedule = "cosine"  # "constant" or "cosine" (decays to lr_final_fraction * lr)
   c.lr_final_fraction = 0.01
   c.beta1 = 0.5
