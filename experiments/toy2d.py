@@ -14,7 +14,13 @@ Run (the default: both mixtures, PacGAN2, 3 seeds, about 2 minutes on 2 CPU core
 
   python -m experiments.toy2d --workdir workdirs/toy2d
 
-Any config field can be overridden, e.g. `--packing=1 --loss=hinge --num_seeds=5`.
+Any config field can be overridden, e.g. `--packing=1 --loss=hinge --num_seeds=5`. PacGAN's own grid setting (its
+released code: G 4 x 400 with batch norm, D 3 x 200 maxout-5, N(0, 0.02) init, Adam 1e-4 with beta1 0.8, 100
+packed examples per batch, 400 epochs of 100k packed examples = 400k steps) is a GPU job:
+
+  python -m experiments.toy2d --workdir workdirs/toy2d_paper --mixtures=grid --num_seeds=5 --packing=2 \
+      --g_hidden=400,400,400,400 --d_hidden=200,200,200 --init_std=0.02 --lr=1e-4 --d_lr_ratio=1 --beta1=0.8 \
+      --lr_schedule=constant --normalize=false --batch_size=200 --num_steps=400000
 Writes to the workdir: config.json, summary.json, and per mixture metrics.jsonl,
 eval.jsonl, checkpoints/ and scatter PNGs over training.
 """

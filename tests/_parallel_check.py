@@ -146,7 +146,18 @@ def _layouts(mesh):
                sorted(pm["label"].addressable_shards, key=lambda s: s.index[0].start)]
   mesh_rows = [np.asarray(s.data).reshape(-1).tolist() for s in
                sorted(me["label"].addressable_shards, key=lambda s: s.index[1].start)]
+  # uint8 host batches through DataParallel.put_batch: converted on the devices, same layout as float ones.
+  u8 = {"image": (np.arange(32) % 256).astype(np.uint8).reshape(32, 1), "label": ids["label"]}
+  want = np.arange(32, dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
+  uint8_put = {}
+  for mode in ("mesh", "pmap"):
+    dp = parallel.DataParallel.create(mode, d_steps=2)
+    got = dp.put_batch(u8)
+    ref = parallel.shard_batch({"image": want.reshape(32, 1)}, mode, d_steps=2, mesh=dp.mesh)["image"]
+    uint8_put[mode] = {"dtype": str(got["image"].dtype), "same_sharding": got["image"].sharding == ref.sharding,
+                       "equal": bool(np.array_equal(np.asarray(got["image"]), np.asarray(ref)))}
   return {"layout_pmap": pmap_rows, "layout_mesh": mesh_rows, "mesh_shape": list(me["image"].shape),
+          "uint8_put": uint8_put,
           "pmap_shape": list(pm["image"].shape),
           "pmap_image_equals_label": bool(np.array_equal(np.asarray(pm["image"])[..., 0], np.asarray(pm["label"])))}
 

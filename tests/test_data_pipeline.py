@@ -118,6 +118,25 @@ def test_device_batches_are_float_in_range_and_match_the_host_batch():
   assert batch["image"].devices() == {jax.local_devices()[0]}
 
 
+def test_place_receives_the_uint8_host_batch_in_the_prefetch_thread():
+  seen = []
+
+  def place(host):
+    seen.append({k: v.copy() for k, v in host.items()})
+    return {"image": host["image"].astype(np.float32), "label": host["label"]}
+
+  data = Pipeline(_images(), _labels(), 4, seed=3, flip=True, place=place)
+  batches = [next(data) for _ in range(3)]
+  data.close()
+  for step, batch in enumerate(batches):
+    host = data.host_batch(0, step)
+    assert seen[step]["image"].dtype == np.uint8
+    np.testing.assert_array_equal(seen[step]["image"], host["image"])
+    np.testing.assert_array_equal(batch["image"], host["image"].astype(np.float32))
+  with pytest.raises(ValueError, match="`place` or `sharding`/`device`"):
+    Pipeline(_images(), None, 4, seed=0, place=place, device=jax.local_devices()[0])
+
+
 def test_unlabeled_sharded_batches_and_num_epochs():
   mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",))
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))

@@ -76,6 +76,8 @@ def test_mesh_batch_is_sharded_per_d_step(report):
   assert errors["layout_pmap"] == expected
   assert errors["layout_mesh"] == expected
   assert errors["pmap_image_equals_label"]
+  for mode in ("mesh", "pmap"):  # uint8 batches are placed as uint8 and converted where they land
+    assert errors["uint8_put"][mode] == {"dtype": "float32", "same_sharding": True, "equal": True}, mode
 
 
 def test_bad_inputs_raise_clear_errors(report):

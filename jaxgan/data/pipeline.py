@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import jax
@@ -73,6 +73,9 @@ class Pipeline:
       batch axis). None: `device`.
     device: the device for the process-local batch when `sharding` is None; default the first local device.
     num_epochs: stop after this many epochs; None never stops.
+    place: replaces `sharding`/`device`: `place(host_batch) -> batch` puts the process-local host batch
+      `{"image": (B / P, H, W, C) uint8, "label"?}` on the devices in whatever layout the step wants (e.g.
+      `DataParallel.put_batch`, which shards it and converts to float on each device), in the prefetch thread.
 
   Batches are dicts `{"image": (B / P, H, W, C) float32 in [-1, 1], "label": (B / P,) int32}` (global shape
   `(B, ...)` when `sharding` is given). uint8 crosses to the device and is converted there (4x fewer bytes).
@@ -82,7 +85,11 @@ class Pipeline:
                shuffle: bool = True, flip: bool = False, process_index: int | None = None,
                process_count: int | None = None, prefetch: int = 2,
                sharding: jax.sharding.Sharding | None = None, device: jax.Device | None = None,
-               num_epochs: int | None = None):
+               num_epochs: int | None = None,
+               place: Callable[[dict[str, np.ndarray]], dict[str, jax.Array]] | None = None):
+    if place is not None and (sharding is not None or device is not None):
+      raise ValueError("Pipeline: give `place` or `sharding`/`device`, not both")
+    self._place = place
     self._images = arrays.images_to_uint8(images)
     num = len(self._images)
     self._labels = None if labels is None else arrays.check_labels(labels, num)
@@ -190,6 +197,8 @@ class Pipeline:
 
   def _device_batch(self, epoch: int, step: int) -> dict[str, jax.Array]:
     host = self.host_batch(epoch, step)
+    if self._place is not None:
+      return self._place(host)
     if self._sharding is not None:
       image = jax.make_array_from_process_local_data(self._sharding, host["image"])
       batch = {"image": _to_float(image)}

@@ -570,14 +570,15 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   hooks += list(extra_hooks)
 
   labels_in = data.labels if num_classes else None
-  pipeline = Pipeline(data.images, labels_in, per_step, seed=c.seed, shuffle=True, flip=c.flip)
+  # Batches leave the host as uint8 and go straight to the devices that use them (float conversion there).
+  pipeline = Pipeline(data.images, labels_in, per_step, seed=c.seed, shuffle=True, flip=c.flip,
+                      place=None if dp.mode == "jit" else dp.put_batch)
   loop_cfg = LoopConfig(num_steps=c.num_steps, log_every=c.log_every,
                         checkpoint_every=c.checkpoint_every, keep=c.keep, resume=resume,
                         progress=c.progress, images_per_step=per_step)
   start = time.perf_counter()
   try:
-    batches = pipeline if dp.mode == "jit" else map(dp.put_batch, pipeline)
-    state, records = train(model.step_fn, state, batches, loop_cfg, workdir=workdir,
+    state, records = train(model.step_fn, state, pipeline, loop_cfg, workdir=workdir,
                            config=fingerprinted, data=pipeline, hooks=hooks, placement=dp)
   finally:
     pipeline.close()

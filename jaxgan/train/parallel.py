@@ -48,6 +48,7 @@ from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -392,6 +393,12 @@ def fetch_metrics(metrics: Metrics, mode: str) -> dict[str, float]:
 # One object for the host loop.
 
 
+@jax.jit
+def _uint8_to_float(images: jax.Array) -> jax.Array:
+  """uint8 [0, 255] -> float32 [-1, 1] where the images are (the output keeps the input's sharding)."""
+  return images.astype(jnp.float32) / jnp.float32(127.5) - jnp.float32(1.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class DataParallel:
   """The choice of compilation in one place, so a host loop reads the same for every mode.
@@ -468,10 +475,18 @@ class DataParallel:
     return put_state(state, self.mode, mesh=self.mesh)
 
   def put_batch(self, batch: dict[str, Any]) -> dict[str, jax.Array]:
-    """A process-local host batch (d_steps * B_local, ...) in the step's layout (see `shard_batch`)."""
+    """A process-local host batch (d_steps * B_local, ...) in the step's layout (see `shard_batch`).
+
+    uint8 images (a `Pipeline`'s host batches) travel as uint8 straight to the devices that use them and are
+    converted there to float32 in [-1, 1] (`x / 127.5 - 1`); float images are placed as they are.
+    """
     if self.mode == "jit":
-      return jax.device_put(batch)
-    return shard_batch(batch, self.mode, d_steps=self.d_steps, mesh=self.mesh)
+      out = jax.device_put(batch, jax.local_devices()[0])
+    else:
+      out = shard_batch(batch, self.mode, d_steps=self.d_steps, mesh=self.mesh)
+    if "image" in out and out["image"].dtype == jnp.uint8:
+      out["image"] = _uint8_to_float(out["image"])
+    return out
 
   def host_state(self, state: Any) -> Any:
     """One copy of the state (pmap: unreplicated), e.g. for sampling or evaluation."""
