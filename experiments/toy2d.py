@@ -45,9 +45,8 @@ from jaxgan import viz
 from jaxgan.data import synthetic
 from jaxgan.nets.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.sampling import sample_latent
-from jaxgan.train import StepConfig, init_state, make_train_step
+from jaxgan.train import StepConfig, init_state, make_train_step, normal_init_state
 from jaxgan.train.loop import LoopConfig, train
-from jaxgan.train.step import normal_init_state
 
 PAPER = {  # PacGAN Table 1 (Lin et al. 2018), mean over 10 trials.
     "GAN": {"ring_modes": 6.3, "grid_modes": 17.3, "ring_reverse_kl": 0.45,

@@ -7,6 +7,8 @@ from jaxgan.train.step import apply_model
 from jaxgan.train.step import init_state
 from jaxgan.train.step import jit_step
 from jaxgan.train.step import make_train_step
+from jaxgan.train.step import normal_init
+from jaxgan.train.step import normal_init_state
 from jaxgan.train.step import pack
 from jaxgan.train.parallel import DataParallel
 from jaxgan.train.parallel import make_mesh
