@@ -90,6 +90,18 @@ def main():
     out["restored_step"] = int(np.asarray(restored.step))
     out["restored_sharding"] = str(jax.tree.leaves(restored.g_params)[0].sharding.spec)
     out["extra"] = extra.get("note")
+    if args.pmap:
+      # pmap state through the loop's placement: one copy saved by both processes, restored and re-replicated.
+      dp = parallel.DataParallel.create("pmap", d_steps=D_STEPS)
+      pdir = args.ckpt + "_pmap"
+      Checkpointer(pdir, config={"check": 1}).save(STEPS, dp.checkpoint_state(pstate), {"note": "pmap"})
+      p_restored, _ = Checkpointer(pdir, config={"check": 1}).restore(dp.checkpoint_state(dp.put_state(host_state)))
+      back = jax.device_get(dp.host_state(dp.put_state(p_restored)))
+      want = jax.device_get(parallel.unreplicate(pstate))
+      same = [bool(np.array_equal(np.asarray(a), np.asarray(b)))
+              for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(want))
+              if not jax.numpy.issubdtype(a.dtype, jax.dtypes.prng_key)]
+      out["pmap_restored_equal"] = all(same) and len(same) > 0
 
   if args.workdir:
     # The host loop on the mesh step: 5 steps with a checkpoint, then a resumed run to step 6. Only process 0

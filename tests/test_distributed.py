@@ -138,6 +138,7 @@ def test_two_processes_match_one_process_with_four_devices(tmp_path):
   assert a["restored_equal"] and a["restored_step"] == 3
   assert a["restored_sharding"] == "P()"
   assert a["extra"] == "multi-process"
+  assert a["pmap_restored_equal"]  # a pmap run's checkpoint (one unreplicated copy) written by both processes
   assert sorted(os.listdir(tmp_path / "ckpt")) == ["3"]
   # The host loop across both processes: checkpoint at step 5, resumed by a second run to step 6; one log writer.
   assert a["loop_steps"] == [5, 6] and a["loop_resumed_records"] == [6]

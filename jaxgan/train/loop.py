@@ -170,8 +170,8 @@ def train(
       step (after that step's log and checkpoint), log after each record, end after the
       last step, close always (also on errors).
     placement: how `state` sits on the devices, e.g. a `jaxgan.train.parallel.DataParallel`:
-      `host_state(state)` gives the one copy that checkpoints hold and `put_state(copy)` places
-      a restored copy. Checkpoints are then the same under jit, mesh and pmap (a pmap run's
+      `checkpoint_state(state)` gives the one copy that checkpoints hold and `put_state(copy)`
+      places a restored copy. Checkpoints are then the same under jit, mesh and pmap (a pmap run's
       checkpoint holds no per-device copies) and any of them can resume any other. None: the
       state is checkpointed as it is.
   Returns:
@@ -196,7 +196,7 @@ def train(
       if placement is None:
         state, extra = ckpt.restore(state)
       else:
-        restored, extra = ckpt.restore(placement.host_state(state))
+        restored, extra = ckpt.restore(placement.checkpoint_state(state))
         state = placement.put_state(restored)
       if data is not None and extra.get("data") is not None:
         data.restore(extra["data"])
@@ -251,7 +251,7 @@ def train(
           h.log(step, record, state)
         checked = []
       if ckpt is not None and (is_ckpt or step == cfg.num_steps):
-        ckpt.save(step, state if placement is None else placement.host_state(state),
+        ckpt.save(step, state if placement is None else placement.checkpoint_state(state),
                   {"data": data.state() if data is not None else None})
       for h in hooks:
         h.after_step(step, state)

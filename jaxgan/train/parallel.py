@@ -232,9 +232,12 @@ def _pmap_sharding(devices: Sequence[jax.Device]) -> NamedSharding:
 
 
 def _to_host_with_keys(x: Any) -> tuple[np.ndarray, Any]:
-  if is_prng_key(x):
-    return np.asarray(jax.device_get(jax.random.key_data(x))), jax.random.key_impl(x)
-  return np.asarray(jax.device_get(x)), None
+  impl = jax.random.key_impl(x) if is_prng_key(x) else None
+  if impl is not None:
+    x = jax.random.key_data(x)
+  if isinstance(x, jax.Array) and not x.is_fully_addressable and x.is_fully_replicated:
+    x = x.addressable_data(0)  # a global replicated array of several processes: this process's copy
+  return np.asarray(jax.device_get(x)), impl
 
 
 def _put_copy(tree: Any, sharding: jax.sharding.Sharding, leading: int | None = None) -> Any:
@@ -491,3 +494,17 @@ class DataParallel:
   def host_state(self, state: Any) -> Any:
     """One copy of the state (pmap: unreplicated), e.g. for sampling or evaluation."""
     return unreplicate(state) if self.mode == "pmap" else state
+
+  def checkpoint_state(self, state: Any) -> Any:
+    """The one copy of the state that checkpoints hold, and the template they are restored into.
+
+    jit and mesh: the state itself (the mesh state is one global array per leaf). pmap: the unreplicated
+    state, and with several processes that copy as global arrays replicated over every device, which orbax
+    can write from all processes together (process-local arrays it refuses).
+    """
+    if self.mode != "pmap":
+      return state
+    one = unreplicate(state)
+    if jax.process_count() == 1:
+      return one
+    return replicate_on_mesh(one, Mesh(np.asarray(jax.devices()), ("all",)))
