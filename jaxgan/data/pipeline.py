@@ -42,7 +42,8 @@ class _Failure:
 
 
 @jax.jit
-def _to_float(images: jax.Array) -> jax.Array:
+def uint8_to_float(images: jax.Array) -> jax.Array:
+  """uint8 [0, 255] -> float32 [-1, 1] (`x / 127.5 - 1`) on the device(s) that hold the images (sharding kept)."""
   return images.astype(jnp.float32) / jnp.float32(127.5) - jnp.float32(1.0)
 
 
@@ -201,12 +202,12 @@ class Pipeline:
       return self._place(host)
     if self._sharding is not None:
       image = jax.make_array_from_process_local_data(self._sharding, host["image"])
-      batch = {"image": _to_float(image)}
+      batch = {"image": uint8_to_float(image)}
       if "label" in host:
         batch["label"] = jax.make_array_from_process_local_data(_label_sharding(self._sharding), host["label"])
       return batch
     device = self._device or jax.local_devices()[0]
-    batch = {"image": _to_float(jax.device_put(host["image"], device))}
+    batch = {"image": uint8_to_float(jax.device_put(host["image"], device))}
     if "label" in host:
       batch["label"] = jax.device_put(host["label"], device)
     return batch

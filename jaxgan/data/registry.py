@@ -145,11 +145,10 @@ def get_dataset(name: str, *, data_dir: str | None = None, split: str | None = "
   """
   kwargs = dict(resolution=resolution, channels=channels, limit=limit)
   if name.startswith("tfds:"):
-    if subset != "first" and limit is not None:  # TFDS reads in its own order: take the subset after reading
-      full = tfds_lib.load_tfds(name[len("tfds:"):], split=split, data_dir=data_dir, download=download,
-                                resolution=resolution, channels=channels)
-      return full.take(limit, subset=subset)
-    return tfds_lib.load_tfds(name[len("tfds:"):], split=split, data_dir=data_dir, download=download, **kwargs)
+    after = subset != "first"  # TFDS reads in its own order: read everything, then take the subset
+    data = tfds_lib.load_tfds(name[len("tfds:"):], split=split, data_dir=data_dir, download=download,
+                              **dict(kwargs, limit=None if after else limit))
+    return data.take(limit, subset=subset) if after else data
   kwargs["subset"] = subset
   if download:
     raise ValueError(f"download=True is only for 'tfds:<name>' datasets; {name!r} reads local files")

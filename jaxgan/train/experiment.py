@@ -572,7 +572,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   labels_in = data.labels if num_classes else None
   # Batches leave the host as uint8 and go straight to the devices that use them (float conversion there).
   pipeline = Pipeline(data.images, labels_in, per_step, seed=c.seed, shuffle=True, flip=c.flip,
-                      place=None if dp.mode == "jit" else dp.put_batch)
+                      place=dp.put_batch)
   loop_cfg = LoopConfig(num_steps=c.num_steps, log_every=c.log_every,
                         checkpoint_every=c.checkpoint_every, keep=c.keep, resume=resume,
                         progress=c.progress, images_per_step=per_step)

@@ -53,6 +53,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from jaxgan.data.pipeline import uint8_to_float
 from jaxgan.losses.base import LossTransform
 from jaxgan.train.state import GANState
 from jaxgan.train.checkpoint import is_prng_key
@@ -396,12 +397,6 @@ def fetch_metrics(metrics: Metrics, mode: str) -> dict[str, float]:
 # One object for the host loop.
 
 
-@jax.jit
-def _uint8_to_float(images: jax.Array) -> jax.Array:
-  """uint8 [0, 255] -> float32 [-1, 1] where the images are (the output keeps the input's sharding)."""
-  return images.astype(jnp.float32) / jnp.float32(127.5) - jnp.float32(1.0)
-
-
 @dataclasses.dataclass(frozen=True)
 class DataParallel:
   """The choice of compilation in one place, so a host loop reads the same for every mode.
@@ -488,7 +483,7 @@ class DataParallel:
     else:
       out = shard_batch(batch, self.mode, d_steps=self.d_steps, mesh=self.mesh)
     if "image" in out and out["image"].dtype == jnp.uint8:
-      out["image"] = _uint8_to_float(out["image"])
+      out["image"] = uint8_to_float(out["image"])
     return out
 
   def host_state(self, state: Any) -> Any:
