@@ -36,6 +36,21 @@ def test_min_count_threshold_and_errors():
   x = np.concatenate([np.repeat(ring.means[:1], 99, 0), np.repeat(ring.means[1:2], 1, 0)])
   assert synthetic.mode_metrics(x, ring, min_count=2)["modes"] == 1
   assert synthetic.mode_metrics(x, ring, min_count=1)["modes"] == 2
+
+
+def test_default_coverage_rules():
+  # PacGAN's rule (one high-quality sample covers a mode) and the strict rule (a fifth of
+  # the fair share: round(0.2 * 100 / 8) = 2 samples here).
+  ring = synthetic.ring()
+  x = np.concatenate([np.repeat(ring.means[:1], 96, 0), np.repeat(ring.means[1:2], 2, 0),
+                      np.repeat(ring.means[2:3], 1, 0), np.repeat(ring.means[2:3] * 0.5, 1, 0)])
+  m = synthetic.mode_metrics(x, ring)
+  assert (m["modes"], m["modes_strict"]) == (3, 2)
+  assert synthetic.mode_metrics(x, ring, strict_fraction=0.9)["modes_strict"] == 1
+
+
+def test_bad_inputs():
+  ring = synthetic.ring()
   with pytest.raises(ValueError, match=r"\(N, 2\)"):
     synthetic.mode_metrics(np.zeros((4, 3)), ring)
   with pytest.raises(ValueError, match="NaN"):
