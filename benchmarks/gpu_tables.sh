@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU table of the README in one command, for one GPU machine with jax, flax, optax, orbax,
-# chex, scipy, pillow and torch installed. The two benchmarks need nothing else, so no install step
+# Every GPU table of the README in one command, for one GPU machine with jax, flax, optax,
+# orbax-checkpoint, scipy, pillow and torch installed. The two benchmarks need nothing else, so no install step
 # is required: run it from the repository root.
 #
 #   bash benchmarks/gpu_tables.sh [OUT_DIR]        # default: $OUT, else results/gpu
