@@ -74,6 +74,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.regularizer = "none"  # none, gradient_penalty, r1, r2, dragan
   c.reg_weight = 1.0  # the regularizer's weight (gamma for r1/r2)
   c.reg_every = 1  # lazy regularization interval (discriminator steps)
+  c.top_k = 1.0  # < 1: top-k G updates (Sinha et al. 2020), kept fraction annealed down to this
+  c.top_k_decay = 0.99  # the kept fraction is multiplied by this every top_k_period steps
+  c.top_k_period = 100  # steps per decay (Sinha et al.: one epoch)
   c.packing = 2  # PacGAN degree m: D judges m samples at once (1 = plain GAN)
   c.num_seeds = 3  # independent runs trained together (vmap)
   c.seed = 0  # seeds used: seed, seed + 1, ...
@@ -163,8 +166,11 @@ def run_mixture(c: ml_collections.ConfigDict, name: str, workdir: str | None, re
   generator = MLPGenerator(out_shape=(2,), hidden=tuple(c.g_hidden), batch_norm=c.g_batch_norm,
                            output="linear")
   discriminator = MLPDiscriminator(hidden=tuple(c.d_hidden), maxout_pieces=c.maxout)
+  top_k = None
+  if c.top_k != 1.0:  # annealed_fraction rejects values outside (0, 1]
+    top_k = losses.annealed_fraction(c.top_k, c.top_k_decay, c.top_k_period)
   loss = losses.build_loss(c.loss, regularizer=c.regularizer, weight=c.reg_weight,
-                           interval=c.reg_every)
+                           interval=c.reg_every, top_k_fraction=top_k)
   if c.lr_schedule not in ("constant", "cosine"):
     raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {c.lr_schedule!r}")
 

@@ -245,6 +245,81 @@ def test_every_average_equals_unlazy_r1():
   np.testing.assert_allclose(total / n, plain, rtol=1e-5)
 
 
+# ---- top-k generator updates (Sinha et al. 2020) -----------------------------------------------
+
+TOPK_F = np.array([0.3, -1.2, 2.0, 0.7, -0.4, 1.1], np.float32)  # six D logits on fake, distinct
+
+
+def _topk_grad(term, d_fake, step=0):
+  """(loss, aux, d loss / d d_fake) of a generator loss at `d_fake`."""
+  def f(x):
+    ctx = _ctx("g", d_real=np.zeros_like(d_fake), d_fake=x).replace(step=jnp.int32(step))
+    loss, aux, _ = term.apply(ctx, term.init(jax.random.PRNGKey(0)))
+    return loss, aux
+  (loss, aux), g = jax.value_and_grad(f, has_aux=True)(jnp.asarray(d_fake))
+  return float(loss), {k: float(v) for k, v in aux.items()}, np.asarray(g)
+
+
+@pytest.mark.parametrize("fraction,kept", [(0.5, [2, 3, 5]), (1 / 3, [2, 5]), (0.01, [2])])
+def test_top_k_gradient_is_mean_over_the_most_realistic(fraction, kept):
+  # Non-saturating G loss softplus(-x): d/dx_i of the mean over the kept k = -sigmoid(-x_i) / k.
+  loss, aux, grad = _topk_grad(L.top_k(L.non_saturating(), fraction), TOPK_F)
+  want = np.zeros(6)
+  want[kept] = -(1 - _sig(TOPK_F[kept])) / len(kept)
+  np.testing.assert_allclose(grad, want, rtol=1e-5, atol=1e-7)
+  # The value (and the term's aux) stay those of the whole batch.
+  np.testing.assert_allclose(loss, -np.mean(np.log(_sig(TOPK_F))), rtol=1e-6)
+  np.testing.assert_allclose(aux["non_saturating"], loss, rtol=1e-6)
+  np.testing.assert_allclose(aux["top_k_fraction"], len(kept) / 6, rtol=1e-6)
+
+
+def test_top_k_full_fraction_and_discriminator_unchanged():
+  plain = _topk_grad(L.non_saturating(), TOPK_F)
+  full = _topk_grad(L.top_k(L.non_saturating(), 1.0), TOPK_F)
+  np.testing.assert_allclose(full[2], plain[2], rtol=1e-6)
+  np.testing.assert_allclose(full[0], plain[0], rtol=1e-6)
+  d_plain = _value(L.hinge(), "d")
+  d_top = _value(L.top_k(L.hinge(), 0.5), "d")
+  assert d_top == d_plain
+
+
+def test_top_k_over_devices_equals_one_device():
+  # Under pmap the top k are chosen over the global batch: vmap with an axis name stands in
+  # for two devices; their mean gradient equals the one-device gradient on the whole batch.
+  term = L.top_k(L.least_squares(), 0.5)
+
+  def local(x):
+    def f(x):
+      ctx = _ctx("g", d_real=np.zeros(3, np.float32), d_fake=x).replace(axis_name="dev")
+      return term.apply(ctx, term.init(jax.random.PRNGKey(0)))[0]
+    return jax.grad(f)(x)
+
+  per_device = jax.vmap(local, axis_name="dev")(jnp.asarray(TOPK_F).reshape(2, 3))
+  # Each device's gradient is w.r.t. its own logits, scaled for its local mean: averaging
+  # over the 2 devices (as pmean of parameter gradients does) halves it.
+  _, _, whole = _topk_grad(term, TOPK_F)
+  np.testing.assert_allclose(np.asarray(per_device).reshape(-1) / 2, whole, rtol=1e-5, atol=1e-7)
+
+
+def test_annealed_fraction_schedule():
+  f = L.annealed_fraction(minimum=0.5, decay=0.9, period=10)
+  got = [float(f(s)) for s in (0, 10, 25, 1000)]
+  np.testing.assert_allclose(got, [1.0, 0.9, 0.9 ** 2.5, 0.5], rtol=1e-6)
+  # Steps come from the context: the kept fraction follows the schedule.
+  _, aux, _ = _topk_grad(L.top_k(L.non_saturating(), L.annealed_fraction(0.1, 0.5, 1)), TOPK_F,
+                         step=1)
+  np.testing.assert_allclose(aux["top_k_fraction"], 3 / 6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("make", [lambda: L.top_k(L.hinge(), 0.0), lambda: L.top_k(L.hinge(), 1.5),
+                                  lambda: L.annealed_fraction(minimum=0.0),
+                                  lambda: L.annealed_fraction(decay=1.2),
+                                  lambda: L.annealed_fraction(period=0)])
+def test_top_k_rejects_bad_settings(make):
+  with pytest.raises(ValueError, match="top_k|annealed_fraction"):
+    make()
+
+
 # ---- one table over every registered transform -----------------------------------------------
 
 REGISTERED = ([(n, {}) for n in L.ADVERSARIAL] + [(n, {}) for n in L.REGULARIZERS]

@@ -13,6 +13,7 @@ from jaxgan.losses.base import EmptyState
 from jaxgan.losses.base import EveryState
 from jaxgan.losses.base import LossContext
 from jaxgan.losses.base import LossTransform
+from jaxgan.losses.base import annealed_fraction
 from jaxgan.losses.base import chain
 from jaxgan.losses.base import every
 from jaxgan.losses.base import named
@@ -21,6 +22,7 @@ from jaxgan.losses.base import per_example
 from jaxgan.losses.base import per_example_from_key
 from jaxgan.losses.base import scale
 from jaxgan.losses.base import stateless
+from jaxgan.losses.base import top_k
 from jaxgan.losses.penalties import dragan
 from jaxgan.losses.penalties import gradient_penalty
 from jaxgan.losses.penalties import r1
@@ -59,7 +61,8 @@ def get_loss(name: str, **kwargs: Any) -> LossTransform:
 
 
 def build_loss(adversarial: str, *, regularizer: str | None = None, weight: float | None = None,
-               interval: int = 1, adversarial_kwargs: dict[str, Any] | None = None) -> LossTransform:
+               interval: int = 1, adversarial_kwargs: dict[str, Any] | None = None,
+               top_k_fraction: float | Callable[[Any], Any] | None = None) -> LossTransform:
   """`chain(adversarial, every(interval, regularizer(weight)))` from names, for configs.
 
   Args:
@@ -68,8 +71,12 @@ def build_loss(adversarial: str, *, regularizer: str | None = None, weight: floa
     weight: the regularizer's weight (gamma for r1/r2); None keeps its default.
     interval: lazy regularization interval (1 = every D step).
     adversarial_kwargs: keyword arguments of the adversarial factory.
+    top_k_fraction: None (off), or the fraction (or schedule) of `top_k` applied to the
+      adversarial term's generator updates (Sinha et al. 2020).
   """
   adv = _lookup(ADVERSARIAL, "loss", adversarial)(**(adversarial_kwargs or {}))
+  if top_k_fraction is not None:
+    adv = top_k(adv, top_k_fraction)
   if regularizer in (None, "", "none"):
     return adv
   reg_fn = _lookup(REGULARIZERS, "regularizer", regularizer)

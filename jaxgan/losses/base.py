@@ -237,6 +237,76 @@ def every(n: int, term: LossTransform, *, rescale: bool = True) -> LossTransform
   return LossTransform(init, apply, term.players)
 
 
+def top_k(term: LossTransform, fraction: float | Callable[[jax.Array], jax.Array]) -> LossTransform:
+  """Top-k generator updates (Sinha et al. 2020, arXiv:2002.06224).
+
+  For the generator's loss, only the batch elements that D scores as most realistic
+  (the largest `d_fake` logits, a fraction `fraction` of the batch) contribute to the
+  gradient; the others are held constant with `stop_gradient`. The gradient is that of
+  the term's mean over the kept elements. The loss value returned (and the term's aux)
+  stays that of the whole batch, so logged losses remain comparable with an unwrapped
+  run; aux gains "top_k_fraction", the fraction kept. The discriminator's loss is
+  unchanged. Under pmap (`ctx.axis_name`) the top k are chosen over the global batch.
+
+  Wrap the adversarial term only: the rescaling assumes a mean over `d_fake`, e.g.
+  `chain(top_k(non_saturating(), annealed_fraction()), every(4, r1()))`.
+
+  Args:
+    term: the loss term whose generator gradient is restricted.
+    fraction: in (0, 1], or a function of the step (generator updates so far) that
+      returns it, e.g. `annealed_fraction(...)`. k = round(fraction * M), at least 1.
+  """
+  if not callable(fraction):
+    fraction = float(fraction)
+    if not 0.0 < fraction <= 1.0:
+      raise ValueError(f"top_k: fraction must be in (0, 1], got {fraction}")
+
+  def apply(ctx, state):
+    if ctx.player != "g":
+      return term.apply(ctx, state)
+    frac = fraction(ctx.step) if callable(fraction) else fraction
+    frac = jnp.clip(jnp.asarray(frac, jnp.float32), 0.0, 1.0)
+    scores = jax.lax.stop_gradient(ctx.d_fake)
+    everyone = scores if ctx.axis_name is None else jax.lax.all_gather(
+        scores, ctx.axis_name).reshape(-1)
+    m = everyone.shape[0]
+    k = jnp.clip(jnp.round(frac * m), 1, m).astype(jnp.int32)
+    threshold = jnp.sort(everyone)[m - k]
+    keep = scores >= threshold
+    kept = jnp.sum(keep).astype(jnp.float32)
+    if ctx.axis_name is not None:
+      kept = jax.lax.psum(kept, ctx.axis_name)
+    d_fake = jnp.where(keep, ctx.d_fake, scores)
+    loss, aux, state = term.apply(ctx.replace(d_fake=d_fake), state)
+    # Value: the loss on the whole batch; gradient: the mean over the kept elements.
+    surrogate = (m / kept) * loss
+    loss = surrogate - jax.lax.stop_gradient(surrogate - loss)
+    return loss, {**aux, "top_k_fraction": kept / m}, state
+
+  return LossTransform(term.init, apply, term.players)
+
+
+def annealed_fraction(minimum: float = 0.5, decay: float = 0.99,
+                      period: int = 1) -> Callable[[jax.Array], jax.Array]:
+  """The top-k schedule of Sinha et al. 2020: max(minimum, decay ** (step / period)).
+
+  They decay by 0.99 per epoch down to half the batch; `period` is the number of steps
+  that counts as one decay (an epoch, for a finite dataset).
+  """
+  if not 0.0 < minimum <= 1.0:
+    raise ValueError(f"annealed_fraction: minimum must be in (0, 1], got {minimum}")
+  if not 0.0 < decay <= 1.0:
+    raise ValueError(f"annealed_fraction: decay must be in (0, 1], got {decay}")
+  if period < 1:
+    raise ValueError(f"annealed_fraction: period must be >= 1, got {period}")
+
+  def fraction(step):
+    steps = jnp.asarray(step, jnp.float32) / period
+    return jnp.maximum(minimum, jnp.asarray(decay, jnp.float32) ** steps)
+
+  return fraction
+
+
 def per_example_from_key(key: jax.Array, sampler: Callable[[jax.Array, tuple[int, ...]], jax.Array],
                          shape: tuple[int, ...], axis_name: str | None = None) -> jax.Array:
   """Draws per-example random numbers that do not depend on the number of devices.
