@@ -35,6 +35,18 @@ def test_unknown_mixture_fails_before_compute(tmp_path):
   assert not (tmp_path / "ring").exists()
 
 
+@pytest.mark.parametrize("field,value,match", [("top_k", 1.5, "minimum must be in"),
+                                               ("top_k_decay", 0.0, "decay must be in"),
+                                               ("loss", "wgan_typo", "unknown loss 'wgan_typo'")])
+def test_bad_loss_settings_fail_before_compute(tmp_path, field, value, match):
+  cfg = toy2d.get_config()
+  cfg.smoke, cfg.top_k = True, 0.5
+  setattr(cfg, field, value)
+  with pytest.raises(ValueError, match=match):
+    toy2d.main(cfg, str(tmp_path))
+  assert not (tmp_path / "ring").exists()
+
+
 @pytest.mark.slow
 def test_default_covers_ring_modes(tmp_path):
   # Behavioural: the default settings (fixed seeds 0, 1, 2) cover >= 7 of 8 ring modes, each
