@@ -56,6 +56,7 @@ from jaxgan.data import synthetic
 from jaxgan.nets.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.sampling import sample_latent
 from jaxgan.train import StepConfig, init_state, make_train_step, normal_init_state
+from jaxgan.train import experiment
 from jaxgan.train.loop import LoopConfig, train
 
 PAPER = {  # PacGAN Table 1 (Lin et al. 2018), mean over 10 trials.
@@ -158,15 +159,6 @@ def _score_summary(scores: list[dict[str, Any]]) -> dict[str, Any]:
   }
 
 
-def build_loss(c: ml_collections.ConfigDict) -> losses.LossTransform:
-  """The config's loss; raises ValueError on unknown names or a top-k setting outside (0, 1]."""
-  top_k = None
-  if c.top_k != 1.0:  # annealed_fraction rejects values outside (0, 1]
-    top_k = losses.annealed_fraction(c.top_k, c.top_k_decay, c.top_k_period)
-  return losses.build_loss(c.loss, regularizer=c.regularizer, weight=c.reg_weight,
-                           interval=c.reg_every, top_k_fraction=top_k)
-
-
 def run_mixture(c: ml_collections.ConfigDict, name: str, workdir: str | None, resume: bool,
                 config_dict: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
   """Trains all seeds on one mixture; returns (final vmapped state, summary of the mixture)."""
@@ -175,7 +167,7 @@ def run_mixture(c: ml_collections.ConfigDict, name: str, workdir: str | None, re
   generator = MLPGenerator(out_shape=(2,), hidden=tuple(c.g_hidden), batch_norm=c.g_batch_norm,
                            output="linear")
   discriminator = MLPDiscriminator(hidden=tuple(c.d_hidden), maxout_pieces=c.maxout)
-  loss = build_loss(c)
+  loss = experiment.build_loss(c)
   if c.lr_schedule not in ("constant", "cosine"):
     raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {c.lr_schedule!r}")
 
@@ -255,7 +247,7 @@ def main(config: ml_collections.ConfigDict, workdir: str | None = None,
   c = _apply_smoke(config) if config.smoke else config
   for name in c.mixtures:
     synthetic.get_mixture(name)  # unknown names fail before any compute
-  build_loss(c)
+  experiment.build_loss(c)  # unknown loss names, top-k outside (0, 1]
   config_dict = config_lib.save_config(c, workdir) if workdir else c.to_dict()
   states, summary = {}, {"config": config_dict, "paper_table1": PAPER, "mixtures": {}}
   for name in c.mixtures:

@@ -302,13 +302,20 @@ def build_nets(c: ml_collections.ConfigDict, resolution: int, channels: int,
 
 
 def build_loss(c: ml_collections.ConfigDict) -> losses.LossTransform:
-  """`c.loss` (+ `c.regularizer`); least squares reads `ls_a`, `ls_b`, `ls_c` when the config has them."""
+  """`c.loss` (+ `c.regularizer`), from the fields the config has.
+
+  Least squares reads `ls_a`, `ls_b`, `ls_c`; `top_k` < 1 turns on top-k generator updates
+  with the kept fraction annealed by `top_k_decay` every `top_k_period` steps down to it.
+  """
   kwargs = {}
   if losses._ALIASES.get(c.loss, c.loss) == "least_squares":  # pylint: disable=protected-access
     kwargs = {k: c[f"ls_{k}"] for k in ("a", "b", "c") if f"ls_{k}" in c}
   try:
+    top_k = None
+    if c.get("top_k", 1.0) != 1.0:  # annealed_fraction rejects values outside (0, 1]
+      top_k = losses.annealed_fraction(c.top_k, c.get("top_k_decay", 0.99), c.get("top_k_period", 1))
     return losses.build_loss(c.loss, regularizer=c.regularizer, weight=c.reg_weight,
-                             interval=c.reg_every, adversarial_kwargs=kwargs)
+                             interval=c.reg_every, adversarial_kwargs=kwargs, top_k_fraction=top_k)
   except ValueError as e:
     raise ExperimentError(f"loss: {e}") from None
 
