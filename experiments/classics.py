@@ -17,7 +17,8 @@ Where jaxgan differs from the papers (all written per row in `ROWS[...].note`):
   * hinge + SN on MNIST / Fashion is not in Lucic et al.: it uses the InfoGAN pair with a spectrally normalized
     critic (`sninfogan`) and Miyato et al.'s setting B optimizer.
   * The ResNet rows decay the learning rate linearly to 0 (Gulrajani et al.; the SN-GAN projection code of
-    Miyato & Koyama 2018 does the same over 50k G steps), but G's batch is D's (that code draws 128 for G).
+    Miyato & Koyama 2018 does the same over 50k G steps). The SN-GAN row draws 128 latents per G update with D
+    batch 64, as that code does (`g_batch_multiplier=2`); the other rows draw D's batch.
   * "Epochs" count real images read: one G step reads `d_steps * batch_size` images.
 
 Run one row (the benchmark runner `python -m benchmarks.reproduce` runs, evaluates and tabulates several):
@@ -165,11 +166,11 @@ def _rows_cifar() -> list[Row]:
           {"is": 7.86, "source": "Gulrajani et al. 2017, Table 3 (unsupervised ResNet; no FID published)"},
           f"{jpeg}; G and D widths 256 / 128 (jaxgan's ResNet pair), not Gulrajani's 128 / 128"),
       Row("cifar_sngan_resnet_hinge", "cifar10", "miyato2018",
-          dict(res, net="snresnet", loss="hinge", num_steps=50_000),
+          dict(res, net="snresnet", loss="hinge", num_steps=50_000, g_batch_multiplier=2),
           f"{MIYATO}, ResNet with SN and hinge loss, Adam 2e-4 (0, 0.9), n_dis 5, 50k G steps, lr decayed "
           "linearly to 0 (as in the SN-GAN projection code's unconditional CIFAR-10 config)",
           {"fid": 21.7, "is": 8.22, "source": f"{MIYATO}, Table 2 (SN-GANs ResNet, hinge)"},
-          f"{jpeg}; G draws batch 64 per step (the SN-GAN code draws 128)"),
+          f"{jpeg}; G draws 128 latents per update, D 64 per step, as in the SN-GAN code"),
   ]
 
 

@@ -36,7 +36,8 @@ def _case(name):
     # which Adam would amplify into arbitrary, implementation-dependent updates.
     g = DCGANGenerator(resolution=28, channels=1, width=4)
     d = MLPDiscriminator(hidden=(8, 8), maxout_pieces=1)
-    cfg = StepConfig(latent_dim=4, d_steps=2)
+    # G draws 2 x D's batch (g_batch_multiplier): its latents must be the same numbers in every mode.
+    cfg = StepConfig(latent_dim=4, d_steps=2, g_batch_multiplier=2)
     loss = chain(wasserstein(), gradient_penalty(10.0))
     return g, d, loss, cfg, (16, 28, 28, 1), (optax.adam(1e-3, b1=0.5, b2=0.9), optax.adam(1e-3, b1=0.5, b2=0.9))
   raise ValueError(name)

@@ -90,6 +90,10 @@ def test_rows_carry_the_papers_settings():
   assert (sn.net, sn.loss, sn.beta1, sn.beta2, sn.d_steps, sn.num_steps, sn.latent_dim) == (
       "snresnet", "hinge", 0.0, 0.9, 5, 50_000, 128)
   assert sn.lr_schedule == "linear" and classics.get_config("cifar_wgan_gp_resnet").lr_schedule == "linear"
+  # The SN-GAN code draws 128 latents per G update with D batch 64; every other row draws D's batch.
+  assert (sn.batch_size, sn.g_batch_multiplier) == (64, 2)
+  assert {n for n in classics.row_names() if classics.get_config(n).g_batch_multiplier != 1} == {
+      "cifar_sngan_resnet_hinge"}
   cnn = classics.get_config("cifar_wgan_gp_cnn")  # Miyato et al.'s WGAN-GP row: their CNN, no SN, setting A
   assert (cnn.net, cnn.regularizer, cnn.g_lr, cnn.beta1, cnn.beta2, cnn.d_steps) == (
       "cnn", "gradient_penalty", 1e-4, 0.5, 0.9, 5)

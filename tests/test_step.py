@@ -48,6 +48,60 @@ def test_k_discriminator_steps_use_successive_slices():
   assert all(v.shape == () for v in metrics.values())
 
 
+class ScaleLabelG(nn.Module):
+  """G(z, y) = s * z + e[y]: the update of s reads the mean of the latents G drew."""
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train=True):
+    s = self.param("s", lambda k: jnp.ones((), jnp.float32))
+    e = self.param("e", lambda k: jnp.zeros((3, 2), jnp.float32))
+    return s * z + e[labels]
+
+
+class FixedD(nn.Module):
+  """D(x) = x . v with v = (1, 2) (trained with learning rate 0)."""
+
+  @nn.compact
+  def __call__(self, x, labels=None, *, train=True):
+    return x @ self.param("v", lambda k: jnp.array([1.0, 2.0], jnp.float32))
+
+
+@pytest.mark.parametrize("r", [1, 2])
+def test_g_batch_multiplier_draws_r_times_the_latents(r):
+  # Wasserstein G loss -mean_i D(G(z_i, y_i)), SGD lr 1 on G: s gains mean_i z_i . v over
+  # the r * B latents G drew; e[c] gains (share of class c in the real slice) * v.
+  b, v = 4, np.array([1.0, 2.0])
+  loss = L.wasserstein()
+  g_tx, d_tx = optax.sgd(1.0), optax.sgd(0.0)
+  labels = np.array([0, 2, 2, 1, 0, 0, 0, 2], np.int32)  # slices [0 2 2 1], [0 0 0 2]
+  batch = {"image": jnp.zeros((2 * b, 2)), "label": jnp.asarray(labels)}
+  g, d = ScaleLabelG(), FixedD()
+  cfg = StepConfig(latent_dim=2, conditional=True, d_steps=2, g_batch_multiplier=r)
+  state = init_state(jax.random.PRNGKey(3), g, d, loss, g_tx, d_tx, cfg, batch)
+  new, _ = jax.jit(make_train_step(g, d, loss, g_tx, d_tx, cfg))(state, batch)
+  # The step's key schedule: fold in the step, split D / G, split G's key into latents / loss.
+  g_key = jax.random.split(jax.random.fold_in(state.key, state.step))[1]
+  z = np.asarray(jax.random.normal(jax.random.split(g_key)[0], (r * b, 2)))
+  np.testing.assert_allclose(float(new.g_params["s"]), 1.0 + (z @ v).mean(), rtol=1e-5)
+  share = np.bincount(labels[b:], minlength=3) / b  # G's step uses the last slice
+  np.testing.assert_allclose(new.g_params["e"], share[:, None] * v[None, :], atol=1e-6)
+  if r > 1:  # the first B latents alone give a different update: all r * B were used
+    assert abs((z @ v).mean() - (z[:b] @ v).mean()) > 1e-3
+  with pytest.raises(ValueError, match="g_batch_multiplier"):
+    StepConfig(latent_dim=2, g_batch_multiplier=0)
+
+
+def test_g_batch_multiplier_with_packing_keeps_pairs_of_one_size():
+  cfg = StepConfig(latent_dim=2, packing=2, g_batch_multiplier=3)
+  loss = L.least_squares()
+  tx = optax.adam(1e-2)
+  g, d = TinyMLPGenerator(), TinyMLPDiscriminator()
+  batch = {"image": jax.random.normal(jax.random.PRNGKey(1), (8, 2))}
+  state = init_state(jax.random.PRNGKey(0), g, d, loss, tx, tx, cfg, batch)
+  new, m = jax.jit(make_train_step(g, d, loss, tx, tx, cfg))(state, batch)
+  assert float(m["loss_finite"]) == 1.0 and int(new.step) == 1
+
+
 def test_ema_math():
   cfg = StepConfig(latent_dim=2, ema_decay=0.9)
   loss = L.non_saturating()

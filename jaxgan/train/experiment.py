@@ -108,6 +108,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.weight_clip = 0.0  # > 0: clip D's weights to [-c, c] after each update (WGAN)
   c.d_steps = 1  # D updates per G update
   c.batch_size = 128  # examples per D update; a step reads d_steps * batch_size real images
+  c.g_batch_multiplier = 1  # G's update draws this many times batch_size latents (SN-GAN code: 2)
   c.ema_decay = 0.0  # > 0: keep an EMA of G's weights, used for samples and FID
   c.num_steps = 10_000  # G updates
   c.seed = 0
@@ -168,7 +169,7 @@ def check_config(c: ml_collections.ConfigDict) -> None:
   _check(c.lr_schedule in LR_SCHEDULES,
          f"unknown lr_schedule {c.lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
   for name in ("num_steps", "batch_size", "d_steps", "latent_dim", "log_every", "reg_every",
-               "num_samples"):
+               "num_samples", "g_batch_multiplier"):
     _check(c[name] >= 1, f"{name} must be >= 1, got {c[name]}")
   for name in ("g_lr", "d_lr", "init_std"):
     _check(c[name] > 0, f"{name} must be > 0, got {c[name]}")
@@ -390,6 +391,7 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
   g_tx, d_tx = build_optimizers(c)
   step_cfg = StepConfig(latent_dim=c.latent_dim, latent_dist=c.latent_dist, d_steps=c.d_steps,
                         ema_decay=c.ema_decay if c.ema_decay > 0 else None,
+                        g_batch_multiplier=c.g_batch_multiplier,
                         conditional=num_classes > 0)
   options = _FAST if c.fast_compile else None
   cpu = jax.default_backend() == "cpu"

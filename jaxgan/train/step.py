@@ -36,6 +36,11 @@ class StepConfig:
     packing: PacGAN degree m (Lin et al. 2018, arXiv:1712.04086): D sees m samples
       concatenated along the last axis; the per-D-step batch must be divisible by m.
     ema_decay: decay of G's parameter EMA, or None for no EMA.
+    g_batch_multiplier: G's update draws this many times the per-D-step batch of latents
+      (the SN-GAN code of Miyato et al. 2018 draws 128 for G with D batch 64: 2). Each
+      (packed) real example of the slice it is compared with is repeated as many times, so
+      real and generated batches keep one size for losses that read both (the mean of
+      D(x) does not change); conditional labels are repeated the same way.
     conditional: pass the batch's "label" to G and D (generated samples take the
       labels of the real batch they are compared with).
     axis_name: pmap axis name; gradients, batch statistics and metrics are averaged
@@ -47,6 +52,7 @@ class StepConfig:
   d_steps: int = 1
   packing: int = 1
   ema_decay: float | None = None
+  g_batch_multiplier: int = 1
   conditional: bool = False
   axis_name: str | None = None
 
@@ -58,6 +64,8 @@ class StepConfig:
       raise ValueError(f"d_steps must be an int >= 1, got {self.d_steps!r}")
     if not isinstance(self.packing, int) or self.packing < 1:
       raise ValueError(f"packing must be an int >= 1, got {self.packing!r}")
+    if not isinstance(self.g_batch_multiplier, int) or self.g_batch_multiplier < 1:
+      raise ValueError(f"g_batch_multiplier must be an int >= 1, got {self.g_batch_multiplier!r}")
     if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
       raise ValueError(f"ema_decay must be in [0, 1) or None, got {self.ema_decay}")
     if self.conditional and self.packing > 1:
@@ -243,14 +251,18 @@ def make_train_step(
     d_metrics["d_fake"] = d_hist["d_fake"][-1]
     d_metrics["d_finite"] = jnp.min(d_hist["d_finite"])
 
-    # ---- Generator: one update on fresh latents, D's updated parameters.
+    # ---- Generator: one update on fresh latents, D's updated parameters. With
+    # g_batch_multiplier r it draws r * B latents and repeats each (packed) real example of
+    # the last slice r times: a local operation, so jit, mesh and pmap see the same pairs.
+    r = cfg.g_batch_multiplier
     last = jax.tree.map(lambda x: x[-1], slices)
     labels = labels_of(last)
-    real_p = pack(last["image"], m)
+    labels = None if labels is None else jnp.repeat(labels, r, axis=0)
+    real_p = jnp.repeat(pack(last["image"], m), r, axis=0)
     k_gen, k_loss = jax.random.split(g_key)
 
     def g_loss_fn(params):
-      fake, g_cols = generate(params, state.g_collections, k_gen, last["image"].shape[0], labels)
+      fake, g_cols = generate(params, state.g_collections, k_gen, r * last["image"].shape[0], labels)
       fake_p = pack(fake, m)
       d_fake, _ = d_call(d_params, d_cols, fake_p, labels)
       d_real, _ = d_call(d_params, d_cols, real_p, labels)
