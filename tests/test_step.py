@@ -91,7 +91,8 @@ def test_g_batch_multiplier_draws_r_times_the_latents(r):
     StepConfig(latent_dim=2, g_batch_multiplier=0)
 
 
-def test_g_batch_multiplier_with_packing_keeps_pairs_of_one_size():
+def test_g_batch_multiplier_with_packing_scores_every_packed_fake():
+  # G's LSGAN loss 0.5 mean (D(pack(G(z))) - 1)^2 over the 3 * 8 latents, packed in pairs: 12 D calls.
   cfg = StepConfig(latent_dim=2, packing=2, g_batch_multiplier=3)
   loss = L.least_squares()
   tx = optax.adam(1e-2)
@@ -99,7 +100,14 @@ def test_g_batch_multiplier_with_packing_keeps_pairs_of_one_size():
   batch = {"image": jax.random.normal(jax.random.PRNGKey(1), (8, 2))}
   state = init_state(jax.random.PRNGKey(0), g, d, loss, tx, tx, cfg, batch)
   new, m = jax.jit(make_train_step(g, d, loss, tx, tx, cfg))(state, batch)
-  assert float(m["loss_finite"]) == 1.0 and int(new.step) == 1
+  g_key = jax.random.split(jax.random.fold_in(state.key, state.step))[1]
+  z = jax.random.normal(jax.random.split(g_key)[0], (3 * 8, 2))
+  fake, _ = g.apply({"params": state.g_params, **state.g_collections}, z, None, train=True,
+                    mutable=["batch_stats"])  # batch statistics of the 24 generated examples
+  assert not new.d_collections
+  d_fake = d.apply({"params": new.d_params}, pack(fake, 2), None, train=True)  # D updated first
+  assert d_fake.shape == (12,)
+  np.testing.assert_allclose(float(m["g_loss"]), 0.5 * float(jnp.mean((d_fake - 1.0) ** 2)), rtol=1e-5)
 
 
 def test_ema_math():
