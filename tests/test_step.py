@@ -66,6 +66,13 @@ class FixedD(nn.Module):
     return x @ self.param("v", lambda k: jnp.array([1.0, 2.0], jnp.float32))
 
 
+def _g_latents(state, shape):
+  """The latents of G's update, by the step's key schedule: fold in the step, split D / G,
+  split G's key into latents / loss; N(0, I) on one device."""
+  g_key = jax.random.split(jax.random.fold_in(state.key, state.step))[1]
+  return jax.random.normal(jax.random.split(g_key)[0], shape)
+
+
 @pytest.mark.parametrize("r", [1, 2])
 def test_g_batch_multiplier_draws_r_times_the_latents(r):
   # Wasserstein G loss -mean_i D(G(z_i, y_i)), SGD lr 1 on G: s gains mean_i z_i . v over
@@ -79,9 +86,7 @@ def test_g_batch_multiplier_draws_r_times_the_latents(r):
   cfg = StepConfig(latent_dim=2, conditional=True, d_steps=2, g_batch_multiplier=r)
   state = init_state(jax.random.PRNGKey(3), g, d, loss, g_tx, d_tx, cfg, batch)
   new, _ = jax.jit(make_train_step(g, d, loss, g_tx, d_tx, cfg))(state, batch)
-  # The step's key schedule: fold in the step, split D / G, split G's key into latents / loss.
-  g_key = jax.random.split(jax.random.fold_in(state.key, state.step))[1]
-  z = np.asarray(jax.random.normal(jax.random.split(g_key)[0], (r * b, 2)))
+  z = np.asarray(_g_latents(state, (r * b, 2)))
   np.testing.assert_allclose(float(new.g_params["s"]), 1.0 + (z @ v).mean(), rtol=1e-5)
   share = np.bincount(labels[b:], minlength=3) / b  # G's step uses the last slice
   np.testing.assert_allclose(new.g_params["e"], share[:, None] * v[None, :], atol=1e-6)
@@ -100,8 +105,7 @@ def test_g_batch_multiplier_with_packing_scores_every_packed_fake():
   batch = {"image": jax.random.normal(jax.random.PRNGKey(1), (8, 2))}
   state = init_state(jax.random.PRNGKey(0), g, d, loss, tx, tx, cfg, batch)
   new, m = jax.jit(make_train_step(g, d, loss, tx, tx, cfg))(state, batch)
-  g_key = jax.random.split(jax.random.fold_in(state.key, state.step))[1]
-  z = jax.random.normal(jax.random.split(g_key)[0], (3 * 8, 2))
+  z = _g_latents(state, (3 * 8, 2))
   fake, _ = g.apply({"params": state.g_params, **state.g_collections}, z, None, train=True,
                     mutable=["batch_stats"])  # batch statistics of the 24 generated examples
   assert not new.d_collections
