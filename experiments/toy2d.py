@@ -52,7 +52,6 @@ import numpy as np
 import optax
 
 from jaxgan import config as config_lib
-from jaxgan import losses
 from jaxgan import viz
 from jaxgan.data import synthetic
 from jaxgan.nets.mlp import MLPDiscriminator, MLPGenerator
