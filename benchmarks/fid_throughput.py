@@ -344,11 +344,25 @@ def main(argv: list[str] | None = None) -> dict:
   if jax.default_backend() == "cpu":
     notes.append("CPU run: TF32 does not exist on CPU, so 'tf32' equals 'strict' here")
 
+  result = {"device": f"{device.device_kind} ({jax.default_backend()})", "jax": jax.__version__,
+            "torch": torch_version, "python": platform.python_version(), "input_size": size,
+            "weights": args.weights or "random", "smoke": args.smoke, "throughput": None, "drift": None,
+            "parity": None, "full_fid": None, "notes": notes}
+
+  def save(**parts):
+    """Adds `parts` to the result and rewrites --out, so that a run stopped at a time limit keeps each stage."""
+    result.update(parts)
+    if args.out:
+      with open(args.out, "w") as f:
+        json.dump(result, f, indent=2)
+
   t0 = time.perf_counter()
   print("throughput (network only, input already on device):")
   throughput = _throughput(jparams, batch_sizes, size, args.iters, args.warmup, torch_net, torch_device)
+  save(throughput=throughput)
   print(f"drift on {args.drift_num} images: [{time.perf_counter() - t0:.0f} s]")
   drift, parity = _drift(jparams, args.drift_num, batch_sizes[-1], size, torch_net, torch_device)
+  save(drift=drift, parity=parity)
   fmt = lambda v: "n/a (< 2048 images)" if v is None else f"{v:.3g}"
   for r in drift:
     print(f"  {r['framework']:5s} {r['mode']:5s} FID vs strict {fmt(r['fid_vs_strict'])}, "
@@ -358,11 +372,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"FID {fmt(parity['fid_jax_vs_torch_strict'])}")
   print(f"full FID from a DCGAN-sized generator (JAX pipeline): [{time.perf_counter() - t0:.0f} s]")
   full = _full_fid(jparams, args.fid_num, args.fid_batch, fid_modes, method)
-
-  result = {"device": f"{device.device_kind} ({jax.default_backend()})", "jax": jax.__version__,
-            "torch": torch_version, "python": platform.python_version(), "input_size": size,
-            "weights": args.weights or "random", "smoke": args.smoke, "throughput": throughput, "drift": drift,
-            "parity": parity, "full_fid": full, "notes": notes}
+  save(full_fid=full)
   print("\n| batch | mode | " + " | ".join(["jax img/s"] + (["torch img/s", "jax/torch"] if torch_net else [])) + " |")
   print("|---|---|" + "---|" * (3 if torch_net else 1))
   for batch in batch_sizes:
@@ -377,8 +387,6 @@ def main(argv: list[str] | None = None) -> dict:
   for n in notes:
     print("note:", n)
   if args.out:
-    with open(args.out, "w") as f:
-      json.dump(result, f, indent=2)
     print("wrote", args.out)
   return result
 

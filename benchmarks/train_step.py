@@ -458,29 +458,32 @@ def main(argv: list[str] | None = None) -> dict:
   isolate = args.isolate == "yes" or (args.isolate == "auto" and backend == "gpu")
 
   results = []
-  for cfg in chosen:
-    for impl in impls:
-      job = {"config": dataclasses.asdict(cfg), "impl": impl, "mode": args.mode, "precision": args.precision,
-             "warmup": args.warmup, "iters": args.iters, "repeats": args.repeats}
-      results.append(_run_isolated(job) if isolate else run_job(job))
-      print(_table(results[-1:]).splitlines()[-1], flush=True)
-  report = {
-      "benchmark": "train_step",
-      "device": str(jax.devices()[0].device_kind), "backend": backend, "num_devices": jax.device_count(),
-      "mode": args.mode, "precision": args.precision, "smoke": args.smoke, "isolated": isolate,
-      "warmup": args.warmup, "iters": args.iters, "repeats": args.repeats,
-      "jax": jax.__version__, "torch": torch_version, "python": platform.python_version(),
-      "configs": [dataclasses.asdict(c) for c in chosen], "results": results, "ratios": _ratios(results),
-      "notes": notes,
-  }
+  jobs = [(cfg, impl) for cfg in chosen for impl in impls]
+
+  def report() -> dict:
+    return {
+        "benchmark": "train_step",
+        "device": str(jax.devices()[0].device_kind), "backend": backend, "num_devices": jax.device_count(),
+        "mode": args.mode, "precision": args.precision, "smoke": args.smoke, "isolated": isolate,
+        "warmup": args.warmup, "iters": args.iters, "repeats": args.repeats,
+        "jax": jax.__version__, "torch": torch_version, "python": platform.python_version(),
+        "configs": [dataclasses.asdict(c) for c in chosen], "results": results, "ratios": _ratios(results),
+        "complete": len(results) == len(jobs), "notes": notes,
+    }
+
+  for cfg, impl in jobs:
+    job = {"config": dataclasses.asdict(cfg), "impl": impl, "mode": args.mode, "precision": args.precision,
+           "warmup": args.warmup, "iters": args.iters, "repeats": args.repeats}
+    results.append(_run_isolated(job) if isolate else run_job(job))
+    print(_table(results[-1:]).splitlines()[-1], flush=True)
+    if args.out:  # after every job, so that a run stopped at a time limit keeps what it measured
+      with open(args.out, "w") as f:
+        json.dump(report(), f, indent=1)
   print()
   print(_table(results))
   for n in notes:
     print("note:", n)
-  if args.out:
-    with open(args.out, "w") as f:
-      json.dump(report, f, indent=1)
-  return report
+  return report()
 
 
 if __name__ == "__main__":
