@@ -13,12 +13,16 @@ What it measures, in one run and on the same device:
    absolute pool3 difference; plus JAX-vs-PyTorch parity of the strict features.
 3. wall time of a full FID from a DCGAN-sized random generator (z 128 -> 4x4x512 -> 32x32x3, tanh) through
    `jaxgan.metrics.stats_from_generator` (generate, quantize, tf1 resize to 299, Inception, moments, all compiled on
-   device), strict and bf16.
+   device) in each mode, then the Fréchet distance on the host by both methods (`eig`, and `sqrtm` as pytorch-fid);
+4. with `--real-data NAME:DIR`, the FID between `--real-num` train and as many test images of a real dataset
+   (evenly spaced over each split) in each mode, and each fast mode's relative difference from strict float32:
+   the drift as users meet it.
 
 Weights: `--weights` (pytorch-fid's .pth or the NVIDIA npz), else random weights of the same shapes (speed does
 not depend on the values; the drift numbers are then only indicative).
 
   python -m benchmarks.fid_throughput --weights pt_inception-2015-12-05-6726825d.pth --out fid_throughput.json
+  python -m benchmarks.fid_throughput --weights W --real-data cifar10:cifar10_jpeg_q75.zip --out fid.json
   python -m benchmarks.fid_throughput --smoke        # CPU, tiny sizes, < 1 minute; skips PyTorch if absent
 """
 from __future__ import annotations
@@ -278,7 +282,18 @@ def _drift(params, num, batch, size, torch_net, torch_device) -> tuple[list[dict
   return rows, parity
 
 
-def _full_fid(params, num, batch, modes, method) -> list[dict]:
+def _frechet_both(a: stats.Stats, b: stats.Stats, methods: tuple[str, ...]) -> dict[str, dict[str, float]]:
+  """{method: {"fid", "seconds"}}: the Fréchet distance of a and b by each method, timed on the host."""
+  out = {}
+  for method in methods:
+    t0 = time.perf_counter()
+    value = frechet.frechet_distance(a.mu, a.sigma, b.mu, b.sigma, method=method)
+    out[method] = {"fid": float(value), "seconds": time.perf_counter() - t0}
+  return out
+
+
+def _full_fid(params, num, batch, modes, methods) -> list[dict]:
+  """Wall time of a `num`-sample FID from the DCGAN-sized generator in each mode, with each Fréchet method."""
   global _GEN_VARS  # pylint: disable=global-statement
   _GEN_VARS = _GEN.init(jax.random.key(0), jnp.zeros((1, 128)))
   rng = np.random.default_rng(0)
@@ -292,14 +307,45 @@ def _full_fid(params, num, batch, modes, method) -> list[dict]:
     start = time.perf_counter()
     gen = pipeline.stats_from_generator(_sample_fn, num, batch_size=batch, extractor=ex,
                                         allow_few=num < inception.FEATURE_DIM)
-    mid = time.perf_counter()
-    value = frechet.frechet_distance(gen.mu, gen.sigma, ref.mu, ref.sigma, method=method)
-    end = time.perf_counter()
-    rows.append({"mode": mode, "num": num, "batch": batch, "seconds": end - start, "seconds_stats": mid - start,
-                 "seconds_frechet": end - mid, "frechet_method": method, "images_per_s": num / (mid - start),
-                 "fid_vs_dummy_ref": value})
-    print(f"  full FID, {num} samples, {mode}: {end - start:.1f} s = {mid - start:.1f} s generate+resize+Inception+"
-          f"moments ({num / (mid - start):.0f} img/s) + {end - mid:.1f} s Fréchet distance ({method})")
+    seconds_stats = time.perf_counter() - start
+    frechets = _frechet_both(gen, ref, methods)
+    rows.append({"mode": mode, "num": num, "batch": batch, "seconds_stats": seconds_stats,
+                 "images_per_s": num / seconds_stats, "frechet": frechets,
+                 "seconds": {m: seconds_stats + f["seconds"] for m, f in frechets.items()},
+                 "fid_vs_dummy_ref": {m: f["fid"] for m, f in frechets.items()}})
+    print(f"  full FID, {num} samples, {mode}: {seconds_stats:.1f} s generate+resize+Inception+moments "
+          f"({num / seconds_stats:.0f} img/s) + Fréchet distance " +
+          ", ".join(f"{m} {f['seconds']:.1f} s (FID {f['fid']:.6g})" for m, f in frechets.items()))
+  return rows
+
+
+def _real_fid(params, name: str, data_dir: str, num: int, batch: int, modes, methods) -> list[dict]:
+  """FID between `num` train and `num` test images of a real dataset, computed in each mode (TF1 resize).
+
+  The relative difference of each mode's FID from strict float32's is the drift a user sees on real data.
+  """
+  from jaxgan.data import get_dataset  # pylint: disable=import-outside-toplevel
+  t0 = time.perf_counter()
+  train = get_dataset(name, data_dir=data_dir, split="train", limit=num, subset="even").images
+  test = get_dataset(name, data_dir=data_dir, split="test", limit=num, subset="even").images
+  print(f"  {name}: {len(train)} train and {len(test)} test images read in {time.perf_counter() - t0:.0f} s")
+  few = min(len(train), len(test)) < inception.FEATURE_DIM
+  rows = []
+  for mode in modes:
+    ex = _extractor(params, mode)
+    start = time.perf_counter()
+    a = pipeline.stats_from_images(train, ex, batch_size=batch, allow_few=few)
+    b = pipeline.stats_from_images(test, ex, batch_size=batch, allow_few=few)
+    seconds = time.perf_counter() - start
+    rows.append({"mode": mode, "dataset": name, "num_train": len(train), "num_test": len(test),
+                 "seconds_stats": seconds, "frechet": _frechet_both(a, b, methods)})
+  strict = rows[0]["frechet"]
+  for r in rows:
+    for m, f in r["frechet"].items():
+      f["rel_diff_vs_strict"] = (f["fid"] - strict[m]["fid"]) / strict[m]["fid"] if strict[m]["fid"] else None
+    print(f"  {name} train vs test, {r['mode']}: " + ", ".join(
+        f"{m} FID {f['fid']:.6g} ({100 * (f['rel_diff_vs_strict'] or 0):+.4f} % vs strict)"
+        for m, f in r["frechet"].items()) + f" [{r['seconds_stats']:.1f} s for the statistics]")
   return rows
 
 
@@ -312,6 +358,10 @@ def main(argv: list[str] | None = None) -> dict:
   parser.add_argument("--drift-num", type=int, default=10_000, help="images for the drift FIDs")
   parser.add_argument("--fid-num", type=int, default=50_000)
   parser.add_argument("--fid-batch", type=int, default=250)
+  parser.add_argument("--real-data", default=None, metavar="NAME:DIR",
+                      help="also the train-vs-test FID of a real dataset in each mode, e.g. "
+                           "cifar10:cifar10_jpeg_q75.zip (the drift on real images)")
+  parser.add_argument("--real-num", type=int, default=10_000, help="images per side for --real-data")
   parser.add_argument("--no-torch", action="store_true")
   parser.add_argument("--smoke", action="store_true", help="tiny sizes for a CPU check (< 1 min)")
   parser.add_argument("--out", default=None, help="JSON output path")
@@ -320,8 +370,14 @@ def main(argv: list[str] | None = None) -> dict:
   batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
   if args.smoke:
     size, batch_sizes, args.iters, args.warmup = 75, [2], 1, 1
-    args.drift_num, args.fid_num, args.fid_batch = 4, 4, 2
-  fid_modes, method = (("strict",), "eig") if args.smoke else (("strict", "bf16"), "sqrtm")
+    args.drift_num, args.fid_num, args.fid_batch, args.real_num = 4, 4, 2, 4
+  # sqrtm (pytorch-fid's method) needs full-rank covariances, which the smoke sizes do not give
+  methods = ("eig",) if args.smoke else ("eig", "sqrtm")
+  real = None
+  if args.real_data:
+    if ":" not in args.real_data:
+      parser.error(f"--real-data {args.real_data!r}: expected NAME:DIR, e.g. cifar10:cifar10_jpeg_q75.zip")
+    real = args.real_data.split(":", 1)
 
   notes = []
   params = (weights.load_inception_params(args.weights) if args.weights
@@ -347,7 +403,7 @@ def main(argv: list[str] | None = None) -> dict:
   result = {"device": f"{device.device_kind} ({jax.default_backend()})", "jax": jax.__version__,
             "torch": torch_version, "python": platform.python_version(), "input_size": size,
             "weights": args.weights or "random", "smoke": args.smoke, "throughput": None, "drift": None,
-            "parity": None, "full_fid": None, "notes": notes}
+            "parity": None, "full_fid": None, "real_fid": None, "notes": notes}
 
   def save(**parts):
     """Adds `parts` to the result and rewrites --out, so that a run stopped at a time limit keeps each stage."""
@@ -371,8 +427,11 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  JAX vs PyTorch, strict: max |pool3 diff| {parity['max_abs_pool3_jax_vs_torch_strict']:.3g}, "
           f"FID {fmt(parity['fid_jax_vs_torch_strict'])}")
   print(f"full FID from a DCGAN-sized generator (JAX pipeline): [{time.perf_counter() - t0:.0f} s]")
-  full = _full_fid(jparams, args.fid_num, args.fid_batch, fid_modes, method)
+  full = _full_fid(jparams, args.fid_num, args.fid_batch, MODES, methods)
   save(full_fid=full)
+  if real is not None:
+    print(f"real data, train vs test in each mode: [{time.perf_counter() - t0:.0f} s]")
+    save(real_fid=_real_fid(jparams, real[0], real[1], args.real_num, args.fid_batch, MODES, methods))
   print("\n| batch | mode | " + " | ".join(["jax img/s"] + (["torch img/s", "jax/torch"] if torch_net else [])) + " |")
   print("|---|---|" + "---|" * (3 if torch_net else 1))
   for batch in batch_sizes:
