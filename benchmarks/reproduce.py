@@ -35,7 +35,7 @@ import pathlib
 import platform
 import sys
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -120,14 +120,15 @@ class Evaluator:
     extractor: a `jaxgan.metrics.FeatureExtractor` (tests pass a cheap one); None builds the FID Inception from
       `weights` on first use, in each protocol's mode.
     weights: Inception weights path (see `default_weights`).
-    data_dir: overrides every dataset's data_dir ("" resolves as the experiments do).
+    data_dir: the datasets' data_dir, one for all or {dataset: dir} ("" or a dataset left out resolves as the
+      experiments do).
     batch_size: images per Inception call.
     loader: `(dataset, split, resolution) -> (N, H, W, C) uint8` for the real images (tests pass one); None
       loads with `jaxgan.data.get_dataset`.
   """
 
   def __init__(self, out: pathlib.Path, *, extractor: Any = None, weights: str | None = None,
-               data_dir: str = "", batch_size: int = 100,
+               data_dir: str | Mapping[str, str] = "", batch_size: int = 100,
                loader: Callable[[str, str, int], np.ndarray] | None = None):
     self.out = pathlib.Path(out)
     self._fixed_extractor = extractor
@@ -152,7 +153,8 @@ class Evaluator:
     if key not in self._splits and self._loader is not None:
       self._splits[key] = np.asarray(self._loader(dataset, split, resolution))
     if key not in self._splits:
-      data_dir = experiment.resolve_data_dir(dataset, self.data_dir, split)
+      given = self.data_dir if isinstance(self.data_dir, str) else self.data_dir.get(dataset, "")
+      data_dir = experiment.resolve_data_dir(dataset, given, split)
       self._splits[key] = get_dataset(dataset, data_dir=data_dir, split=split,
                                       resolution=resolution or None).images
     return self._splits[key]
@@ -530,6 +532,31 @@ def _parse_rows(text: str) -> list[str]:
   return rows
 
 
+def parse_data_dirs(text: str, datasets: Sequence[str]) -> dict[str, str]:
+  """--data-dir: `DIR` when the run reads one dataset, else `name=DIR` pairs separated by commas.
+
+  Raises:
+    ValueError: one bare folder for several datasets (it would be read as each of them), an unknown dataset
+      name, or a pair without a folder.
+  """
+  text = text.strip()
+  if not text:
+    return {}
+  if "=" not in text:
+    used = list(dict.fromkeys(datasets))
+    if len(used) > 1:
+      raise ValueError(f"--data-dir {text!r} names one folder, but this run reads {used}; give one folder per "
+                       f"dataset, e.g. --data-dir {used[0]}=DIR1,{used[1]}=DIR2")
+    return {used[0]: text} if used else {}
+  dirs = {}
+  for pair in text.split(","):
+    name, _, folder = (t.strip() for t in pair.partition("="))
+    if name not in proto.SPLIT_SIZES or not folder:
+      raise ValueError(f"--data-dir: {pair!r} is not dataset=DIR with a dataset of {sorted(proto.SPLIT_SIZES)}")
+    dirs[name] = folder
+  return dirs
+
+
 def _parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(prog="python -m benchmarks.reproduce", description=__doc__.split("\n")[0])
   p.add_argument("--rows", default="", help="comma-separated row names or groups (all, mnist, fashion, cifar)")
@@ -544,7 +571,8 @@ def _parser() -> argparse.ArgumentParser:
                  help="> 0: at most this many images per FID side (CPU checks; biased, not comparable)")
   p.add_argument("--weights", default=None, help="FID Inception weights (default: $JAXGAN_FID_WEIGHTS, "
                  "../shared/weights, the cache)")
-  p.add_argument("--data-dir", default="", help="data_dir of every dataset (default: as the experiments resolve)")
+  p.add_argument("--data-dir", default="", help="DIR when one dataset is read, else dataset=DIR pairs separated by "
+                                                "commas (default: as the experiments resolve)")
   p.add_argument("--fid-batch", type=int, default=100, help="images per Inception call")
   p.add_argument("--diverged-above", type=float, default=DEFAULT_DIVERGED_ABOVE, help="FID sanity bound")
   p.add_argument("--list", action="store_true", help="list the rows and protocols")
@@ -569,18 +597,21 @@ def main(argv: Sequence[str] | None = None) -> str:
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     for name in args.protocols.split(","):
       proto.get_protocol(name)
+    row_datasets = list(dict.fromkeys(classics.get_row(r).dataset for r in rows))
+    datasets = ([d.strip() for d in args.datasets.split(",") if d.strip()] or row_datasets
+                or list(proto.SPLIT_SIZES))
+    data_dirs = parse_data_dirs(args.data_dir, row_datasets + (datasets if args.baselines else []))
   except (experiment.ExperimentError, proto.ProtocolError, ValueError) as e:
     sys.exit(f"error: {e}")
   if not args.table:
-    evaluator = Evaluator(out, weights=args.weights or default_weights(), data_dir=args.data_dir,
+    evaluator = Evaluator(out, weights=args.weights or default_weights(), data_dir=data_dirs,
                           batch_size=args.fid_batch)
     try:
       for row in rows:
-        run_row(row, seeds, out, evaluator, steps=args.steps, smoke=args.smoke, data_dir=args.data_dir,
+        run_row(row, seeds, out, evaluator, steps=args.steps, smoke=args.smoke,
+                data_dir=data_dirs.get(classics.get_row(row).dataset, ""),
                 diverged_above=args.diverged_above, eval_cap=args.eval_cap)
       if args.baselines:
-        datasets = ([d.strip() for d in args.datasets.split(",") if d.strip()] or
-                    list(dict.fromkeys(classics.get_row(r).dataset for r in rows)) or list(proto.SPLIT_SIZES))
         run_baselines(datasets, args.protocols.split(","), seeds, out, evaluator, smoke=args.smoke,
                       eval_cap=args.eval_cap)
     except (experiment.ExperimentError, proto.ProtocolError, FileNotFoundError) as e:

@@ -117,6 +117,26 @@ def test_unknown_row_lists_the_known_ones():
     reproduce.main(["--rows", "cifar_biggan", "--out", "/nonexistent"])
 
 
+def test_data_dir_is_one_folder_per_dataset(tmp_path):
+  """A bare folder serves a run of one dataset only; several datasets need name=DIR pairs."""
+  assert reproduce.parse_data_dirs("", ["mnist", "cifar10"]) == {}
+  assert reproduce.parse_data_dirs("d/m", ["mnist", "mnist"]) == {"mnist": "d/m"}
+  assert reproduce.parse_data_dirs("mnist=d/m, fashion_mnist=d/f", ["mnist", "fashion_mnist"]) == {
+      "mnist": "d/m", "fashion_mnist": "d/f"}
+  with pytest.raises(ValueError, match=r"one folder, but this run reads \['mnist', 'fashion_mnist'\]"):
+    reproduce.parse_data_dirs("d/m", ["mnist", "fashion_mnist"])
+  with pytest.raises(ValueError, match="'svhn=d/s' is not dataset=DIR"):
+    reproduce.parse_data_dirs("mnist=d/m,svhn=d/s", ["mnist"])
+  with pytest.raises(ValueError, match="'mnist=' is not dataset=DIR"):
+    reproduce.parse_data_dirs("mnist=", ["mnist"])
+  # The CLI refuses before any work: MNIST files read as Fashion-MNIST would give a wrong row silently.
+  with pytest.raises(SystemExit, match="give one folder per dataset"):
+    reproduce.main(["--rows", "mnist_ns,fashion_ns", "--data-dir", str(tmp_path), "--out", str(tmp_path)])
+  with pytest.raises(SystemExit, match="give one folder per dataset"):
+    reproduce.main(["--baselines", "--data-dir", str(tmp_path), "--out", str(tmp_path)])
+  assert not list(tmp_path.iterdir())
+
+
 # ------------------------------------------------------------------------------------------------ protocols
 
 
