@@ -21,8 +21,9 @@ The PyTorch models mirror the flax ones layer for layer (NCHW weights, channels_
 `fused=True` on CUDA). torch.compile cannot differentiate twice through a compiled graph, so for the gradient
 penalty only the generator is compiled when compiling the critic fails; the table says so.
 
-Precision: `--precision default` (XLA's and cuDNN's TF32 on Ampere+ GPUs, the usual speed setting) or `highest`
-(strict float32 for both).
+Precision: `--precision default` (XLA's and cuDNN's TF32 on Ampere+ GPUs, the usual speed setting), `highest`
+(strict float32 for both) or `bf16` (mixed precision: jaxgan's `StepConfig(compute_dtype="bfloat16")`, forward
+passes and losses under `torch.autocast(dtype=torch.bfloat16)` in PyTorch; parameters and Adam float32 on both).
 
   python -m benchmarks.train_step --out train_step.json                 # GPU: full sizes, PyTorch if installed
   python -m benchmarks.train_step --smoke --out /tmp/train_step.json    # CPU check, tiny sizes, < 1 minute
@@ -30,6 +31,7 @@ Precision: `--precision default` (XLA's and cuDNN's TF32 on Ampere+ GPUs, the us
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -109,7 +111,7 @@ def _time(run: Callable[[], Any], sync: Callable[[Any], Any], *, warmup: int, it
 # ------------------------------------------------------------------------------------------------------------ JAX
 
 
-def _jax_parts(cfg: BenchConfig):
+def _jax_parts(cfg: BenchConfig, precision: str = "default"):
   if cfg.net == "dcgan":
     g = DCGANGenerator(resolution=cfg.resolution, channels=cfg.channels, width=cfg.width)
     d = DCGANDiscriminator(resolution=cfg.resolution, channels=cfg.channels, width=cfg.width, norm="batch")
@@ -118,7 +120,8 @@ def _jax_parts(cfg: BenchConfig):
     d = ResNetDiscriminator(resolution=cfg.resolution, channels=cfg.channels, width=cfg.width)
   loss = non_saturating() if cfg.loss == "ns" else chain(wasserstein(), gradient_penalty(10.0))
   tx = optax.adam(cfg.lr, b1=cfg.betas[0], b2=cfg.betas[1])
-  return g, d, loss, tx, StepConfig(latent_dim=cfg.latent_dim, d_steps=cfg.d_steps)
+  return g, d, loss, tx, StepConfig(latent_dim=cfg.latent_dim, d_steps=cfg.d_steps,
+                                    compute_dtype="bfloat16" if precision == "bf16" else None)
 
 
 def _jax_peak_bytes() -> int | None:
@@ -134,7 +137,7 @@ def _jax_peak_bytes() -> int | None:
 
 
 def run_jax(cfg: BenchConfig, *, mode: str, precision: str, warmup: int, iters: int, repeats: int) -> dict:
-  g, d, loss, tx, step_cfg = _jax_parts(cfg)
+  g, d, loss, tx, step_cfg = _jax_parts(cfg, precision)
   rng = np.random.default_rng(0)
   host = {"image": rng.uniform(-1, 1, (cfg.d_steps * cfg.batch, cfg.resolution, cfg.resolution,
                                       cfg.channels)).astype(np.float32)}
@@ -273,10 +276,11 @@ def _torch_modules(cfg: BenchConfig):
   return (DCGANG(), DCGAND()) if cfg.net == "dcgan" else (ResG(), ResD())
 
 
-def _torch_step(cfg: BenchConfig, g, d, d_module, g_opt, d_opt, device):
+def _torch_step(cfg: BenchConfig, g, d, d_module, g_opt, d_opt, device, amp: Callable[[], Any]):
   """The jaxgan step in PyTorch: d_steps D updates (fresh latents, own real slice), then one G update.
 
-  `d` is the callable D (maybe compiled), `d_module` the plain module that owns its parameters.
+  `d` is the callable D (maybe compiled), `d_module` the plain module that owns its parameters; `amp()` is the
+  context of the forward passes and losses (bf16 autocast, or none); backward passes run outside it.
   """
   import torch  # pylint: disable=import-outside-toplevel
   import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
@@ -296,18 +300,20 @@ def _torch_step(cfg: BenchConfig, g, d, d_module, g_opt, d_opt, device):
   def step(real_all):
     for i in range(cfg.d_steps):
       real = real_all[i * b:(i + 1) * b]
-      with torch.no_grad():
+      with torch.no_grad(), amp():
         fake = g(torch.randn(b, cfg.latent_dim, device=device))
       d_opt.zero_grad(set_to_none=True)
-      loss = d_loss(real, fake)
+      with amp():
+        loss = d_loss(real, fake)
       loss.backward()
       d_opt.step()
     g_opt.zero_grad(set_to_none=True)
     d_params = list(d_module.parameters())
     for p in d_params:  # G's update needs no gradient of D's parameters (jaxgan differentiates G's only)
       p.requires_grad_(False)
-    d_fake = d(g(torch.randn(b, cfg.latent_dim, device=device)))
-    g_loss = F.softplus(-d_fake).mean() if cfg.loss == "ns" else -d_fake.mean()
+    with amp():
+      d_fake = d(g(torch.randn(b, cfg.latent_dim, device=device)))
+      g_loss = F.softplus(-d_fake).mean() if cfg.loss == "ns" else -d_fake.mean()
     g_loss.backward()
     g_opt.step()
     for p in d_params:
@@ -324,6 +330,8 @@ def run_torch(cfg: BenchConfig, *, compiled: bool, precision: str, warmup: int, 
   cuda = torch.cuda.is_available()
   device = torch.device("cuda" if cuda else "cpu")
   tf32 = precision != "highest"
+  amp = ((lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16"
+         else contextlib.nullcontext)
   torch.backends.cuda.matmul.allow_tf32 = tf32
   torch.backends.cudnn.allow_tf32 = tf32
   torch.backends.cudnn.benchmark = True
@@ -342,14 +350,14 @@ def run_torch(cfg: BenchConfig, *, compiled: bool, precision: str, warmup: int, 
     g_run, d_run = torch.compile(g), torch.compile(d)
   if cuda:
     torch.cuda.reset_peak_memory_stats()
-  step = _torch_step(cfg, g_run, d_run, d, g_opt, d_opt, device)
+  step = _torch_step(cfg, g_run, d_run, d, g_opt, d_opt, device, amp)
   try:
     first, per_step = _time(lambda: step(real), sync, warmup=warmup, iters=iters, repeats=repeats)
   except Exception as e:  # pylint: disable=broad-except
     if not compiled or cfg.loss != "wgan_gp":
       raise
     note = f"critic eager: torch.compile failed on the double backward ({type(e).__name__})"
-    step = _torch_step(cfg, g_run, d, d, g_opt, d_opt, device)
+    step = _torch_step(cfg, g_run, d, d, g_opt, d_opt, device, amp)
     first, per_step = _time(lambda: step(real), sync, warmup=warmup, iters=iters, repeats=repeats)
   peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
   return {"impl": impl, "mode": "single", "first_call_s": first, "ms_per_step": 1e3 * per_step,
@@ -419,7 +427,9 @@ def main(argv: list[str] | None = None) -> dict:
   parser.add_argument("--impls", default=",".join(IMPLS), help=f"comma-separated subset of {IMPLS}")
   parser.add_argument("--mode", default="jit", choices=("jit", "mesh", "pmap"),
                       help="JAX compilation: one device (jit), all local devices over a Mesh, or pmap")
-  parser.add_argument("--precision", default="default", choices=("default", "highest"))
+  parser.add_argument("--precision", default="default", choices=("default", "highest", "bf16"),
+                      help="default: TF32 on both sides; highest: strict float32; bf16: mixed precision "
+                           "(jaxgan compute_dtype=bfloat16, torch.autocast(bfloat16))")
   parser.add_argument("--warmup", type=int, default=5, help="untimed steps, compilation included")
   parser.add_argument("--iters", type=int, default=20, help="steps per timing")
   parser.add_argument("--repeats", type=int, default=5, help="timings; the median is reported")

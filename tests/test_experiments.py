@@ -148,6 +148,8 @@ def test_no_resume_starts_over_and_moves_the_old_run_aside(dcgan_run, data_dir, 
 @pytest.mark.parametrize("module", [wgan, wgan_gp, lsgan], ids=lambda m: m.__name__.split(".")[-1])
 def test_paper_experiments_run_two_steps(module, data_dir, tmp_path):
   overrides = {"ls_a": -1.0, "ls_b": 1.0, "ls_c": 0.0} if module is lsgan else {}
+  if module is wgan_gp:  # mixed precision through the double backward of the gradient penalty
+    overrides = {"compute_dtype": "bfloat16"}
   state, summary = module.main(_config(module, data_dir, num_steps=2, **overrides), str(tmp_path),
                                True)
   records = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
@@ -162,6 +164,8 @@ def test_paper_experiments_run_two_steps(module, data_dir, tmp_path):
   if module is wgan_gp:
     assert config["beta1"] == 0.5 and config["beta2"] == 0.9 and config["d_norm"] == "layer"
     assert "d/gradient_penalty" in records[-1] and state.d_collections == {}  # no batch norm
+    assert config["compute_dtype"] == "bfloat16"
+    assert {x.dtype for x in jax.tree.leaves((state.g_params, state.d_params))} == {jnp.dtype(jnp.float32)}
   if module is lsgan:
     # a = -1, b = 1, c = 0: the generator loss is 0.5 mean(D(G(z))^2), D's logits are near 0.
     assert records[-1]["g/least_squares"] < 0.1 < records[-1]["d/least_squares"]
@@ -212,6 +216,8 @@ def test_bad_input_is_refused_before_compute(data_dir, tmp_path, monkeypatch):
     dcgan.main(_config(dcgan, data_dir, fid_every=10), wd)
   with pytest.raises(experiment.ExperimentError, match="batch_size"):
     dcgan.main(_config(dcgan, data_dir, smoke=False, batch_size=128), wd)
+  with pytest.raises(experiment.ExperimentError, match="compute_dtype must be one of float32, bfloat16"):
+    dcgan.main(_config(dcgan, data_dir, compute_dtype="float16"), wd)
   monkeypatch.setattr(experiment.hooks_lib, "tensorboard_available", lambda: None)
   with pytest.raises(experiment.hooks_lib.TensorBoardUnavailableError, match="tensorboardX"):
     dcgan.main(_config(dcgan, data_dir, tensorboard=True), wd)

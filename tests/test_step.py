@@ -9,7 +9,8 @@ import pytest
 
 from jaxgan import losses as L
 from jaxgan.nets.mlp import TinyMLPDiscriminator, TinyMLPGenerator
-from jaxgan.train import StepConfig, clip_params, init_state, make_train_step, pack
+from jaxgan.nets import layers
+from jaxgan.train import StepConfig, apply_model, clip_params, init_state, make_train_step, pack
 
 
 class ConstG(nn.Module):
@@ -229,3 +230,83 @@ def test_normal_init_state_redraws_kernels_and_resets_optimizers():
   assert chex_equal(new.g_ema_params, new.g_params)
   assert chex_equal(new.g_opt_state, g_tx.init(new.g_params)) and chex_equal(new.d_opt_state, d_tx.init(new.d_params))
   assert jax.tree.structure(new) == jax.tree.structure(state) and int(new.step) == 0
+
+
+def test_apply_model_in_bfloat16_rounds_like_a_bfloat16_matmul():
+  """compute_dtype casts parameters and inputs on entry and the output back to float32."""
+  class Dense(nn.Module):
+    @nn.compact
+    def __call__(self, x, *, train):
+      del train
+      return nn.Dense(3, name="dense")(x)
+
+  dense = Dense()
+  x = jax.random.normal(jax.random.PRNGKey(0), (4, 5))
+  params = dense.init(jax.random.PRNGKey(1), x, train=False)["params"]
+  out, cols = apply_model(dense, params, {}, x, train=True, compute_dtype="bfloat16")
+  bf = jnp.bfloat16
+  w, b = params["dense"]["kernel"], params["dense"]["bias"]
+  expected = (jnp.dot(x.astype(bf), w.astype(bf)) + b.astype(bf)).astype(jnp.float32)
+  assert out.dtype == jnp.float32 and cols == {}
+  np.testing.assert_array_equal(np.asarray(out), np.asarray(expected))
+  full, _ = apply_model(dense, params, {}, x, train=True)
+  assert not np.array_equal(np.asarray(out), np.asarray(full))  # bf16 rounding is visible,
+  np.testing.assert_allclose(np.asarray(out), np.asarray(full), rtol=0.05, atol=0.05)  # and small
+
+
+class BatchNormG(nn.Module):
+  """z -> Dense -> batch norm -> ReLU -> Dense -> (8, 8, 2) tanh: a G with batch statistics."""
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train):
+    del labels
+    h = nn.relu(layers.batch_norm(nn.Dense(32)(z), train=train, bn_axis_name=None))
+    return jnp.tanh(nn.Dense(8 * 8 * 2)(h)).reshape(z.shape[0], 8, 8, 2)
+
+
+class SpectralD(nn.Module):
+  """x -> SN conv 3x3/2 -> LReLU -> SN conv 3x3/2 -> LReLU -> SN dense: a D with power-iteration vectors."""
+
+  @nn.compact
+  def __call__(self, x, labels=None, *, train):
+    del labels
+    for width in (8, 16):
+      x = nn.leaky_relu(layers.SNConv(width, (3, 3), (2, 2))(x, train=train), 0.2)
+    return layers.SNDense(1)(x.reshape(x.shape[0], -1), train=train)[:, 0]
+
+
+def test_bfloat16_step_keeps_float32_state_and_tracks_the_float32_step():
+  """Mixed precision: every leaf of the new state keeps its dtype (batch norm statistics and spectral norm vectors
+  included, updated from bf16 activations), and the losses and updates stay close to the float32 step's."""
+  g, d = BatchNormG(), SpectralD()
+  loss, tx = L.non_saturating(), optax.sgd(1e-2)
+  batch = {"image": jax.random.uniform(jax.random.PRNGKey(1), (16, 8, 8, 2), minval=-1, maxval=1)}
+  results = {}
+  for dtype in (None, "bfloat16"):
+    cfg = StepConfig(latent_dim=8, compute_dtype=dtype)
+    state = init_state(jax.random.PRNGKey(0), g, d, loss, tx, tx, cfg, batch)
+    new, metrics = jax.jit(make_train_step(g, d, loss, tx, tx, cfg))(state, batch)
+    assert jax.tree.map(lambda x: x.dtype, new) == jax.tree.map(lambda x: x.dtype, state)
+    assert float(metrics["loss_finite"]) == 1.0
+    results[dtype] = (state, new, metrics)
+  (s32, n32, m32), (_, n16, m16) = results[None], results["bfloat16"]
+  for k in ("d_loss", "g_loss"):
+    np.testing.assert_allclose(float(m16[k]), float(m32[k]), rtol=0.02)
+  # With SGD the update is the gradient: bf16 gradients point where the float32 ones do (a wrong cast or a
+  # dropped gradient path would give a cosine far below 1).
+  for player in ("g_params", "d_params"):
+    flat = lambda new: np.concatenate([np.ravel(a - b) for a, b in zip(
+        jax.tree.leaves(getattr(new, player)), jax.tree.leaves(getattr(s32, player)))])
+    u32, u16 = flat(n32), flat(n16)
+    cosine = u32 @ u16 / np.linalg.norm(u32) / np.linalg.norm(u16)
+    assert cosine > 0.97, (player, cosine)
+  for old, new in ((s32.g_collections, n16.g_collections), (s32.d_collections, n16.d_collections)):
+    old, new = jax.tree.leaves(old), jax.tree.leaves(new)  # batch statistics of G, u vectors of D:
+    assert new and all(x.dtype == jnp.float32 for x in new)  # updated from bf16 activations, kept float32
+    assert all(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(old, new)
+               if a.size > 1)  # the last layer's u has one entry, always 1
+
+
+def test_unknown_compute_dtype_is_refused():
+  with pytest.raises(ValueError, match="compute_dtype must be one of"):
+    StepConfig(latent_dim=2, compute_dtype="float16")

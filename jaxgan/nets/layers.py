@@ -104,7 +104,8 @@ class SNDense(_SpectralNormMixin, nn.Module):
   def __call__(self, x: jax.Array, *, train: bool = True) -> jax.Array:
     """Maps `(..., in)` float32 to `(..., features)` float32; `u` advances iff train and "spectral" is mutable."""
     kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features), jnp.float32)
-    y = jnp.matmul(x, self._normalize_kernel(kernel, train))
+    # the normalization runs in the kernel's dtype promoted with u's (float32); the product in x's
+    y = jnp.matmul(x, self._normalize_kernel(kernel, train).astype(x.dtype))
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,), jnp.float32)
     return y
@@ -136,7 +137,7 @@ class SNConv(_SpectralNormMixin, nn.Module):
     shape = (*self.kernel_size, x.shape[-1], self.features)
     kernel = self.param("kernel", self.kernel_init, shape, jnp.float32)
     y = lax.conv_general_dilated(
-        x, self._normalize_kernel(kernel, train), window_strides=tuple(self.strides), padding=self.padding,
+        x, self._normalize_kernel(kernel, train).astype(x.dtype), window_strides=tuple(self.strides), padding=self.padding,
         dimension_numbers=("NHWC", "HWIO", "NHWC"))
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,), jnp.float32)

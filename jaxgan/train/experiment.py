@@ -51,6 +51,7 @@ from jaxgan.train.step import StepConfig, init_state, normal_init_state
 
 OPTIMIZERS = ("adam", "rmsprop")
 INITS = ("normal", "default")
+COMPUTE_DTYPES = ("float32", "bfloat16")  # the `compute_dtype` field: mixed precision of G and D
 LR_SCHEDULES = ("constant", "linear")
 # Fields that change how long a run goes or what it reports, not its trajectory: a checkpoint
 # written under other values of these can be resumed (e.g. to train longer).
@@ -110,6 +111,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.batch_size = 128  # examples per D update; a step reads d_steps * batch_size real images
   c.g_batch_multiplier = 1  # G's update draws this many times batch_size latents (SN-GAN code: 2)
   c.ema_decay = 0.0  # > 0: keep an EMA of G's weights, used for samples and FID
+  c.compute_dtype = "float32"  # or bfloat16: G and D compute in bf16; parameters, optimizer, losses stay f32
   c.num_steps = 10_000  # G updates
   c.seed = 0
   # Reporting.
@@ -184,6 +186,8 @@ def check_config(c: ml_collections.ConfigDict) -> None:
          f"fid_every={c.fid_every} needs reference statistics: set --fid_stats=FILE.npz "
          "(python -m jaxgan.fid stats SOURCE --out FILE.npz)")
   _check(c.keep >= 1, f"keep must be >= 1, got {c.keep}")
+  _check(c.compute_dtype in COMPUTE_DTYPES,
+         f"compute_dtype must be one of {', '.join(COMPUTE_DTYPES)}, got {c.compute_dtype!r}")
   try:
     sampling.check_latent_dist(c.latent_dist)
   except ValueError as e:
@@ -392,7 +396,8 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
   step_cfg = StepConfig(latent_dim=c.latent_dim, latent_dist=c.latent_dist, d_steps=c.d_steps,
                         ema_decay=c.ema_decay if c.ema_decay > 0 else None,
                         g_batch_multiplier=c.g_batch_multiplier,
-                        conditional=num_classes > 0)
+                        conditional=num_classes > 0,
+                        compute_dtype=None if c.compute_dtype == "float32" else c.compute_dtype)
   options = _FAST if c.fast_compile else None
   cpu = jax.default_backend() == "cpu"
 

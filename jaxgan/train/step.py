@@ -23,6 +23,7 @@ from jaxgan.train.state import GANState
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
+COMPUTE_DTYPES = (None, "float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,10 @@ class StepConfig:
       labels of the real batch they are compared with).
     axis_name: pmap axis name; gradients, batch statistics and metrics are averaged
       over it. None under jit (sharding takes care of it).
+    compute_dtype: None (float32) or "bfloat16": mixed precision. G and D run in bfloat16
+      (floating parameters and inputs cast on entry, outputs cast back to float32), while
+      parameters, gradients, optimizer states, losses and the collections (batch norm
+      statistics, spectral norm vectors) stay float32.
   """
 
   latent_dim: int
@@ -55,8 +60,11 @@ class StepConfig:
   g_batch_multiplier: int = 1
   conditional: bool = False
   axis_name: str | None = None
+  compute_dtype: str | None = None
 
   def __post_init__(self):
+    if self.compute_dtype not in COMPUTE_DTYPES:
+      raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got {self.compute_dtype!r}")
     if not isinstance(self.latent_dim, int) or self.latent_dim < 1:
       raise ValueError(f"latent_dim must be a positive int, got {self.latent_dim!r}")
     check_latent_dist(self.latent_dist)
@@ -88,18 +96,32 @@ def pack(x: jax.Array, m: int) -> jax.Array:
   return x.reshape(x.shape[:-2] + (m * x.shape[-1],))
 
 
+def _cast_floats(tree: Any, dtype: Any) -> Any:
+  return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating) else x,
+                      tree)
+
+
 def apply_model(model: nn.Module, params: Any, collections: dict[str, Any], *args: Any,
-                train: bool) -> tuple[jax.Array, dict[str, Any]]:
+                train: bool, compute_dtype: str | None = None) -> tuple[jax.Array, dict[str, Any]]:
   """Runs `model.apply` and returns (output, updated non-param collections).
 
   In train mode every collection present is mutable (batch norm statistics, spectral
   norm vectors); in eval mode none is, and `collections` is returned unchanged.
+  With `compute_dtype` (e.g. "bfloat16") the floating parameters and arguments are cast to it
+  on entry, floating outputs are cast to float32 and updated collections to their own dtypes.
   """
+  if compute_dtype not in (None, "float32"):
+    params, args = _cast_floats(params, compute_dtype), _cast_floats(args, compute_dtype)
   variables = {"params": params, **collections}
   if train and collections:
     out, new = model.apply(variables, *args, train=True, mutable=list(collections))
-    return out, {**collections, **new}
-  return model.apply(variables, *args, train=train), collections
+    new = jax.tree.map(lambda n, old: n.astype(old.dtype), new, {k: collections[k] for k in new})
+    out_cols = {**collections, **new}
+  else:
+    out, out_cols = model.apply(variables, *args, train=train), collections
+  if compute_dtype not in (None, "float32"):
+    out = _cast_floats(out, jnp.float32)
+  return out, out_cols
 
 
 def _global_norm(tree: Any) -> jax.Array:
@@ -187,10 +209,12 @@ def make_train_step(
   def generate(params, collections, key, n, labels):
     z = per_example_from_key(key, lambda k, s: sample_latent(k, s, cfg.latent_dist),
                              (n, cfg.latent_dim), cfg.axis_name)
-    return apply_model(generator, params, collections, z, labels, train=True)
+    return apply_model(generator, params, collections, z, labels, train=True,
+                       compute_dtype=cfg.compute_dtype)
 
   def d_call(params, collections, x, labels):
-    return apply_model(discriminator, params, collections, x, labels, train=True)
+    return apply_model(discriminator, params, collections, x, labels, train=True,
+                       compute_dtype=cfg.compute_dtype)
 
   def d_fn_of(params, collections, labels):
     return lambda x: d_call(params, collections, x, labels)[0]
