@@ -308,5 +308,5 @@ def test_bfloat16_step_keeps_float32_state_and_tracks_the_float32_step():
 
 
 def test_unknown_compute_dtype_is_refused():
-  with pytest.raises(ValueError, match="compute_dtype must be one of"):
+  with pytest.raises(ValueError, match="compute_dtype must be None or one of"):
     StepConfig(latent_dim=2, compute_dtype="float16")

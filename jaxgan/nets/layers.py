@@ -137,8 +137,8 @@ class SNConv(_SpectralNormMixin, nn.Module):
     shape = (*self.kernel_size, x.shape[-1], self.features)
     kernel = self.param("kernel", self.kernel_init, shape, jnp.float32)
     y = lax.conv_general_dilated(
-        x, self._normalize_kernel(kernel, train).astype(x.dtype), window_strides=tuple(self.strides), padding=self.padding,
-        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        x, self._normalize_kernel(kernel, train).astype(x.dtype), window_strides=tuple(self.strides),
+        padding=self.padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,), jnp.float32)
     return y

@@ -47,11 +47,10 @@ from jaxgan.train.checkpoint import CheckpointMismatchError
 from jaxgan.train.loop import RUN_ARTEFACTS, LoopConfig, NonFiniteError, move_aside, train
 from jaxgan.train.optim import clip_params
 from jaxgan.train.state import GANState
-from jaxgan.train.step import StepConfig, init_state, normal_init_state
+from jaxgan.train.step import COMPUTE_DTYPES, StepConfig, init_state, normal_init_state
 
 OPTIMIZERS = ("adam", "rmsprop")
 INITS = ("normal", "default")
-COMPUTE_DTYPES = ("float32", "bfloat16")  # the `compute_dtype` field: mixed precision of G and D
 LR_SCHEDULES = ("constant", "linear")
 # Fields that change how long a run goes or what it reports, not its trajectory: a checkpoint
 # written under other values of these can be resumed (e.g. to train longer).
@@ -397,7 +396,7 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
                         ema_decay=c.ema_decay if c.ema_decay > 0 else None,
                         g_batch_multiplier=c.g_batch_multiplier,
                         conditional=num_classes > 0,
-                        compute_dtype=None if c.compute_dtype == "float32" else c.compute_dtype)
+                        compute_dtype=c.compute_dtype)
   options = _FAST if c.fast_compile else None
   cpu = jax.default_backend() == "cpu"
 

@@ -23,7 +23,7 @@ from jaxgan.train.state import GANState
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
-COMPUTE_DTYPES = (None, "float32", "bfloat16")
+COMPUTE_DTYPES = ("float32", "bfloat16")  # StepConfig.compute_dtype (None: float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +46,7 @@ class StepConfig:
       labels of the real batch they are compared with).
     axis_name: pmap axis name; gradients, batch statistics and metrics are averaged
       over it. None under jit (sharding takes care of it).
-    compute_dtype: None (float32) or "bfloat16": mixed precision. G and D run in bfloat16
+    compute_dtype: None or "float32", or "bfloat16": mixed precision. G and D run in bfloat16
       (floating parameters and inputs cast on entry, outputs cast back to float32), while
       parameters, gradients, optimizer states, losses and the collections (batch norm
       statistics, spectral norm vectors) stay float32.
@@ -63,8 +63,8 @@ class StepConfig:
   compute_dtype: str | None = None
 
   def __post_init__(self):
-    if self.compute_dtype not in COMPUTE_DTYPES:
-      raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got {self.compute_dtype!r}")
+    if self.compute_dtype is not None and self.compute_dtype not in COMPUTE_DTYPES:
+      raise ValueError(f"compute_dtype must be None or one of {COMPUTE_DTYPES}, got {self.compute_dtype!r}")
     if not isinstance(self.latent_dim, int) or self.latent_dim < 1:
       raise ValueError(f"latent_dim must be a positive int, got {self.latent_dim!r}")
     check_latent_dist(self.latent_dist)
@@ -110,7 +110,8 @@ def apply_model(model: nn.Module, params: Any, collections: dict[str, Any], *arg
   With `compute_dtype` (e.g. "bfloat16") the floating parameters and arguments are cast to it
   on entry, floating outputs are cast to float32 and updated collections to their own dtypes.
   """
-  if compute_dtype not in (None, "float32"):
+  cast = compute_dtype not in (None, "float32")
+  if cast:
     params, args = _cast_floats(params, compute_dtype), _cast_floats(args, compute_dtype)
   variables = {"params": params, **collections}
   if train and collections:
@@ -119,7 +120,7 @@ def apply_model(model: nn.Module, params: Any, collections: dict[str, Any], *arg
     out_cols = {**collections, **new}
   else:
     out, out_cols = model.apply(variables, *args, train=train), collections
-  if compute_dtype not in (None, "float32"):
+  if cast:
     out = _cast_floats(out, jnp.float32)
   return out, out_cols
 
