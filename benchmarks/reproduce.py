@@ -120,21 +120,20 @@ class Evaluator:
     extractor: a `jaxgan.metrics.FeatureExtractor` (tests pass a cheap one); None builds the FID Inception from
       `weights` on first use, in each protocol's mode.
     weights: Inception weights path (see `default_weights`).
-    data_dir: the datasets' data_dir, one for all or {dataset: dir} ("" or a dataset left out resolves as the
-      experiments do).
+    data_dirs: {dataset: data_dir} (a dataset left out resolves as the experiments do).
     batch_size: images per Inception call.
     loader: `(dataset, split, resolution) -> (N, H, W, C) uint8` for the real images (tests pass one); None
       loads with `jaxgan.data.get_dataset`.
   """
 
   def __init__(self, out: pathlib.Path, *, extractor: Any = None, weights: str | None = None,
-               data_dir: str | Mapping[str, str] = "", batch_size: int = 100,
+               data_dirs: Mapping[str, str] | None = None, batch_size: int = 100,
                loader: Callable[[str, str, int], np.ndarray] | None = None):
     self.out = pathlib.Path(out)
     self._fixed_extractor = extractor
     self._extractors: dict[str, Any] = {}
     self.weights = weights
-    self.data_dir = data_dir
+    self.data_dirs = dict(data_dirs or {})
     self.batch_size = batch_size
     self._splits: dict[tuple, np.ndarray] = {}
     self._loader = loader
@@ -153,8 +152,7 @@ class Evaluator:
     if key not in self._splits and self._loader is not None:
       self._splits[key] = np.asarray(self._loader(dataset, split, resolution))
     if key not in self._splits:
-      given = self.data_dir if isinstance(self.data_dir, str) else self.data_dir.get(dataset, "")
-      data_dir = experiment.resolve_data_dir(dataset, given, split)
+      data_dir = experiment.resolve_data_dir(dataset, self.data_dirs.get(dataset, ""), split)
       self._splits[key] = get_dataset(dataset, data_dir=data_dir, split=split,
                                       resolution=resolution or None).images
     return self._splits[key]
@@ -604,7 +602,7 @@ def main(argv: Sequence[str] | None = None) -> str:
   except (experiment.ExperimentError, proto.ProtocolError, ValueError) as e:
     sys.exit(f"error: {e}")
   if not args.table:
-    evaluator = Evaluator(out, weights=args.weights or default_weights(), data_dir=data_dirs,
+    evaluator = Evaluator(out, weights=args.weights or default_weights(), data_dirs=data_dirs,
                           batch_size=args.fid_batch)
     try:
       for row in rows:
