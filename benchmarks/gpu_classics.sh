@@ -1,29 +1,79 @@
 #!/usr/bin/env bash
 # Rows of the classics table (issue 7) on one GPU machine, in slices that fit a time-limited lease.
 #
-#   ROWS=mnist_ns,mnist_ls SEEDS=0,1,2 DATA_DIR=data/mnist JAXGAN_FID_WEIGHTS=W bash benchmarks/gpu_classics.sh OUT
+#   ROWS=mnist,fashion SEEDS=0 PAR=3 DATA_DIR=mnist=D1,fashion_mnist=D2 JAXGAN_FID_WEIGHTS=W \
+#     bash benchmarks/gpu_classics.sh OUT
 #
 # Trains and scores ROWS (names or groups, `python -m benchmarks.reproduce --list`) for SEEDS with
-# `benchmarks.reproduce` under RESULTS (default results/; a row already finished there is only re-evaluated,
-# an interrupted one resumes from its checkpoint), all within LIMIT seconds (default 540; the rows finished by
-# then keep their JSON), then packs
-# every row's JSON, baselines.json and results.md into OUT/classics_results.tgz (one file, however many rows) and
-# copies results.md beside it. DATA_DIR goes to --data-dir (a folder when the rows read one dataset, else
-# dataset=DIR pairs, e.g. mnist=data/mnist,fashion_mnist=data/fashion). Needs the project's dependencies
-# (ml_collections included) and the FID weights. REPRO_ARGS go to every reproduce call (e.g. --smoke for a CPU
-# check of the plumbing, or --steps N).
+# `benchmarks.reproduce` under RESULTS (default results/), all within LIMIT seconds (default 540), then packs every
+# row's JSON, baselines.json and results.md into OUT/classics_results.tgz (one file, however many rows; the device
+# returns at most 8), copies results.md beside it and writes the workers' output to OUT/classics.log.
+#
+# PAR worker processes (default 1) share the GPU: each takes the next row nobody has taken yet, so a slow row does
+# not hold up the others. Small nets at batch 64 leave most of a large GPU idle, and one process's host work
+# (Python dispatch, the Frechet distance's sqrtm on the CPU, start-up) overlaps the others' GPU work. Each process
+# gets 0.9 / PAR of the GPU memory (XLA_PYTHON_CLIENT_MEM_FRACTION, unless set) and compiled programs are cached
+# on disk (JAX_COMPILATION_CACHE_DIR, default RESULTS/.jax_cache), so the Inception is compiled once, not once per
+# row. A row's JSON is rewritten after every seed, so the seeds finished when LIMIT stops a row are kept; seeds of
+# an earlier run with the same settings are kept too (runs in several leases add up, see reproduce.py).
+#
+# DATA_DIR goes to --data-dir (a folder when the rows read one dataset, else dataset=DIR pairs, e.g.
+# mnist=data/mnist,fashion_mnist=data/fashion); all arguments are checked against every row before any work.
+# CKPT_EVERY (default 0: only the final state, which evaluation resumes from) is the checkpoint period: a run cannot
+# outlive the lease's machine, so intermediate checkpoints only cost time. REPRO_ARGS go to every reproduce call
+# (e.g. --smoke for a CPU check of the plumbing, or --steps N); PYTHON (default python3) runs them.
 set -u -o pipefail
 out=${1:-${OUT:-results/gpu}}
 results=${RESULTS:-results}
+par=${PAR:-1}
+limit=${LIMIT:-540}
+py=${PYTHON:-python3}
+module=${REPRO_MODULE:-benchmarks.reproduce}  # tests replace the module with a stand-in
+case "$par" in ''|*[!0-9]*|0) echo "error: PAR must be a positive integer, got '$par'" >&2; exit 2 ;; esac
+case "$limit" in ''|*[!0-9]*) echo "error: LIMIT must be a number of seconds, got '$limit'" >&2; exit 2 ;; esac
 mkdir -p "$out" "$results"
 export PYTHONUNBUFFERED=1
+export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$results/.jax_cache}
+if [ "$par" -gt 1 ] && [ -z "${XLA_PYTHON_CLIENT_MEM_FRACTION:-}" ]; then
+  XLA_PYTHON_CLIENT_MEM_FRACTION=$(awk -v p="$par" 'BEGIN { printf "%.3f", 0.9 / p }')
+  export XLA_PYTHON_CLIENT_MEM_FRACTION
+fi
+deadline=$(( $(date +%s) + limit ))
 data=()
 read -r -a extra <<<"${REPRO_ARGS:-}"
 [ -n "${DATA_DIR:-}" ] && data=(--data-dir "$DATA_DIR")
-# One call for all rows, so that --data-dir is checked against every dataset the rows read.
-timeout "${LIMIT:-540}" python3 -m benchmarks.reproduce --rows "${ROWS:?set ROWS, e.g. ROWS=mnist_ns}" \
-  --seeds "${SEEDS:-0}" "${data[@]}" "${extra[@]}" --fid-batch "${FID_BATCH:-500}" --out "$results" 2>&1 |
-  tee "$out/classics.log" | grep -v '^| '
-python3 -m benchmarks.reproduce --table --out "$results" >/dev/null
+
+# Every argument checked against all rows at once (--data-dir against every dataset they read); groups expanded.
+rows=$("$py" -m "$module" --rows "${ROWS:?set ROWS, e.g. ROWS=mnist_ns}" "${data[@]}" "${extra[@]}" --plan) || exit 1
+work=$(mktemp -d "$results/.gpu_classics.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+worker() {  # $1: worker number. Takes rows nobody has taken (mkdir is atomic) until none is left or time is up.
+  local row left status
+  for row in $rows; do
+    mkdir "$work/$row" 2>/dev/null || continue
+    left=$(( deadline - $(date +%s) ))
+    if [ "$left" -le 5 ]; then
+      echo "time is up: $row not started"
+      continue
+    fi
+    echo "$row: start, ${left} s left"
+    timeout "$left" "$py" -m "$module" --rows "$row" --seeds "${SEEDS:-0}" "${data[@]}" "${extra[@]}" \
+      --fid-batch "${FID_BATCH:-500}" --checkpoint-every "${CKPT_EVERY:-0}" --out "$results" 2>&1 | grep -v '^| '
+    status=${PIPESTATUS[0]}
+    case "$status" in
+      0) echo "$row: done" ;;
+      124) echo "$row: stopped at LIMIT (its finished seeds are in $row.json)" ;;
+      *) echo "$row: failed (exit $status)" ;;
+    esac
+  done
+}
+
+for i in $(seq 1 "$par"); do  # output both live (line by line, tagged) and per worker
+  worker "$i" 2>&1 | sed -u "s/^/[w$i] /" | tee "$work/w$i.log" &
+done
+wait
+cat "$work"/w*.log >"$out/classics.log"
+"$py" -m "$module" --table --out "$results" >/dev/null
 (cd "$results" && tar czf - $(ls ./*.json 2>/dev/null) results.md) >"$out/classics_results.tgz"
 cp "$results/results.md" "$out/"

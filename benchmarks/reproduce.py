@@ -8,11 +8,15 @@ protocol (`experiments.protocols`), write results/*.json and a markdown table.
   python -m benchmarks.reproduce --rows mnist_ns --smoke --out /tmp/smoke   # seconds: tiny nets, <= 64 images
   python -m benchmarks.reproduce --list
   python -m benchmarks.reproduce --table --out results/                     # rewrite the table from the JSON
+  python -m benchmarks.reproduce --rows mnist,fashion --plan                 # check the arguments, list the rows
 
 Writes under --out:
   runs/<row>/seed_<s>/    the experiment workdir (resumed when run again: a finished run is only re-evaluated)
   stats/*.npz             cached reference statistics (mu, sigma) per dataset, split, count, mode and size
-  <row>.json              per seed: FID (and IS), steps, train and eval seconds, status; and their aggregate
+  <row>.json              per seed: FID (and IS), steps, train and eval seconds, status, device, date; and their
+                          aggregate. Rewritten after every seed; seeds of an earlier file with the same settings are
+                          kept, so seeds run in separate sessions add up (other settings: the old file moves to
+                          superseded/)
   baselines.json          real-vs-real FIDs per dataset and protocol
   results.md              the table: every row of `experiments.classics` (rows without results read
                           "not run (needs GPU)") and every baseline
@@ -229,14 +233,17 @@ class Evaluator:
 # -------------------------------------------------------------------------------------------------- rows
 
 
-def row_config(row: str, seed: int, *, steps: int = 0, smoke: bool = False,
-               data_dir: str = "") -> ml_collections.ConfigDict:
-  """The row's config for one seed; `steps` > 0 shortens it, `smoke` shrinks it to seconds."""
+def row_config(row: str, seed: int, *, steps: int = 0, smoke: bool = False, data_dir: str = "",
+               checkpoint_every: int = -1) -> ml_collections.ConfigDict:
+  """The row's config for one seed; `steps` > 0 shortens it, `smoke` shrinks it to seconds, `checkpoint_every`
+  >= 0 replaces the row's checkpoint period (0: only the final state, which evaluation resumes from)."""
   c = classics.get_config(row)
   c.seed = seed
   c.progress = False
   if steps:
     c.num_steps = steps
+  if checkpoint_every >= 0:
+    c.checkpoint_every = checkpoint_every
   if smoke:
     c.smoke = True
   if data_dir:
@@ -272,21 +279,22 @@ def _earlier_training(workdir: str | None) -> tuple[int, float, float | None]:
 
 def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke: bool = False,
              data_dir: str = "", diverged_above: float = DEFAULT_DIVERGED_ABOVE,
-             workdir: str | None = None, eval_cap: int = 0) -> dict[str, Any]:
+             workdir: str | None = None, eval_cap: int = 0, checkpoint_every: int = -1) -> dict[str, Any]:
   """Trains one seed of a row (resuming its workdir), evaluates it; never raises on divergence.
 
   Returns:
     {"seed", "status" ("ok" or "diverged"), "fid", "is", "is_std", "steps", "train_seconds", "eval_seconds",
-     "error"?, ...}.
+     "device", "date", "error"?, ...}.
   """
   r = classics.get_row(row)
   protocol = _protocol(r.protocol, smoke, eval_cap)
   allow_few = protocol.num_generated < 2048 or protocol.num_real < 2048
-  config = row_config(row, seed, steps=steps, smoke=smoke, data_dir=data_dir)
+  config = row_config(row, seed, steps=steps, smoke=smoke, data_dir=data_dir, checkpoint_every=checkpoint_every)
   c = experiment.apply_smoke(config) if smoke else config
   # The reference first: a protocol that asks too much of a split fails before any training.
   ref = evaluator.reference_stats(protocol, r.dataset, c.resolution, allow_few=allow_few)
-  record: dict[str, Any] = {"seed": seed, "steps_planned": c.num_steps}
+  record: dict[str, Any] = {"seed": seed, "steps_planned": c.num_steps, "device": device_name(),
+                            "date": time.strftime("%Y-%m-%d", time.gmtime())}
   earlier = _earlier_training(workdir)
   start = time.perf_counter()
   try:
@@ -320,37 +328,81 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
   return record
 
 
+def _row_settings(row: str, steps: int, smoke: bool, eval_cap: int) -> dict[str, Any]:
+  """What makes two runs of a row comparable: its config (seed 0, no host-only fields), steps, smoke, eval cap."""
+  config = json.loads(json.dumps(row_config(row, 0, steps=steps).to_dict(), default=str))
+  return {"config": config, "smoke": smoke, "eval_cap": eval_cap}
+
+
+def _earlier_seeds(path: pathlib.Path, settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
+  """The seed records of an earlier out/<row>.json with the same settings (by seed). A file written with other
+  settings is moved to out/superseded/ (with a message), so its numbers are kept but never mixed with new ones."""
+  if not path.is_file():
+    return {}
+  try:
+    earlier = json.loads(path.read_text())
+    same = all(earlier.get(k) == v for k, v in settings.items())
+  except (json.JSONDecodeError, AttributeError):
+    earlier, same = {}, False
+  if same:
+    return {int(x["seed"]): x for x in earlier.get("seeds", [])}
+  dest = path.parent / "superseded" / f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+  dest.parent.mkdir(parents=True, exist_ok=True)
+  path.replace(dest)
+  print(f"{path.name} was written with other settings (steps, config, --smoke or --eval-cap); moved to {dest}",
+        flush=True)
+  return {}
+
+
+def row_result(row: str, records: Sequence[dict[str, Any]], protocol: proto.Protocol,
+               settings: dict[str, Any]) -> dict[str, Any]:
+  """The JSON of a row from its seed records: FID (IS) mean and std over the seeds that did not diverge."""
+  r = classics.get_row(row)
+  ok = [x for x in records if x["status"] == "ok"]
+  fid_mean, fid_std = aggregate([x["fid"] for x in ok])
+  is_mean, is_std = aggregate([x["is"] for x in ok if x.get("is") is not None])
+  devices = list(dict.fromkeys(x.get("device") for x in records if x.get("device")))
+  return {
+      "row": row, "dataset": r.dataset, "dataset_label": proto.DATASET_LABELS[r.dataset],
+      "protocol": dataclasses.asdict(protocol), "published": r.published, "reference": r.reference,
+      "note": r.note, **settings,
+      "steps_paper": classics.get_config(row).num_steps,
+      "steps": max((x["steps"] for x in records if x.get("steps") is not None), default=None),
+      "seeds": list(records), "fid_mean": fid_mean, "fid_std": fid_std, "is_mean": is_mean,
+      "is_std": is_std, "num_ok": len(ok), "num_seeds": len(records),
+      "wall_seconds": float(sum(x.get("train_seconds", 0.0) + x.get("eval_seconds", 0.0) for x in records)),
+      "device": "; ".join(devices) if devices else device_name(),
+  }
+
+
 def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evaluator, *, steps: int = 0,
             smoke: bool = False, data_dir: str = "", diverged_above: float = DEFAULT_DIVERGED_ABOVE,
-            eval_cap: int = 0) -> dict[str, Any]:
-  """All seeds of a row; writes and returns out/<row>.json (`eval_cap` > 0 caps every protocol count)."""
+            eval_cap: int = 0, checkpoint_every: int = -1) -> dict[str, Any]:
+  """Runs `seeds` of a row and writes out/<row>.json after each one; returns the row's result.
+
+  The seeds of an earlier out/<row>.json with the same settings are kept (a seed run again replaces its record),
+  so seeds measured in separate sessions add up to one row; a run stopped between seeds keeps the finished ones.
+  `eval_cap` > 0 caps every protocol count.
+  """
   r = classics.get_row(row)
   protocol = _protocol(r.protocol, smoke, eval_cap)
-  records = []
+  settings = _row_settings(row, steps, smoke, eval_cap)
+  path = out / f"{row}.json"
+  by_seed = _earlier_seeds(path, settings)
+  result: dict[str, Any] = {}
   for seed in seeds:
     workdir = str(out / "runs" / row / f"seed_{seed}")
     rec = run_seed(row, seed, evaluator, steps=steps, smoke=smoke, data_dir=data_dir,
-                   diverged_above=diverged_above, workdir=workdir, eval_cap=eval_cap)
+                   diverged_above=diverged_above, workdir=workdir, eval_cap=eval_cap,
+                   checkpoint_every=checkpoint_every)
     print(f"{row} seed {seed}: {rec['status']}, FID {rec.get('fid')}", flush=True)
-    records.append(rec)
-  ok = [x for x in records if x["status"] == "ok"]
-  fid_mean, fid_std = aggregate([x["fid"] for x in ok])
-  is_values = [x["is"] for x in ok if x.get("is") is not None]
-  is_mean, is_std = aggregate(is_values)
-  result = {
-      "row": row, "dataset": r.dataset, "dataset_label": proto.DATASET_LABELS[r.dataset],
-      "protocol": dataclasses.asdict(protocol), "published": r.published, "reference": r.reference,
-      "note": r.note, "config": json.loads(json.dumps(row_config(row, 0, steps=steps).to_dict(), default=str)),
-      "steps_paper": classics.get_config(row).num_steps, "steps": records[0].get("steps") if records else None,
-      "smoke": smoke, "eval_cap": eval_cap, "seeds": records, "fid_mean": fid_mean, "fid_std": fid_std, "is_mean": is_mean,
-      "is_std": is_std, "num_ok": len(ok), "num_seeds": len(records),
-      "wall_seconds": float(sum(x.get("train_seconds", 0.0) + x.get("eval_seconds", 0.0) for x in records)),
-      "device": device_name(),
-  }
-  out.mkdir(parents=True, exist_ok=True)
-  with open(out / f"{row}.json", "w") as f:
-    json.dump(result, f, indent=2, default=str)
-  return result
+    by_seed[seed] = rec
+    result = row_result(row, [by_seed[s] for s in sorted(by_seed)], protocol, settings)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2, default=str))
+    tmp.replace(path)  # a reader (or a run killed mid-write) never sees half a file
+  return result or row_result(row, [by_seed[s] for s in sorted(by_seed)], protocol, settings)
 
 
 def run_baselines(datasets: Sequence[str], protocol_names: Sequence[str], seeds: Sequence[int], out: pathlib.Path,
@@ -573,6 +625,11 @@ def _parser() -> argparse.ArgumentParser:
                                                 "commas (default: as the experiments resolve)")
   p.add_argument("--fid-batch", type=int, default=100, help="images per Inception call")
   p.add_argument("--diverged-above", type=float, default=DEFAULT_DIVERGED_ABOVE, help="FID sanity bound")
+  p.add_argument("--checkpoint-every", type=int, default=-1,
+                 help=">= 0: checkpoint every this many steps instead of the row's period (0: only the final "
+                      "state; saves time where a run cannot outlive the machine, e.g. a GPU lease)")
+  p.add_argument("--plan", action="store_true",
+                 help="check the arguments, print the rows this call would run (one per line) and stop")
   p.add_argument("--list", action="store_true", help="list the rows and protocols")
   p.add_argument("--table", action="store_true", help="only rewrite results.md from the JSON under --out")
   return p
@@ -601,6 +658,10 @@ def main(argv: Sequence[str] | None = None) -> str:
     data_dirs = parse_data_dirs(args.data_dir, row_datasets + (datasets if args.baselines else []))
   except (experiment.ExperimentError, proto.ProtocolError, ValueError) as e:
     sys.exit(f"error: {e}")
+  if args.plan:
+    text = "\n".join(rows)
+    print(text)
+    return text
   if not args.table:
     evaluator = Evaluator(out, weights=args.weights or default_weights(), data_dirs=data_dirs,
                           batch_size=args.fid_batch)
@@ -608,7 +669,8 @@ def main(argv: Sequence[str] | None = None) -> str:
       for row in rows:
         run_row(row, seeds, out, evaluator, steps=args.steps, smoke=args.smoke,
                 data_dir=data_dirs.get(classics.get_row(row).dataset, ""),
-                diverged_above=args.diverged_above, eval_cap=args.eval_cap)
+                diverged_above=args.diverged_above, eval_cap=args.eval_cap,
+                checkpoint_every=args.checkpoint_every)
       if args.baselines:
         run_baselines(datasets, args.protocols.split(","), seeds, out, evaluator, smoke=args.smoke,
                       eval_cap=args.eval_cap)

@@ -86,8 +86,8 @@ def main(argv: Sequence[str] | None = None) -> float | None:
   extractor: list = []
   if args.command == "stats":
     result = _stats_of(args.source, args, extractor)
-    stats.save_stats(args.out, result)
-    print(f"wrote {args.out}: mu {result.mu.shape}, sigma {result.sigma.shape}, {result.num} images")
+    written = stats.save_stats(args.out, result)
+    print(f"wrote {written}: mu {result.mu.shape}, sigma {result.sigma.shape}, {result.num} images")
     return None
   a = _stats_of(args.a, args, extractor)
   b = _stats_of(args.b, args, extractor)

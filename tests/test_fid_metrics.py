@@ -201,7 +201,9 @@ def test_statistics_errors():
 def test_stats_file_round_trip_and_errors(tmp_path):
   rng = np.random.default_rng(5)
   s = stats.Stats(rng.standard_normal(5), _random_cov(rng, 5), 15)
-  stats.save_stats(tmp_path / "s.npz", s)
+  assert stats.save_stats(tmp_path / "s.npz", s) == tmp_path / "s.npz"
+  assert stats.save_stats(tmp_path / "t", s) == tmp_path / "t.npz"  # np.savez's suffix rule
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npz", "t.npz"]  # no temporary file left behind
   with np.load(tmp_path / "s.npz") as z:  # TTUR / pytorch-fid read exactly these keys
     np.testing.assert_array_equal(z["mu"], s.mu)
     np.testing.assert_array_equal(z["sigma"], s.sigma)

@@ -235,6 +235,48 @@ def test_aggregate_and_divergence_bound():
   assert reproduce.is_diverged(None, 300) and not reproduce.is_diverged(299.0, 300)
 
 
+def test_row_json_adds_up_seeds_and_survives_a_stop(tmp_path, monkeypatch):
+  fids = {0: 7.0, 1: 9.0, 2: 11.0, 3: 400.0}
+
+  def fake_seed(row, seed, evaluator, **kw):
+    if seed == 5:
+      raise KeyboardInterrupt  # a lease's time limit stops the run between seeds
+    status = "ok" if fids[seed] < kw["diverged_above"] else "diverged"
+    return {"seed": seed, "status": status, "fid": fids[seed], "steps": 18750, "train_seconds": 10.0 * (seed + 1),
+            "eval_seconds": 1.0, "device": f"GPU {seed % 2}", "checkpoint_every": kw["checkpoint_every"]}
+
+  monkeypatch.setattr(reproduce, "run_seed", fake_seed)
+  run = lambda seeds, **kw: reproduce.run_row("mnist_ns", seeds, tmp_path, None, **kw)
+  path = tmp_path / "mnist_ns.json"
+  with pytest.raises(KeyboardInterrupt):
+    run([0, 5])
+  assert [x["seed"] for x in json.loads(path.read_text())["seeds"]] == [0]  # written after seed 0, kept
+  assert [x["checkpoint_every"] for x in run([2, 1], checkpoint_every=0)["seeds"]] == [-1, 0, 0]
+  result = json.loads(path.read_text())
+  assert [x["seed"] for x in result["seeds"]] == [0, 1, 2]  # an earlier session's seed 0 is kept, seeds sorted
+  assert result["fid_mean"] == pytest.approx(9.0) and result["fid_std"] == pytest.approx(2.0)
+  assert result["wall_seconds"] == pytest.approx(10 + 20 + 30 + 3) and result["device"] == "GPU 0; GPU 1"
+  fids[1] = 400.0  # seed 1 again: its new record replaces the old one
+  again = run([1, 3])
+  assert [x["seed"] for x in again["seeds"]] == [0, 1, 2, 3] and again["num_ok"] == 2
+  assert again["fid_mean"] == pytest.approx(9.0)
+  # Other settings (here fewer steps) never mix with these seeds: the old file moves to superseded/, intact.
+  short = run([0], steps=100)
+  assert [x["seed"] for x in short["seeds"]] == [0] and short["config"]["num_steps"] == 100
+  (moved,) = (tmp_path / "superseded").iterdir()
+  assert moved.name.startswith("mnist_ns-") and json.loads(moved.read_text()) == json.loads(json.dumps(again))
+  assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_plan_checks_arguments_and_lists_rows(capsys):
+  assert reproduce.main(["--rows", "mnist_ns,fashion", "--plan"]).split("\n") == (
+      ["mnist_ns"] + [n for n in classics.row_names() if n.startswith("fashion_")])
+  with pytest.raises(SystemExit, match="one folder"):
+    reproduce.main(["--rows", "mnist_ns,fashion_ns", "--data-dir", "data/mnist", "--plan"])
+  with pytest.raises(SystemExit, match="unknown row 'nope'"):
+    reproduce.main(["--rows", "nope", "--plan"])
+
+
 # ----------------------------------------------------------------------------------------------- end to end
 
 

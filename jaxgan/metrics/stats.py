@@ -116,13 +116,24 @@ def stats_from_features(features: np.ndarray, *, allow_few: bool = False) -> Sta
   return Stats(x.mean(axis=0), np.cov(x, rowvar=False), n)
 
 
-def save_stats(path: str | os.PathLike, stats: Stats) -> None:
-  """Writes `mu`, `sigma` (float64) and `num` to an .npz readable by TTUR and pytorch-fid."""
+def save_stats(path: str | os.PathLike, stats: Stats) -> pathlib.Path:
+  """Writes `mu`, `sigma` (float64) and `num` to an .npz readable by TTUR and pytorch-fid (".npz" is appended to a
+  path without it, as `np.savez` does); returns the path written."""
   path = pathlib.Path(path)
+  if path.suffix != ".npz":
+    path = path.with_name(path.name + ".npz")
   if path.parent != pathlib.Path(""):
     path.parent.mkdir(parents=True, exist_ok=True)
-  np.savez(path, mu=np.asarray(stats.mu, np.float64), sigma=np.asarray(stats.sigma, np.float64),
-           num=np.int64(stats.num))
+  # Written beside the target and renamed into place: processes sharing a statistics cache never read half a file.
+  tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+  try:
+    with open(tmp, "wb") as f:
+      np.savez(f, mu=np.asarray(stats.mu, np.float64), sigma=np.asarray(stats.sigma, np.float64),
+               num=np.int64(stats.num))
+    os.replace(tmp, path)
+  finally:
+    tmp.unlink(missing_ok=True)
+  return path
 
 
 def load_stats(path: str | os.PathLike) -> Stats:

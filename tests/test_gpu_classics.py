@@ -1,0 +1,62 @@
+"""benchmarks/gpu_classics.sh: rows shared by PAR workers, the time limit, the packed results (with a stand-in
+for benchmarks.reproduce, so no training)."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(not all(shutil.which(t) for t in ("bash", "timeout", "tar", "awk", "sed")),
+                                reason="needs bash, timeout, tar, awk and sed")
+
+
+def _run(tmp_path, **env):
+  full = {**os.environ, "PYTHON": sys.executable, "REPRO_MODULE": "tests._fake_reproduce",
+          "RESULTS": str(tmp_path / "results"), **env}
+  for k in ("XLA_PYTHON_CLIENT_MEM_FRACTION", "JAX_COMPILATION_CACHE_DIR"):
+    if k not in env:
+      full.pop(k, None)
+  return subprocess.run(["bash", "benchmarks/gpu_classics.sh", str(tmp_path / "out")], cwd=ROOT, env=full,
+                        capture_output=True, text=True, timeout=120)
+
+
+def test_workers_share_the_rows_within_the_limit(tmp_path):
+  proc = _run(tmp_path, ROWS="slow,r1,r2,r3,r4", SEEDS="0,1,2,3", PAR="2", LIMIT="12", DATA_DIR="mnist=/d/m")
+  assert proc.returncode == 0, proc.stderr
+  results = tmp_path / "results"
+  runs = {r: json.loads((results / f"{r}.json").read_text()) for r in ("slow", "r1", "r2", "r3", "r4")}
+  # Every quick row ran all seeds exactly once; the slow one was stopped by LIMIT after its first seed, which stays.
+  assert all(runs[r]["seeds"] == [0, 1, 2, 3] for r in ("r1", "r2", "r3", "r4"))
+  assert runs["slow"]["seeds"] == [0]
+  assert len({runs[r]["pid"] for r in runs}) == 5  # one process per row
+  log = (tmp_path / "out" / "classics.log").read_text()
+  # The first row goes to one worker, the other takes the next rows while it runs.
+  slow_worker = "[w1]" if "[w1] slow: start" in log else "[w2]"
+  other = "[w2]" if slow_worker == "[w1]" else "[w1]"
+  assert f"{slow_worker} slow: stopped at LIMIT" in log and f"{other} r1: start" in log and f"{other} r4: done" in log
+  assert log.count(": start") == 5 and log.count(": done") == 4
+  assert "[w1]" in proc.stdout and "[w2]" in proc.stdout  # the live output, tagged by worker
+  first = runs["r1"]
+  assert first["data_dir"] == "mnist=/d/m" and first["fid_batch"] == "500" and first["checkpoint_every"] == "0"
+  assert first["mem_fraction"] == "0.450" and first["cache"] == str(results / ".jax_cache")
+  with tarfile.open(tmp_path / "out" / "classics_results.tgz") as tar:
+    assert sorted(pathlib.PurePath(n).name for n in tar.getnames()) == sorted(
+        ["results.md"] + [f"{r}.json" for r in runs])
+  assert (tmp_path / "out" / "results.md").read_text().count("| ") == 5
+  assert sorted(p.name for p in results.iterdir()) == sorted(["results.md"] + [f"{r}.json" for r in runs])
+
+
+def test_bad_arguments_stop_before_any_work(tmp_path):
+  proc = _run(tmp_path, ROWS="r1,bad")
+  assert proc.returncode != 0 and "unknown row 'bad'" in proc.stderr
+  assert not (tmp_path / "out" / "classics_results.tgz").exists() and not list((tmp_path / "results").glob("*"))
+  proc = _run(tmp_path, ROWS="r1", PAR="two")
+  assert proc.returncode == 2 and "PAR must be a positive integer" in proc.stderr
+  one = _run(tmp_path, ROWS="r1", XLA_PYTHON_CLIENT_MEM_FRACTION="0.3", PAR="3")
+  assert one.returncode == 0 and json.loads((tmp_path / "results" / "r1.json").read_text())["mem_fraction"] == "0.3"
