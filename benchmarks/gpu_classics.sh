@@ -59,7 +59,7 @@ worker() {  # $1: worker number. Takes rows nobody has taken (mkdir is atomic) u
     fi
     echo "$row: start, ${left} s left"
     timeout "$left" "$py" -m "$module" --rows "$row" --seeds "${SEEDS:-0}" "${data[@]}" "${extra[@]}" \
-      --fid-batch "${FID_BATCH:-500}" --checkpoint-every "${CKPT_EVERY:-0}" --out "$results" 2>&1 | grep -v '^| '
+      --fid-batch "${FID_BATCH:-500}" --checkpoint-every "${CKPT_EVERY:-0}" --out "$results" 2>&1 | grep --line-buffered -v '^| '
     status=${PIPESTATUS[0]}
     case "$status" in
       0) echo "$row: done" ;;

@@ -327,6 +327,40 @@ def test_generator_stats_equal_features_of_the_same_samples():
   assert fid_lib.fid(_sample_fn, ref, num=25, batch_size=8, key=key, extractor=ex) == pytest.approx(0, abs=1e-6)
 
 
+_TRACED_BATCHES: list[int] = []
+
+
+@dataclasses.dataclass(frozen=True)
+class _RecordingApply(_TinyApply):
+  """_TinyApply that notes the batch size each compiled call is traced for."""
+  tag: str = "record"
+
+  def __call__(self, params, images):
+    _TRACED_BATCHES.append(images.shape[0])
+    return super().__call__(params, images)
+
+
+def test_batches_never_exceed_the_images():
+  """A batch larger than the images to measure is cut to their number (not padded up to it): the same features,
+  a program for 12 images instead of 500."""
+  w = _tiny_extractor().params
+  images = np.random.default_rng(9).integers(0, 256, (12, 5, 5, 3), dtype=np.uint8)
+  want = fid_lib.extract_features(images, _tiny_extractor(), batch_size=4)["pool3"]
+  _TRACED_BATCHES.clear()
+  ex = fid_lib.FeatureExtractor(_RecordingApply(tag="images"), w, feature_dim=6)
+  np.testing.assert_allclose(fid_lib.extract_features(images, ex, batch_size=500)["pool3"], want, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(fid_lib.extract_features(images, ex, batch_size=500, limit=5)["pool3"], want[:5],
+                             rtol=1e-5, atol=1e-6)
+  fid_lib.stats_from_images(images, ex, batch_size=500, allow_few=True)
+  gen = fid_lib.FeatureExtractor(_RecordingApply(tag="generator"), w, feature_dim=6)
+  key = jax.random.key(1)
+  feats = fid_lib.features_from_generator(_sample_fn, 7, key=key, batch_size=500, extractor=gen)["pool3"]
+  fid_lib.stats_from_generator(_sample_fn, 7, key=key, batch_size=500, extractor=gen, allow_few=True)
+  assert _TRACED_BATCHES == [12, 5, 12, 7, 7] and feats.shape == (7, 6)
+  manual = np.asarray(_TinyApply()(w, _sample_fn(jax.random.fold_in(key, 0), 7))["pool3"])
+  np.testing.assert_allclose(feats, manual, rtol=1e-5, atol=1e-6)
+
+
 def _scaled_sample_fn(scale, key, n):
   return jnp.tanh(jax.random.normal(key, (n, 5, 5, 3)) * scale)
 

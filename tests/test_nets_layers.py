@@ -210,3 +210,103 @@ def test_sn_gradient_treats_u_and_v_as_constants():
 
   grads, expected = jax.jit(lambda k: (jax.grad(loss)(k), jax.grad(reference)(k)))(variables["params"]["kernel"])
   np.testing.assert_allclose(np.asarray(grads), np.asarray(expected), rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Convolutions with the tap-by-tap kernel gradient (the CPU's), against lax and its autodiff.
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
+_CASES = [((7, 7), 4, 2, "SAME"), ((5, 6), 3, 2, "SAME"), ((9, 8), 5, 3, "VALID"), ((6, 4), 1, 2, "SAME"),
+          ((3, 5), 3, 1, "VALID"), ((8, 7), 4, 2, ((1, 2), (0, 3))), ((4, 4), 2, 3, "SAME")]
+
+
+def _lax_conv(x, k, stride, padding):
+  return lax.conv_general_dilated(x, k, (stride, stride), padding, dimension_numbers=_NHWC,
+                                  precision=lax.Precision.HIGHEST)
+
+
+def _lax_conv_transpose(x, k, stride, padding):
+  return lax.conv_transpose(x, k, (stride, stride), padding, dimension_numbers=_NHWC, precision=lax.Precision.HIGHEST)
+
+
+def _pads(kind, x, kernel, stride, padding):
+  if kind == "conv":
+    if isinstance(padding, str):
+      return tuple(lax.padtype_to_pads(x.shape[1:3], (kernel, kernel), (stride, stride), padding))
+    return padding
+  return tuple(layers.conv_transpose_padding(kernel, stride, p)
+               for p in ([padding] * 2 if isinstance(padding, str) else padding))
+
+
+@pytest.mark.parametrize("kind", ["conv", "transpose"])
+@pytest.mark.parametrize("size,kernel,stride,padding", _CASES)
+def test_convolutions_and_their_gradients_equal_lax(kind, size, kernel, stride, padding):
+  rng = np.random.default_rng(sum(size) + kernel + stride)
+  x = jnp.asarray(rng.standard_normal((2, *size, 3)), jnp.float32)
+  k = jnp.asarray(rng.standard_normal((kernel, kernel, 3, 4)), jnp.float32)
+  if kind == "conv":
+    ref, op, taps = _lax_conv, layers.conv2d, layers._conv_kernel_grad_by_taps  # pylint: disable=protected-access
+  else:
+    ref, op = _lax_conv_transpose, layers.conv_transpose
+    taps = layers._transpose_kernel_grad_by_taps  # pylint: disable=protected-access
+  ours = lambda x, k: op(x, k, (stride, stride), padding, precision=lax.Precision.HIGHEST)
+  want = ref(x, k, stride, padding)
+  np.testing.assert_allclose(ours(x, k), want, rtol=1e-5, atol=1e-5)
+  cotangent = jnp.asarray(rng.standard_normal(want.shape), jnp.float32)
+  loss_ours = lambda x, k: jnp.sum(ours(x, k) * cotangent)
+  loss_ref = lambda x, k: jnp.sum(ref(x, k, stride, padding) * cotangent)
+  expected = jax.grad(loss_ref, (0, 1))(x, k)
+  for got, exp in zip(jax.jit(jax.grad(loss_ours, (0, 1)))(x, k), expected):
+    np.testing.assert_allclose(got, exp, rtol=1e-5, atol=1e-4)
+  # The tap-by-tap rule itself (what the CPU runs), whatever backend runs the tests.
+  by_taps = taps(x, cotangent, k.shape, (stride, stride), _pads(kind, x, kernel, stride, padding),
+                 lax.Precision.HIGHEST)
+  np.testing.assert_allclose(by_taps, expected[1], rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["conv", "transpose"])
+def test_second_order_gradients_equal_lax(kind):
+  """Penalties on input gradients (WGAN-GP, R1, path length) differentiate the backward pass again."""
+  rng = np.random.default_rng(3)
+  x = jnp.asarray(rng.standard_normal((2, 6, 6, 3)), jnp.float32)
+  k = jnp.asarray(rng.standard_normal((4, 4, 3, 2)), jnp.float32)
+  ref = {"conv": _lax_conv, "transpose": _lax_conv_transpose}[kind]
+  op = {"conv": layers.conv2d, "transpose": layers.conv_transpose}[kind]
+
+  def penalty(f):
+    return lambda k: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(f(x, k))))(x) ** 2)
+
+  ours = penalty(lambda x, k: op(x, k, (2, 2), "SAME", precision=lax.Precision.HIGHEST))
+  theirs = penalty(lambda x, k: ref(x, k, 2, "SAME"))
+  np.testing.assert_allclose(jax.grad(ours)(k), jax.grad(theirs)(k), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["conv", "transpose"])
+def test_conv_modules_equal_flax(kind):
+  """Same parameter names, shapes and initial values as flax.linen's Conv / ConvTranspose, same outputs (checkpoints
+  and results of the nets that switched to them are unchanged), flax's dtype rule in mixed precision."""
+  theirs_cls, ours_cls = {"conv": (nn.Conv, layers.Conv), "transpose": (nn.ConvTranspose, layers.ConvTranspose)}[kind]
+  x = jax.random.normal(jax.random.key(1), (2, 5, 5, 4))
+  for kw in (dict(features=3, kernel_size=(3, 3), strides=(1, 1), padding="VALID", use_bias=False),
+             dict(features=6, kernel_size=(4, 4), strides=(2, 2), padding="SAME")):
+    theirs, ours = theirs_cls(**kw), ours_cls(**kw)
+    v_theirs, v_ours = theirs.init(jax.random.key(0), x), ours.init(jax.random.key(0), x)
+    chex.assert_trees_all_equal(v_ours, v_theirs)
+    np.testing.assert_allclose(ours.apply(v_ours, x), theirs.apply(v_theirs, x), rtol=1e-5, atol=1e-5)
+  # Parameters and input cast to bf16, as apply_model does (the strided layer): a bf16 output, bf16 gradients.
+  half = jax.tree.map(lambda a: a.astype(jnp.bfloat16), v_ours)
+  y_ours, y_theirs = ours.apply(half, x.astype(jnp.bfloat16)), theirs.apply(half, x.astype(jnp.bfloat16))
+  assert y_ours.dtype == y_theirs.dtype == jnp.bfloat16
+  np.testing.assert_allclose(np.float32(y_ours), np.float32(y_theirs), rtol=2e-2, atol=2e-2)
+  grads = jax.grad(lambda v: jnp.sum(ours.apply(v, x.astype(jnp.bfloat16))))(half)
+  assert grads["params"]["kernel"].dtype == jnp.bfloat16
+
+
+def test_conv_refuses_unknown_padding():
+  x = jnp.ones((1, 4, 4, 2))
+  with pytest.raises(ValueError, match="'SAME', 'VALID' or"):
+    layers.conv_transpose(x, jnp.ones((3, 3, 2, 2)), (2, 2), "FULL")
+  with pytest.raises(ValueError, match="'SAME', 'VALID' or"):
+    layers.conv2d(x, jnp.ones((3, 3, 2, 2)), (2, 2), "CIRCULAR")
+  with pytest.raises(ValueError, match="expected NHWC input"):
+    layers.conv2d(x[0], jnp.ones((3, 3, 2, 2)), (2, 2))

@@ -212,6 +212,13 @@ def _check_counts(num: int, batch_size: int) -> None:
     raise ValueError(f"num and batch_size must be >= 1, got num={num}, batch_size={batch_size}")
 
 
+def _capped(batch_size: int, images: Any, limit: int | None = None) -> int:
+  """The batch size for a known number of images: never more than there are (a 500-image batch compiled for 32
+  images costs 15x the compute and, on a CPU, gigabytes of activations)."""
+  counts = [batch_size] + [n for n in (getattr(images, "shape", (None,))[0], limit) if n is not None and n > 0]
+  return min(counts)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Public API.
 
@@ -222,13 +229,13 @@ def extract_features(images: np.ndarray | Iterable[np.ndarray], extractor: Featu
   Args:
     images: (N, H, W, C) uint8 in [0, 255] or float in [-1, 1], or an iterable of such batches.
     extractor: default `inception_extractor()`.
-    batch_size: images per compiled call (the last batch is padded, so one compilation).
+    batch_size: images per compiled call (the last batch is padded, so one compilation); at most N (or limit).
     limit: use at most this many images.
   Returns:
     {"pool3": (N, D) float32, "logits": (N, K) float32 if the extractor has logits}.
   """
   ex = _default_extractor(extractor)
-  batch_size, data_sharding, replicated = _mesh_sharding(batch_size)
+  batch_size, data_sharding, replicated = _mesh_sharding(_capped(batch_size, images, limit))
   params = ex.params if replicated is None else jax.device_put(ex.params, replicated)
   outs: dict[str, list[np.ndarray]] = {}
   for batch in _rebatch(images, batch_size, limit):
@@ -253,8 +260,8 @@ def stats_from_images(images: np.ndarray | Iterable[np.ndarray], extractor: Feat
     images: (N, H, W, C) uint8 in [0, 255] or float in [-1, 1] (C in {1, 3}), or an iterable of such batches
       (e.g. a data loader), so the whole set never needs to be in memory.
     extractor: default `inception_extractor()`.
-    batch_size: images per compiled call, rounded up to a multiple of the local device count (batches are sharded
-      over the devices).
+    batch_size: images per compiled call, at most N (or limit) for an array, rounded up to a multiple of the local
+      device count (batches are sharded over the devices).
     limit: use at most this many images.
     allow_few: accept fewer images than feature dimensions (2048).
   Returns:
@@ -263,7 +270,7 @@ def stats_from_images(images: np.ndarray | Iterable[np.ndarray], extractor: Feat
     ValueError: bad dtype/range/shape, too few images, non-finite features.
   """
   ex = _default_extractor(extractor)
-  batch_size, data_sharding, replicated = _mesh_sharding(batch_size)
+  batch_size, data_sharding, replicated = _mesh_sharding(_capped(batch_size, images, limit))
   params, moments = ex.params, st.init_moments(ex.feature_dim)
   if replicated is not None:
     params, moments = jax.device_put((params, moments), replicated)
@@ -287,7 +294,7 @@ def stats_from_generator(sample_fn: SampleFn, num: int = 50_000, *, key: jax.Arr
       the function would be baked into the program as constants, and a new function object recompiles).
     num: number of samples (the last batch is masked, not shortened, so one compilation).
     key: PRNG key; batch i uses `fold_in(key, i)`. Default `jax.random.key(0)`.
-    batch_size: samples per step, rounded up to a multiple of the local device count.
+    batch_size: samples per step, at most `num`, rounded up to a multiple of the local device count.
     extractor: default `inception_extractor()`.
     allow_few: accept num < feature dimension.
     sample_args: a pytree (e.g. G's variables) passed to `sample_fn` as a traced argument; None: not passed.
@@ -299,7 +306,7 @@ def stats_from_generator(sample_fn: SampleFn, num: int = 50_000, *, key: jax.Arr
   _check_counts(num, batch_size)
   ex = _default_extractor(extractor)
   key = jax.random.key(0) if key is None else key
-  batch_size, data_sharding, replicated = _mesh_sharding(batch_size)
+  batch_size, data_sharding, replicated = _mesh_sharding(min(batch_size, num))
   params, moments = ex.params, st.init_moments(ex.feature_dim)
   ranges = (jnp.float32(jnp.inf), jnp.float32(-jnp.inf), jnp.int32(0))
   if replicated is not None:
@@ -325,7 +332,7 @@ def features_from_generator(sample_fn: SampleFn, num: int, *, key: jax.Array | N
   _check_counts(num, batch_size)
   ex = _default_extractor(extractor)
   key = jax.random.key(0) if key is None else key
-  batch_size, data_sharding, replicated = _mesh_sharding(batch_size)
+  batch_size, data_sharding, replicated = _mesh_sharding(min(batch_size, num))
   params = ex.params
   if replicated is not None:
     params, sample_args = jax.device_put((params, sample_args), replicated)

@@ -78,9 +78,9 @@ class DCGANGenerator(nn.Module):
     h = nn.relu(layers.batch_norm(h, train=train, bn_axis_name=self.bn_axis_name))
     for _ in range(num_up - 1):
       features //= 2
-      h = nn.ConvTranspose(features, (4, 4), (2, 2), padding="SAME", use_bias=False)(h)
+      h = layers.ConvTranspose(features, (4, 4), (2, 2), padding="SAME", use_bias=False)(h)
       h = nn.relu(layers.batch_norm(h, train=train, bn_axis_name=self.bn_axis_name))
-    h = nn.ConvTranspose(self.channels, (4, 4), (2, 2), padding="SAME")(h)
+    h = layers.ConvTranspose(self.channels, (4, 4), (2, 2), padding="SAME")(h)
     return jnp.tanh(h)
 
 
@@ -118,9 +118,9 @@ class DCGANDiscriminator(nn.Module):
     h, proj_labels = conditional.discriminator_inputs(
         x, labels, resolution=self.resolution, num_classes=self.num_classes, conditioning=self.conditioning,
         who=who)
-    h = nn.leaky_relu(nn.Conv(self.width, (4, 4), (2, 2), padding="SAME")(h), 0.2)
+    h = nn.leaky_relu(layers.Conv(self.width, (4, 4), (2, 2), padding="SAME")(h), 0.2)
     for i in range(1, num_down):
-      h = nn.Conv(self.width * 2 ** i, (4, 4), (2, 2), padding="SAME", use_bias=self.norm == "none")(h)
+      h = layers.Conv(self.width * 2 ** i, (4, 4), (2, 2), padding="SAME", use_bias=self.norm == "none")(h)
       h = layers.normalization(h, self.norm, train=train, bn_axis_name=self.bn_axis_name)
       h = nn.leaky_relu(h, 0.2)
     phi = h.reshape(h.shape[0], -1)
@@ -159,9 +159,9 @@ class SNDCGANGenerator(nn.Module):
     h = h.reshape(h.shape[0], base, base, 8 * self.width)
     h = nn.relu(layers.batch_norm(h, train=train, bn_axis_name=self.bn_axis_name))
     for mult in (4, 2, 1):
-      h = nn.ConvTranspose(mult * self.width, (4, 4), (2, 2), padding="SAME", use_bias=False)(h)
+      h = layers.ConvTranspose(mult * self.width, (4, 4), (2, 2), padding="SAME", use_bias=False)(h)
       h = nn.relu(layers.batch_norm(h, train=train, bn_axis_name=self.bn_axis_name))
-    h = nn.Conv(self.channels, (3, 3), (1, 1), padding="SAME")(h)
+    h = layers.Conv(self.channels, (3, 3), (1, 1), padding="SAME")(h)
     return jnp.tanh(h)
 
 

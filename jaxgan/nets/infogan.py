@@ -65,8 +65,8 @@ class InfoGANGenerator(nn.Module):
     h = act(bn(nn.Dense(16 * self.width, use_bias=False)(h)))
     h = act(bn(nn.Dense(base * base * 2 * self.width, use_bias=False)(h)))
     h = h.reshape(h.shape[0], base, base, 2 * self.width)
-    h = act(bn(nn.ConvTranspose(self.width, (4, 4), (2, 2), padding="SAME", use_bias=False)(h)))
-    h = nn.ConvTranspose(self.channels, (4, 4), (2, 2), padding="SAME")(h)
+    h = act(bn(layers.ConvTranspose(self.width, (4, 4), (2, 2), padding="SAME", use_bias=False)(h)))
+    h = layers.ConvTranspose(self.channels, (4, 4), (2, 2), padding="SAME")(h)
     return 2.0 * nn.sigmoid(h) - 1.0
 
 
