@@ -100,6 +100,17 @@ def _generate(generator: Any, latent_dim: int, latent_dist: str, variables: Any,
   return generator.apply(variables, z, None, train=False)
 
 
+def _generate_batch_stats(generator: Any, latent_dim: int, latent_dist: str, variables: Any, key: jax.Array,
+                          n: int) -> jax.Array:
+  """`_generate` with batch norm normalizing by the statistics of these n samples (updates discarded): for G's
+  weight average, whose own running statistics were never collected (the raw G's do not fit it)."""
+  z = sampling.sample_latent(key, (n, latent_dim), latent_dist)
+  mutable = [k for k in variables if k != "params"]
+  if not mutable:
+    return generator.apply(variables, z, None, train=True)
+  return generator.apply(variables, z, None, train=True, mutable=mutable)[0]
+
+
 def aggregate(values: Sequence[float]) -> tuple[float | None, float | None]:
   """(mean, std) of per-seed figures; std is the sample std (ddof=1), 0.0 for one seed, None for none."""
   if not values:
@@ -316,9 +327,18 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
   start = time.perf_counter()
   try:
     record.update(evaluator.generator_metrics(protocol, ref, sample_fn, seed, allow_few=allow_few,
-                                              sample_args=state.g_variables(ema=c.ema_decay > 0)))
+                                              sample_args=state.g_variables()))
   except ValueError as e:  # non-finite samples or features
     record.update(status="diverged", error=f"evaluation: {e}", fid=None)
+  if c.ema_decay > 0 and "status" not in record:
+    # The weight average is scored too, beside the paper's G (training does not depend on it).
+    ema_fn = functools.partial(_generate_batch_stats, generator, c.latent_dim, c.latent_dist)
+    try:
+      record["fid_ema"] = evaluator.generator_metrics(dataclasses.replace(protocol, metrics=("fid",)), ref, ema_fn,
+                                                      seed, allow_few=allow_few,
+                                                      sample_args=state.g_variables(ema=True))["fid"]
+    except ValueError as e:
+      record.update(fid_ema=None, ema_error=f"evaluation: {e}")
   record["eval_seconds"] = time.perf_counter() - start
   if "status" not in record:
     diverged = is_diverged(record["fid"], diverged_above)
@@ -361,6 +381,8 @@ def row_result(row: str, records: Sequence[dict[str, Any]], protocol: proto.Prot
   ok = [x for x in records if x["status"] == "ok"]
   fid_mean, fid_std = aggregate([x["fid"] for x in ok])
   is_mean, is_std = aggregate([x["is"] for x in ok if x.get("is") is not None])
+  ema = [x["fid_ema"] for x in ok if x.get("fid_ema") is not None and math.isfinite(x["fid_ema"])]
+  fid_ema_mean, fid_ema_std = aggregate(ema)
   devices = list(dict.fromkeys(x.get("device") for x in records if x.get("device")))
   return {
       "row": row, "dataset": r.dataset, "dataset_label": proto.DATASET_LABELS[r.dataset],
@@ -369,7 +391,8 @@ def row_result(row: str, records: Sequence[dict[str, Any]], protocol: proto.Prot
       "steps_paper": classics.get_config(row).num_steps,
       "steps": max((x["steps"] for x in records if x.get("steps") is not None), default=None),
       "seeds": list(records), "fid_mean": fid_mean, "fid_std": fid_std, "is_mean": is_mean,
-      "is_std": is_std, "num_ok": len(ok), "num_seeds": len(records),
+      "is_std": is_std, "fid_ema_mean": fid_ema_mean, "fid_ema_std": fid_ema_std, "num_ema": len(ema),
+      "num_ok": len(ok), "num_seeds": len(records),
       "wall_seconds": float(sum(x.get("train_seconds", 0.0) + x.get("eval_seconds", 0.0) for x in records)),
       "device": "; ".join(devices) if devices else device_name(),
   }
@@ -476,8 +499,8 @@ def _row_cells(name: str, result: dict[str, Any] | None) -> list[str]:
   protocol = proto.get_protocol(r.protocol)
   label = proto.DATASET_LABELS[r.dataset]
   if result is None:
-    return [name, label, NOT_RUN, "—", _published(r.published), f"{protocol.name}: {protocol.description}", "—",
-            "—", "—", NOT_RUN]
+    return [name, label, NOT_RUN, "—", "—", _published(r.published), f"{protocol.name}: {protocol.description}",
+            "—", "—", "—", NOT_RUN]
   n_ok, n = result["num_ok"], result["num_seeds"]
   fid = _pm(result["fid_mean"], result["fid_std"] if n_ok > 1 else None, 2)
   if n_ok < n:
@@ -489,6 +512,9 @@ def _row_cells(name: str, result: dict[str, Any] | None) -> list[str]:
     notes = [x.get("is_note") for x in result["seeds"] if x.get("is_note")]
     is_cell = _pm(result["is_mean"], result["is_std"] if n_ok > 1 else None, 2) if result["is_mean"] is not None \
         else ("no IS weights" if notes else "—")
+  n_ema = result.get("num_ema", 0)
+  ema_cell = f"{_pm(result['fid_ema_mean'], result['fid_ema_std'] if n_ema > 1 else None, 2)} (n={n_ema})" \
+      if n_ema else "—"
   steps = result.get("steps")
   steps_cell = f"{steps} / {result['steps_paper']}" if steps is not None else f"— / {result['steps_paper']}"
   if result.get("smoke"):
@@ -501,7 +527,7 @@ def _row_cells(name: str, result: dict[str, Any] | None) -> list[str]:
     status = "shortened run"
   else:
     status = "ok"
-  return [name, label, fid, is_cell, _published(r.published),
+  return [name, label, fid, is_cell, ema_cell, _published(r.published),
           f"{protocol.name}: {result['protocol']['description']}", steps_cell,
           _duration(result.get("wall_seconds")), result.get("device", "—"), status]
 
@@ -517,8 +543,8 @@ def write_table(results: dict[str, dict[str, Any]], baselines: dict[str, dict[st
   Returns:
     The markdown text.
   """
-  head = ["row", "data", "our FID (mean ± std, seeds)", "our IS", "published", "protocol", "steps (run / paper)",
-          "wall time", "device", "status"]
+  head = ["row", "data", "our FID (mean ± std, seeds)", "our IS", "our FID, G's weight average", "published",
+          "protocol", "steps (run / paper)", "wall time", "device", "status"]
   lines = ["## GAN rows", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   for name in classics.row_names():
     lines.append("| " + " | ".join(_row_cells(name, results.get(name))) + " |")

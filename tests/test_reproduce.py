@@ -5,6 +5,7 @@ cheap stand-in for the Inception network."""
 import dataclasses
 import json
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -188,7 +189,7 @@ def test_shrunk_protocol_caps_every_count():
 # ---------------------------------------------------------------------------------------------------- table
 
 
-def _fake_result(name, fids, steps, paper_steps, diverged=0, smoke=False):
+def _fake_result(name, fids, steps, paper_steps, diverged=0, smoke=False, ema=()):
   seeds = [{"seed": i, "status": "ok", "fid": f} for i, f in enumerate(fids)]
   seeds += [{"seed": 10 + i, "status": "diverged", "fid": None, "error": "NaN"} for i in range(diverged)]
   mean, std = reproduce.aggregate(fids)
@@ -196,12 +197,13 @@ def _fake_result(name, fids, steps, paper_steps, diverged=0, smoke=False):
   return {"row": name, "dataset": row.dataset, "protocol": dataclasses.asdict(proto.get_protocol(row.protocol)),
           "published": row.published, "seeds": seeds, "fid_mean": mean, "fid_std": std, "is_mean": None,
           "is_std": None, "num_ok": len(fids), "num_seeds": len(seeds), "steps": steps, "steps_paper": paper_steps,
-          "wall_seconds": 5400.0, "device": "NVIDIA H100", "smoke": smoke}
+          "wall_seconds": 5400.0, "device": "NVIDIA H100", "smoke": smoke, "num_ema": len(ema),
+          "fid_ema_mean": reproduce.aggregate(ema)[0], "fid_ema_std": reproduce.aggregate(ema)[1]}
 
 
 def test_table_writer_on_fake_results(tmp_path):
   results = {
-      "mnist_ns": _fake_result("mnist_ns", [7.0, 8.0, 9.0], 18750, 18750),
+      "mnist_ns": _fake_result("mnist_ns", [7.0, 8.0, 9.0], 18750, 18750, ema=[6.0, 7.0]),
       "mnist_wgan": _fake_result("mnist_wgan", [], 100, 3750, diverged=2),
       "fashion_ls": _fake_result("fashion_ls", [30.0, 32.0], 500, 18750, diverged=1),
   }
@@ -213,17 +215,38 @@ def test_table_writer_on_fake_results(tmp_path):
   text = reproduce.write_table(results, baselines, tmp_path / "results.md")
   assert (tmp_path / "results.md").read_text() == text
   lines = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| ")}
-  assert "8.00 ± 1.00 (n=3)" in lines["mnist_ns"] and "FID 6.8 ± 0.5" in lines["mnist_ns"]
+  assert "| 8.00 ± 1.00 (n=3) | — | 6.50 ± 0.71 (n=2) | FID 6.8 ± 0.5 |" in lines["mnist_ns"]
+  assert "| diverged | — | — | FID 6.7 ± 0.4 |" in lines["mnist_wgan"]  # no weight average scored: a dash
   assert "18750 / 18750" in lines["mnist_ns"] and "90 min" in lines["mnist_ns"] and "| ok |" in lines["mnist_ns"]
   assert "| diverged |" in lines["mnist_wgan"] and "FID 6.7 ± 0.4" in lines["mnist_wgan"]
   assert "31.00 ± 1.41 (1/3 seeds diverged)" in lines["fashion_ls"] and "partly diverged" in lines["fashion_ls"]
   # Every other row is listed as not run, with its published figure and never a number of ours.
-  assert f"| {reproduce.NOT_RUN} | — | FID 21.7, IS 8.22 |" in lines["cifar_sngan_resnet_hinge"]
+  assert f"| {reproduce.NOT_RUN} | — | — | FID 21.7, IS 8.22 |" in lines["cifar_sngan_resnet_hinge"]
   assert "FID 48.29" in lines["cifar_dcgan_ns"]
   assert sum(reproduce.NOT_RUN in line for line in text.splitlines()) == len(classics.ROWS) - 3 + 9 - 2
   assert "2.00 ± 0.71 (n=2)" in text and "10k train vs 10k test" in text
   assert "error: no data" in text and "JPEG CIFAR-10" in text
   assert "50k train vs 50k train" not in text and "10k test vs 50k train" in text  # studiogan mnist, not run
+
+
+def test_weight_average_is_sampled_with_batch_statistics():
+  """G's weight average never had running statistics of its own: batch norm normalizes each sampled batch by its own
+  statistics (mean 0, variance 1 before the affine part), and the running statistics stay untouched."""
+
+  class Tiny(nn.Module):
+    @nn.compact
+    def __call__(self, z, labels, train):
+      return nn.BatchNorm(use_running_average=not train, momentum=0.9)(nn.Dense(3)(z))
+
+  g = Tiny()
+  variables = g.init(jax.random.key(0), jnp.ones((4, 5)), None, train=False)
+  variables = {"params": variables["params"],
+               "batch_stats": jax.tree.map(lambda x: x + 5.0, variables["batch_stats"])}  # not this G's statistics
+  out = reproduce._generate_batch_stats(g, 5, "normal", variables, jax.random.key(1), 256)  # pylint: disable=protected-access
+  np.testing.assert_allclose(np.asarray(out).mean(0), 0.0, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(out).var(0), 1.0, rtol=1e-3)
+  running = reproduce._generate(g, 5, "normal", variables, jax.random.key(1), 256)  # pylint: disable=protected-access
+  assert abs(float(np.asarray(running).mean())) > 0.5  # the eval path uses the (shifted) running statistics
 
 
 def test_aggregate_and_divergence_bound():
@@ -298,6 +321,8 @@ def test_row_end_to_end_with_stand_in_features(tmp_path, fake_data):
   seed = result["seeds"][0]
   assert again["seeds"][0]["fid"] == seed["fid"] and again["seeds"][0]["train_seconds"] == seed["train_seconds"]
   assert seed["status"] == "ok" and np.isfinite(seed["fid"]) and seed["steps"] == 4
+  # G's weight average is scored beside G: another generator, another FID.
+  assert np.isfinite(seed["fid_ema"]) and seed["fid_ema"] != seed["fid"] and result["num_ema"] == 1
   assert result["num_ok"] == 1 and result["fid_mean"] == seed["fid"] and result["protocol"]["num_generated"] == 32
   on_disk = json.loads((tmp_path / "mnist_ns.json").read_text())
   assert on_disk["fid_mean"] == result["fid_mean"] and on_disk["protocol"]["name"] == "lucic2018"
