@@ -13,7 +13,8 @@ excluded: the real batch already sits on the device) for
 Reported per (config, implementation): ms/step (median over `--repeats` timings of `--iters` steps each, after
 `--warmup` steps that include compilation), images/s = d_steps * B / step time (real images consumed), the time of
 the first call (compilation), and the peak device memory (JAX: `memory_stats()["peak_bytes_in_use"]`; PyTorch:
-`torch.cuda.max_memory_allocated`). Timing is device-synchronized (`block_until_ready`, `torch.cuda.synchronize`).
+`torch.cuda.max_memory_allocated`; both include what autotuning allocated), and for JAX the compiled step's own
+footprint (`step_mib`: XLA's memory analysis, arguments + outputs - donated buffers + temporaries). Timing is device-synchronized (`block_until_ready`, `torch.cuda.synchronize`).
 On GPU every (config, implementation) runs in a fresh subprocess (`--isolate`, default there), so peaks are per run
 and JAX and PyTorch do not share the device's memory.
 
@@ -124,6 +125,17 @@ def _jax_parts(cfg: BenchConfig, precision: str = "default"):
                                     compute_dtype="bfloat16" if precision == "bf16" else None)
 
 
+def _step_footprint_bytes(step: Any, state: Any, batch: Any) -> int | None:
+  """What the compiled step itself holds at its peak, from XLA's memory analysis: arguments + outputs - donated
+  (aliased) buffers + temporaries. Unlike the device's peak it leaves out what compilation (autotuning) and the
+  initialization allocated."""
+  try:
+    m = step.lower(state, batch).compile().memory_analysis()
+    return int(m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + m.temp_size_in_bytes)
+  except Exception:  # pylint: disable=broad-except  # backends without the analysis
+    return None
+
+
 def _jax_peak_bytes() -> int | None:
   peaks = []
   for dev in jax.local_devices():
@@ -163,10 +175,12 @@ def run_jax(cfg: BenchConfig, *, mode: str, precision: str, warmup: int, iters: 
       return metrics
 
     first, per_step = _time(run, jax.block_until_ready, warmup=warmup, iters=iters, repeats=repeats)
-  peak = _jax_peak_bytes()
+    peak = _jax_peak_bytes()
+    footprint = _step_footprint_bytes(step, holder["state"], batch) if mode != "pmap" else None
   return {"impl": "jax", "mode": mode, "first_call_s": first, "ms_per_step": 1e3 * per_step,
           "images_per_s": cfg.d_steps * cfg.batch / per_step,
-          "peak_mib": None if peak is None else peak / 2**20, "note": ""}
+          "peak_mib": None if peak is None else peak / 2**20,
+          "step_mib": None if footprint is None else footprint / 2**20, "note": ""}
 
 
 # -------------------------------------------------------------------------------------------------------- PyTorch
@@ -395,15 +409,17 @@ def _run_isolated(job: dict) -> dict:
 
 
 def _table(results: list[dict]) -> str:
-  head = f"{'config':<18} {'impl':<14} {'ms/step':>9} {'img/s':>10} {'peak MiB':>9} {'1st call s':>10}  note"
+  head = (f"{'config':<18} {'impl':<14} {'ms/step':>9} {'img/s':>10} {'peak MiB':>9} {'step MiB':>9} "
+          f"{'1st call s':>10}  note")
   lines = [head, "-" * len(head)]
   for r in results:
     if "error" in r:
       lines.append(f"{r['config']:<18} {r['impl']:<14} {'error':>9}  {r['error'].splitlines()[-1][:80]}")
       continue
     peak = "n/a" if r.get("peak_mib") is None else f"{r['peak_mib']:.0f}"
+    own = "n/a" if r.get("step_mib") is None else f"{r['step_mib']:.0f}"
     lines.append(f"{r['config']:<18} {r['impl']:<14} {r['ms_per_step']:9.2f} {r['images_per_s']:10.0f} "
-                 f"{peak:>9} {r['first_call_s']:10.1f}  {r.get('note', '')}")
+                 f"{peak:>9} {own:>9} {r['first_call_s']:10.1f}  {r.get('note', '')}")
   return "\n".join(lines)
 
 
