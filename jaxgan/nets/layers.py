@@ -178,6 +178,9 @@ def call_layer(layer: nn.Module, x: jax.Array, train: bool) -> jax.Array:
 # 4x4 stride-2 layers of DCGAN/InfoGAN nets, 20-30x slower than the forward pass, most of a training step). Here each
 # kernel tap's gradient is one matrix product of a strided slice of one operand with the other, the same sums in
 # another order. Only the CPU takes this path (`lax.platform_dependent`); GPUs and TPUs keep autodiff's rule.
+# `TAP_KERNEL_GRADS = False` (read when a function is traced) gives autodiff's rule on the CPU too
+# (benchmarks/cpu_convs.py times both).
+TAP_KERNEL_GRADS = True
 
 
 def _tap_products(a: jax.Array, b: jax.Array, kernel_hw: Sequence[int], strides: Sequence[int],
@@ -248,6 +251,8 @@ def _with_tap_kernel_grad(forward, kernel_grad_by_taps):
       _, k_vjp = jax.vjp(lambda k_: forward(x, k_, strides, pads, precision), kernel)
       return k_vjp(dy)[0]
 
+    if not TAP_KERNEL_GRADS:
+      return x_vjp(dy)[0], by_autodiff(x, dy)
     return x_vjp(dy)[0], lax.platform_dependent(x, dy, cpu=by_taps, default=by_autodiff)
 
   f.defvjp(f_fwd, f_bwd)
