@@ -412,7 +412,7 @@ def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evalua
   settings = _row_settings(row, steps, smoke, eval_cap)
   path = out / f"{row}.json"
   by_seed = _earlier_seeds(path, settings)
-  result: dict[str, Any] = {}
+  current = lambda: row_result(row, [by_seed[s] for s in sorted(by_seed)], protocol, settings)
   for seed in seeds:
     workdir = str(out / "runs" / row / f"seed_{seed}")
     rec = run_seed(row, seed, evaluator, steps=steps, smoke=smoke, data_dir=data_dir,
@@ -420,12 +420,11 @@ def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evalua
                    checkpoint_every=checkpoint_every)
     print(f"{row} seed {seed}: {rec['status']}, FID {rec.get('fid')}", flush=True)
     by_seed[seed] = rec
-    result = row_result(row, [by_seed[s] for s in sorted(by_seed)], protocol, settings)
     out.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2, default=str))
+    tmp.write_text(json.dumps(current(), indent=2, default=str))
     tmp.replace(path)  # a reader (or a run killed mid-write) never sees half a file
-  return result or row_result(row, [by_seed[s] for s in sorted(by_seed)], protocol, settings)
+  return current()
 
 
 def run_baselines(datasets: Sequence[str], protocol_names: Sequence[str], seeds: Sequence[int], out: pathlib.Path,
