@@ -100,17 +100,6 @@ def _generate(generator: Any, latent_dim: int, latent_dist: str, variables: Any,
   return generator.apply(variables, z, None, train=False)
 
 
-def _generate_batch_stats(generator: Any, latent_dim: int, latent_dist: str, variables: Any, key: jax.Array,
-                          n: int) -> jax.Array:
-  """`_generate` with batch norm normalizing by the statistics of these n samples (updates discarded): for G's
-  weight average, whose own running statistics were never collected (the raw G's do not fit it)."""
-  z = sampling.sample_latent(key, (n, latent_dim), latent_dist)
-  mutable = [k for k in variables if k != "params"]
-  if not mutable:
-    return generator.apply(variables, z, None, train=True)
-  return generator.apply(variables, z, None, train=True, mutable=mutable)[0]
-
-
 def aggregate(values: Sequence[float]) -> tuple[float | None, float | None]:
   """(mean, std) of per-seed figures; std is the sample std (ddof=1), 0.0 for one seed, None for none."""
   if not values:
@@ -331,11 +320,11 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
   except ValueError as e:  # non-finite samples or features
     record.update(status="diverged", error=f"evaluation: {e}", fid=None)
   if c.ema_decay > 0 and "status" not in record:
-    # The weight average is scored too, beside the paper's G (training does not depend on it).
-    ema_fn = functools.partial(_generate_batch_stats, generator, c.latent_dim, c.latent_dist)
+    # The weight average is scored too, beside the paper's G (training does not depend on it). As everywhere in
+    # jaxgan (sample grids, the FID hook, make_sample_fn), it runs in eval mode with G's running statistics.
     try:
-      record["fid_ema"] = evaluator.generator_metrics(dataclasses.replace(protocol, metrics=("fid",)), ref, ema_fn,
-                                                      seed, allow_few=allow_few,
+      record["fid_ema"] = evaluator.generator_metrics(dataclasses.replace(protocol, metrics=("fid",)), ref,
+                                                      sample_fn, seed, allow_few=allow_few,
                                                       sample_args=state.g_variables(ema=True))["fid"]
     except ValueError as e:
       record.update(fid_ema=None, ema_error=f"evaluation: {e}")

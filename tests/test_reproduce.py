@@ -5,7 +5,6 @@ cheap stand-in for the Inception network."""
 import dataclasses
 import json
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -227,26 +226,6 @@ def test_table_writer_on_fake_results(tmp_path):
   assert "2.00 ± 0.71 (n=2)" in text and "10k train vs 10k test" in text
   assert "error: no data" in text and "JPEG CIFAR-10" in text
   assert "50k train vs 50k train" not in text and "10k test vs 50k train" in text  # studiogan mnist, not run
-
-
-def test_weight_average_is_sampled_with_batch_statistics():
-  """G's weight average never had running statistics of its own: batch norm normalizes each sampled batch by its own
-  statistics (mean 0, variance 1 before the affine part), and the running statistics stay untouched."""
-
-  class Tiny(nn.Module):
-    @nn.compact
-    def __call__(self, z, labels, train):
-      return nn.BatchNorm(use_running_average=not train, momentum=0.9)(nn.Dense(3)(z))
-
-  g = Tiny()
-  variables = g.init(jax.random.key(0), jnp.ones((4, 5)), None, train=False)
-  variables = {"params": variables["params"],
-               "batch_stats": jax.tree.map(lambda x: x + 5.0, variables["batch_stats"])}  # not this G's statistics
-  out = reproduce._generate_batch_stats(g, 5, "normal", variables, jax.random.key(1), 256)  # pylint: disable=protected-access
-  np.testing.assert_allclose(np.asarray(out).mean(0), 0.0, atol=1e-5)
-  np.testing.assert_allclose(np.asarray(out).var(0), 1.0, rtol=1e-3)
-  running = reproduce._generate(g, 5, "normal", variables, jax.random.key(1), 256)  # pylint: disable=protected-access
-  assert abs(float(np.asarray(running).mean())) > 0.5  # the eval path uses the (shifted) running statistics
 
 
 def test_aggregate_and_divergence_bound():
