@@ -174,8 +174,8 @@ def call_layer(layer: nn.Module, x: jax.Array, train: bool) -> jax.Array:
 # Convolutions whose kernel gradient XLA's CPU backend computes fast.
 #
 # Autodiff turns the kernel gradient of a strided convolution into a convolution with a dilated kernel, and that of a
-# transposed convolution into one with a dilated input; XLA's CPU backend runs both on a slow generic path (for the
-# 4x4 stride-2 layers of DCGAN/InfoGAN nets, 20-30x slower than the forward pass, most of a training step). Here each
+# transposed convolution into one with a dilated input; XLA's CPU backend runs both on a slow generic path (on 2 cores:
+# 11x slower for a DCGAN 32x32 G layer, four fifths of the mnist_ns training step; benchmarks/cpu_convs.py). Here each
 # kernel tap's gradient is one matrix product of a strided slice of one operand with the other, the same sums in
 # another order. Only the CPU takes this path (`lax.platform_dependent`); GPUs and TPUs keep autodiff's rule.
 # `TAP_KERNEL_GRADS = False` (read when a function is traced) gives autodiff's rule on the CPU too
