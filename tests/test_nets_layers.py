@@ -288,6 +288,7 @@ def test_conv_modules_equal_flax(kind):
   theirs_cls, ours_cls = {"conv": (nn.Conv, layers.Conv), "transpose": (nn.ConvTranspose, layers.ConvTranspose)}[kind]
   x = jax.random.normal(jax.random.key(1), (2, 5, 5, 4))
   for kw in (dict(features=3, kernel_size=(3, 3), strides=(1, 1), padding="VALID", use_bias=False),
+             dict(features=5, kernel_size=(3, 3), strides=(2, 2), padding=((1, 0), (2, 1))),
              dict(features=6, kernel_size=(4, 4), strides=(2, 2), padding="SAME")):
     theirs, ours = theirs_cls(**kw), ours_cls(**kw)
     v_theirs, v_ours = theirs.init(jax.random.key(0), x), ours.init(jax.random.key(0), x)
