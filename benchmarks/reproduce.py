@@ -51,6 +51,7 @@ from experiments import protocols as proto
 from jaxgan import sampling
 from jaxgan.data import get_dataset
 from jaxgan.train import experiment
+from jaxgan.train.checkpoint import CheckpointMismatchError
 from jaxgan.train.loop import NonFiniteError
 
 SMOKE_IMAGES = 32  # every protocol count is capped at this with --smoke
@@ -299,6 +300,9 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
   start = time.perf_counter()
   try:
     state, summary = classics.main(config, workdir, True)
+  except CheckpointMismatchError as e:  # one line from the CLI, and a remedy that fits this command
+    raise experiment.ExperimentError(f"{e}. With benchmarks.reproduce: move {workdir} aside (nothing there is "
+                                     "deleted) or use another --out") from None
   except NonFiniteError as e:
     record.update(status="diverged", error=str(e), fid=None,
                   train_seconds=earlier[1] + time.perf_counter() - start)

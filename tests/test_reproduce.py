@@ -308,6 +308,13 @@ def test_row_end_to_end_with_stand_in_features(tmp_path, fake_data):
   assert (tmp_path / "runs" / "mnist_ns" / "seed_0" / "summary.json").is_file()
   assert (tmp_path / "stats" / "mnist_test_32_seed0_tf1_r0_custom.npz").is_file()  # 32 of the fake 40
   assert bad["seeds"][0]["status"] == "diverged" and "sanity bound" in bad["seeds"][0]["error"]
+  # A workdir trained with other model settings is refused before any compute, with a remedy for this command.
+  with pytest.MonkeyPatch.context() as mp:
+    other = _npz_config(classics.get_config, fake_data["28"])
+    mp.setattr(classics, "get_config", lambda row="mnist_ns": _with(other(row), g_lr=1e-3))
+    with pytest.raises(experiment.ExperimentError, match=r"g_lr=0.0002 there, 0.001 now.*move .*seed_0 aside"):
+      reproduce.run_seed("mnist_ns", 0, evaluator, smoke=True, data_dir=fake_data["28"],
+                         workdir=str(tmp_path / "runs" / "mnist_ns" / "seed_0"))
   # Baselines: subsets (32 of 40 test, 32 of 80 train) are drawn per seed; a split too small is reported.
   entries = reproduce.run_baselines(["mnist"], ["lucic2018"], [0, 1], tmp_path, evaluator, smoke=True)
   assert entries[0]["status"] == "ok" and len(entries[0]["runs"]) == 2 and np.isfinite(entries[0]["fid_mean"])
@@ -319,6 +326,12 @@ def test_row_end_to_end_with_stand_in_features(tmp_path, fake_data):
   assert entry["status"] == "error" and "asks for 20000 reference images of mnist split 'test'" in entry["error"]
   text = reproduce.write_table(*reproduce.load_results(tmp_path))
   assert "smoke (meaningless FID)" in text and "| MNIST | lucic2018: FID 10k gen vs 10k test, tf1" in text
+
+
+def _with(c, **fields):
+  for k, v in fields.items():
+    c[k] = v
+  return c
 
 
 def _npz_config(get_config, path):
