@@ -10,8 +10,9 @@
 # returns at most 8), copies results.md beside it and writes the workers' output to OUT/classics.log.
 #
 # PAR worker processes (default 1) share the GPU: each takes the next row nobody has taken yet, so a slow row does
-# not hold up the others. Small nets at batch 64 leave most of a large GPU idle, and one process's host work
-# (Python dispatch, the Frechet distance's sqrtm on the CPU, start-up) overlaps the others' GPU work. Each process
+# not hold up the others. Small nets at batch 64 are unlikely to fill a large GPU, and one process's host work
+# (Python dispatch, the Frechet distance's sqrtm on the CPU, start-up) overlaps the others' GPU work (the gain is not
+# measured yet). Each process
 # gets 0.9 / PAR of the GPU memory (XLA_PYTHON_CLIENT_MEM_FRACTION, unless set) and compiled programs are cached
 # on disk (JAX_COMPILATION_CACHE_DIR, default RESULTS/.jax_cache), so the Inception is compiled once, not once per
 # row. A row's JSON is rewritten after every seed, so the seeds finished when LIMIT stops a row are kept; seeds of
@@ -59,7 +60,8 @@ worker() {  # $1: worker number. Takes rows nobody has taken (mkdir is atomic) u
     fi
     echo "$row: start, ${left} s left"
     timeout "$left" "$py" -m "$module" --rows "$row" --seeds "${SEEDS:-0}" "${data[@]}" "${extra[@]}" \
-      --fid-batch "${FID_BATCH:-500}" --checkpoint-every "${CKPT_EVERY:-0}" --out "$results" 2>&1 | grep --line-buffered -v '^| '
+      --fid-batch "${FID_BATCH:-500}" --checkpoint-every "${CKPT_EVERY:-0}" --out "$results" 2>&1 |
+      grep --line-buffered -v '^| '
     status=${PIPESTATUS[0]}
     case "$status" in
       0) echo "$row: done" ;;
