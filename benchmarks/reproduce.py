@@ -30,6 +30,7 @@ reproduction. FID of fewer than 2048 images (smoke) is strongly biased and only 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import json
@@ -129,11 +130,16 @@ class Evaluator:
     batch_size: images per Inception call.
     loader: `(dataset, split, resolution) -> (N, H, W, C) uint8` for the real images (tests pass one); None
       loads with `jaxgan.data.get_dataset`.
+    lock: a file that processes sharing one GPU name alike: inside `turn()` only one of them evaluates at a time.
+      Measured on an H200 (2026-11-26): six 10k-image evaluations started together while training ran beside them
+      all overran a 250 s limit, where one alone takes 25 s; in turns, the first is done after 25 s, the next 25 s
+      later. None: no turns.
   """
 
   def __init__(self, out: pathlib.Path, *, extractor: Any = None, weights: str | None = None,
                data_dirs: Mapping[str, str] | None = None, batch_size: int = 100,
-               loader: Callable[[str, str, int], np.ndarray] | None = None):
+               loader: Callable[[str, str, int], np.ndarray] | None = None,
+               lock: str | os.PathLike | None = None):
     self.out = pathlib.Path(out)
     self._fixed_extractor = extractor
     self._extractors: dict[str, Any] = {}
@@ -142,6 +148,25 @@ class Evaluator:
     self.batch_size = batch_size
     self._splits: dict[tuple, np.ndarray] = {}
     self._loader = loader
+    self.lock = lock
+    self._holding = False
+
+  @contextlib.contextmanager
+  def turn(self):
+    """This process's turn at evaluating: an exclusive `flock` on `lock` (nothing without one). Re-entrant; the
+    lock goes with the process, so a killed evaluation never blocks the others."""
+    if self.lock is None or self._holding:
+      yield
+      return
+    import fcntl  # pylint: disable=import-outside-toplevel  (POSIX; only needed with a lock)
+    with open(self.lock, "a", encoding="utf-8") as f:
+      fcntl.flock(f, fcntl.LOCK_EX)
+      self._holding = True
+      try:
+        yield
+      finally:
+        self._holding = False
+        fcntl.flock(f, fcntl.LOCK_UN)
 
   def extractor(self, mode: str) -> Any:
     if self._fixed_extractor is not None:
@@ -292,8 +317,10 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
   allow_few = protocol.num_generated < 2048 or protocol.num_real < 2048
   config = row_config(row, seed, steps=steps, smoke=smoke, data_dir=data_dir, checkpoint_every=checkpoint_every)
   c = experiment.apply_smoke(config) if smoke else config
-  # The reference first: a protocol that asks too much of a split fails before any training.
-  ref = evaluator.reference_stats(protocol, r.dataset, c.resolution, allow_few=allow_few)
+  # The reference first: a protocol that asks too much of a split fails before any training. In turns (the first
+  # of several processes computes and caches it, the others then read it).
+  with evaluator.turn():
+    ref = evaluator.reference_stats(protocol, r.dataset, c.resolution, allow_few=allow_few)
   record: dict[str, Any] = {"seed": seed, "steps_planned": c.num_steps, "device": device_name(),
                             "date": time.strftime("%Y-%m-%d", time.gmtime())}
   earlier = _earlier_training(workdir)
@@ -317,22 +344,25 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
   images = evaluator.real_images(r.dataset, protocol.real_split, c.resolution)
   generator, _ = experiment.build_nets(c, images.shape[1], images.shape[3], 0)
   sample_fn = functools.partial(_generate, generator, c.latent_dim, c.latent_dist)
-  start = time.perf_counter()
-  try:
-    record.update(evaluator.generator_metrics(protocol, ref, sample_fn, seed, allow_few=allow_few,
-                                              sample_args=state.g_variables()))
-  except ValueError as e:  # non-finite samples or features
-    record.update(status="diverged", error=f"evaluation: {e}", fid=None)
-  if c.ema_decay > 0 and "status" not in record:
-    # The weight average is scored too, beside the paper's G (training does not depend on it). As everywhere in
-    # jaxgan (sample grids, the FID hook, make_sample_fn), it runs in eval mode with G's running statistics.
+  waited = time.perf_counter()
+  with evaluator.turn():
+    start = time.perf_counter()
+    record["eval_wait_seconds"] = start - waited  # for the turn; not part of eval_seconds
     try:
-      record["fid_ema"] = evaluator.generator_metrics(dataclasses.replace(protocol, metrics=("fid",)), ref,
-                                                      sample_fn, seed, allow_few=allow_few,
-                                                      sample_args=state.g_variables(ema=True))["fid"]
-    except ValueError as e:
-      record.update(fid_ema=None, ema_error=f"evaluation: {e}")
-  record["eval_seconds"] = time.perf_counter() - start
+      record.update(evaluator.generator_metrics(protocol, ref, sample_fn, seed, allow_few=allow_few,
+                                                sample_args=state.g_variables()))
+    except ValueError as e:  # non-finite samples or features
+      record.update(status="diverged", error=f"evaluation: {e}", fid=None)
+    if c.ema_decay > 0 and "status" not in record:
+      # The weight average is scored too, beside the paper's G (training does not depend on it). As everywhere in
+      # jaxgan (sample grids, the FID hook, make_sample_fn), it runs in eval mode with G's running statistics.
+      try:
+        record["fid_ema"] = evaluator.generator_metrics(dataclasses.replace(protocol, metrics=("fid",)), ref,
+                                                        sample_fn, seed, allow_few=allow_few,
+                                                        sample_args=state.g_variables(ema=True))["fid"]
+      except ValueError as e:
+        record.update(fid_ema=None, ema_error=f"evaluation: {e}")
+    record["eval_seconds"] = time.perf_counter() - start
   if "status" not in record:
     diverged = is_diverged(record["fid"], diverged_above)
     record["status"] = "diverged" if diverged else "ok"
@@ -440,7 +470,8 @@ def run_baselines(datasets: Sequence[str], protocol_names: Sequence[str], seeds:
         ref_spec = proto.reference_spec(protocol, dataset)
         other = proto.baseline_spec(protocol, dataset)
         run_seeds = list(seeds) if not (ref_spec.whole and other.whole) else list(seeds)[:1]
-        runs = [evaluator.baseline(protocol, dataset, seed=s, allow_few=allow_few) for s in run_seeds]
+        with evaluator.turn():
+          runs = [evaluator.baseline(protocol, dataset, seed=s, allow_few=allow_few) for s in run_seeds]
       except proto.ProtocolError as e:
         entry.update(status="error", error=str(e))
       else:
@@ -643,6 +674,8 @@ def _parser() -> argparse.ArgumentParser:
                                                 "commas (default: as the experiments resolve)")
   p.add_argument("--fid-batch", type=int, default=100, help="images per Inception call")
   p.add_argument("--diverged-above", type=float, default=DEFAULT_DIVERGED_ABOVE, help="FID sanity bound")
+  p.add_argument("--eval-lock", default=None,
+                 help="a file shared by processes on one GPU: they evaluate one at a time (gpu_classics.sh sets it)")
   p.add_argument("--checkpoint-every", type=int, default=-1,
                  help=">= 0: checkpoint every this many steps instead of the row's period (0: only the final "
                       "state; saves time where a run cannot outlive the machine, e.g. a GPU lease)")
@@ -682,7 +715,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     return text
   if not args.table:
     evaluator = Evaluator(out, weights=args.weights or default_weights(), data_dirs=data_dirs,
-                          batch_size=args.fid_batch)
+                          batch_size=args.fid_batch, lock=args.eval_lock)
     try:
       for row in rows:
         run_row(row, seeds, out, evaluator, steps=args.steps, smoke=args.smoke,

@@ -15,7 +15,7 @@ import time
 
 def main() -> None:
   p = argparse.ArgumentParser()
-  for name in ("--rows", "--seeds", "--out", "--data-dir", "--fid-batch", "--checkpoint-every"):
+  for name in ("--rows", "--seeds", "--out", "--data-dir", "--fid-batch", "--checkpoint-every", "--eval-lock"):
     p.add_argument(name, default="")
   p.add_argument("--plan", action="store_true")
   p.add_argument("--table", action="store_true")
@@ -36,7 +36,7 @@ def main() -> None:
     time.sleep(60.0 if a.rows.startswith("slow") and seeds else 0.2)
     seeds.append(int(seed))
     record = {"row": a.rows, "seeds": seeds, "pid": os.getpid(), "data_dir": a.data_dir,
-              "fid_batch": a.fid_batch, "checkpoint_every": a.checkpoint_every,
+              "fid_batch": a.fid_batch, "checkpoint_every": a.checkpoint_every, "eval_lock": a.eval_lock,
               "mem_fraction": os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION"),
               "cache": os.environ.get("JAX_COMPILATION_CACHE_DIR")}
     (out / f"{a.rows}.json").write_text(json.dumps(record))

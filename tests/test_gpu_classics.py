@@ -45,6 +45,9 @@ def test_workers_share_the_rows_within_the_limit(tmp_path):
   first = runs["r1"]
   assert first["data_dir"] == "mnist=/d/m" and first["fid_batch"] == "500" and first["checkpoint_every"] == "0"
   assert first["mem_fraction"] == "0.450" and first["cache"] == str(results / ".jax_cache")
+  # One lock file for all workers (their evaluations take turns), in the run's scratch folder, gone afterwards.
+  locks = {runs[r]["eval_lock"] for r in runs}
+  assert len(locks) == 1 and pathlib.Path(locks.pop()).parent.parent == results
   with tarfile.open(tmp_path / "out" / "classics_results.tgz") as tar:
     assert sorted(pathlib.PurePath(n).name for n in tar.getnames()) == sorted(
         ["results.md"] + [f"{r}.json" for r in runs])

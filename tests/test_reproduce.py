@@ -4,6 +4,9 @@ cheap stand-in for the Inception network."""
 
 import dataclasses
 import json
+import subprocess
+import sys
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -288,7 +291,8 @@ def test_row_end_to_end_with_stand_in_features(tmp_path, fake_data):
     with np.load(fake_data["28"]) as z:
       return z[f"x_{split}"]
 
-  evaluator = reproduce.Evaluator(tmp_path, extractor=_extractor(), batch_size=16, loader=loader)
+  evaluator = reproduce.Evaluator(tmp_path, extractor=_extractor(), batch_size=16, loader=loader,
+                                  lock=tmp_path / "eval.lock")
   with pytest.MonkeyPatch.context() as mp:
     mp.setattr(classics, "get_config", _npz_config(classics.get_config, fake_data["28"]))
     result = reproduce.run_row("mnist_ns", [0], tmp_path, evaluator, smoke=True, data_dir=fake_data["28"])
@@ -300,6 +304,7 @@ def test_row_end_to_end_with_stand_in_features(tmp_path, fake_data):
   seed = result["seeds"][0]
   assert again["seeds"][0]["fid"] == seed["fid"] and again["seeds"][0]["train_seconds"] == seed["train_seconds"]
   assert seed["status"] == "ok" and np.isfinite(seed["fid"]) and seed["steps"] == 4
+  assert 0.0 <= seed["eval_wait_seconds"] < seed["eval_seconds"] + 1.0  # nobody else held the turn
   # G's weight average is scored beside G: another generator, another FID.
   assert np.isfinite(seed["fid_ema"]) and seed["fid_ema"] != seed["fid"] and result["num_ema"] == 1
   assert result["num_ok"] == 1 and result["fid_mean"] == seed["fid"] and result["protocol"]["num_generated"] == 32
@@ -341,3 +346,39 @@ def _npz_config(get_config, path):
     c.data_dir = path
     return c
   return patched
+
+
+def test_evaluations_take_turns_across_evaluators_and_processes(tmp_path):
+  lock = tmp_path / "eval.lock"
+  first, second = reproduce.Evaluator(tmp_path, lock=lock), reproduce.Evaluator(tmp_path, lock=lock)
+  entered = threading.Event()
+
+  def wait_for_turn():
+    with second.turn():
+      entered.set()
+
+  with first.turn():
+    with first.turn():  # re-entrant: the reference and the evaluation of one seed nest freely
+      pass
+    other = threading.Thread(target=wait_for_turn)
+    other.start()
+    assert not entered.wait(0.5)  # the second waits while the first holds the turn
+  assert entered.wait(10.0)  # and goes on once it is given back
+  other.join()
+  # A process killed while holding the turn does not block the others: the lock goes with the process.
+  holder = subprocess.Popen(
+      [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+       "print('held', flush=True); time.sleep(60)", str(lock)], stdout=subprocess.PIPE, text=True)
+  assert holder.stdout.readline().strip() == "held"
+  blocked = threading.Thread(target=wait_for_turn)
+  entered.clear()
+  blocked.start()
+  assert not entered.wait(0.5)
+  holder.kill()
+  holder.wait()
+  assert entered.wait(10.0)
+  blocked.join()
+  # Without a lock there are no turns: two evaluators hold theirs at once.
+  free = reproduce.Evaluator(tmp_path), reproduce.Evaluator(tmp_path)
+  with free[0].turn(), free[1].turn():
+    pass
