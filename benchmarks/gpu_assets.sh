@@ -2,12 +2,14 @@
 # Assets that reach a leased GPU machine over several calls (a call carries at most 64 MiB): the FID weights (84 MB)
 # in parts, and the datasets. Prepare them here once, in git-ignored folders:
 #
-#   mkdir -p .assets/w1 .assets/w2 .assets/mnist && split -b 40M W .assets/w1/wpart_   # then move wpart_ab,
-#   # wpart_ac to .assets/w2; copy the MNIST idx files to .assets/mnist, and so on (one folder per dataset)
+#   mkdir -p .assets/wa .assets/wb && split -b 54000000 W /tmp/wpart_ && mv /tmp/wpart_aa .assets/wa/ &&
+#   mv /tmp/wpart_ab .assets/wb/     # then one folder per dataset: .assets/mnist, .assets/fashion (idx files)
 #
-# Each call names some of these folders in `carry` and begins with
+# The split lets two calls carry weights and both 28x28 datasets (the working tree, ~1 MB, travels too): the first
+# .assets/wa (54 MB) + .assets/mnist (11 MB), the second .assets/wb (33 MB) + .assets/fashion (31 MB), which can
+# then run the MNIST and Fashion-MNIST rows. Each call names some of these folders in `carry` and begins with
 #
-#   eval "$(bash benchmarks/gpu_assets.sh .assets/w1 .assets/mnist)"        # DIRs: the folders this call carried
+#   eval "$(bash benchmarks/gpu_assets.sh .assets/wa .assets/mnist)"        # DIRs: the folders this call carried
 #
 # Every file under the DIRs is copied into STASH (default /root/stash, which lives as long as the warm machine).
 # The weights' parts (wpart_*) are joined, in name order, into STASH/fid_inception_2015_12_05.npz as soon as the
