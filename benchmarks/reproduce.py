@@ -132,8 +132,9 @@ class Evaluator:
       loads with `jaxgan.data.get_dataset`.
     lock: a file that processes sharing one GPU name alike: inside `turn()` only one of them evaluates at a time.
       Measured on an H200 (2026-11-26): six 10k-image evaluations started together while training ran beside them
-      all overran a 250 s limit, where one alone takes 25 s; in turns, the first is done after 25 s, the next 25 s
-      later. None: no turns.
+      all overran a 250 s limit, where one alone takes 25 s; in turns they finish one after the other. A turn
+      covers the device work only: `run_seed` computes the Frechet distances (host sqrtm) after giving it back.
+      None: no turns.
   """
 
   def __init__(self, out: pathlib.Path, *, extractor: Any = None, weights: str | None = None,
@@ -219,21 +220,51 @@ class Evaluator:
     """FID (and IS when the protocol has it and the weights have the classifier) of `sample_fn`
     (`(key, n) -> images`, or `(sample_args, key, n) -> images` with `sample_args`, see `metrics.fid`).
 
+    The same as `finish_metrics(generator_features(...), ref)`: a caller sharing the GPU holds its turn only for
+    the first part (the Frechet distance's sqrtm takes ~7 s of host time per FID at D = 2048).
+
     Returns:
       {"fid": float, "is": float | None, "is_std": float | None, "is_note": str (when IS was skipped)}.
+    """
+    return self.finish_metrics(self.generator_features(protocol, sample_fn, seed, allow_few=allow_few,
+                                                       sample_args=sample_args), ref, protocol)
+
+  def generator_features(self, protocol: proto.Protocol, sample_fn: Any, seed: int, allow_few: bool = False,
+                         sample_args: Any = None) -> dict[str, Any]:
+    """The device part of `generator_metrics`: the samples' feature statistics (and IS logits).
+
+    Returns:
+      {"stats": metrics.Stats, "logits": (is_num, classes) array or None}.
+    Raises:
+      ValueError: non-finite samples or features.
     """
     from jaxgan import metrics  # pylint: disable=import-outside-toplevel
     ex = self.extractor(protocol.mode)
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 0xF1D)
-    out: dict[str, Any] = {"fid": metrics.fid(sample_fn, ref, num=protocol.num_generated,
-                                              batch_size=self.batch_size, key=key, extractor=ex,
-                                              allow_few=allow_few, sample_args=sample_args)}
+    out: dict[str, Any] = {"stats": metrics.stats_from_generator(
+        sample_fn, protocol.num_generated, key=key, batch_size=self.batch_size, extractor=ex, allow_few=allow_few,
+        sample_args=sample_args), "logits": None}
+    if "is" in protocol.metrics and ex.has_logits:
+      out["logits"] = np.asarray(metrics.features_from_generator(
+          sample_fn, protocol.is_num, key=jax.random.fold_in(key, 1), batch_size=self.batch_size, extractor=ex,
+          sample_args=sample_args)["logits"])
+    return out
+
+  @staticmethod
+  def finish_metrics(part: Mapping[str, Any], ref: Any, protocol: proto.Protocol) -> dict[str, Any]:
+    """The host part of `generator_metrics`: FID against `ref` and IS from `generator_features`' output.
+
+    Raises:
+      ValueError: statistics of another dimension, or numerically broken ones.
+    """
+    from jaxgan import metrics  # pylint: disable=import-outside-toplevel
+    stats = part["stats"]
+    if stats.mu.shape != ref.mu.shape:
+      raise ValueError(f"reference statistics have dimension {ref.mu.shape[0]}, features have {stats.mu.shape[0]}")
+    out: dict[str, Any] = {"fid": metrics.fid_from_stats(stats, ref)}
     if "is" in protocol.metrics:
-      if ex.has_logits:
-        feats = metrics.features_from_generator(sample_fn, protocol.is_num, key=jax.random.fold_in(key, 1),
-                                                batch_size=self.batch_size, extractor=ex,
-                                                sample_args=sample_args)
-        out["is"], out["is_std"] = metrics.inception_score(feats["logits"], num_splits=protocol.is_splits)
+      if part["logits"] is not None:
+        out["is"], out["is_std"] = metrics.inception_score(part["logits"], num_splits=protocol.is_splits)
       else:
         out["is"] = out["is_std"] = None
         out["is_note"] = ("IS needs the Inception's 1008-way classifier (pytorch-fid's .pth); these weights have "
@@ -344,25 +375,36 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
   images = evaluator.real_images(r.dataset, protocol.real_split, c.resolution)
   generator, _ = experiment.build_nets(c, images.shape[1], images.shape[3], 0)
   sample_fn = functools.partial(_generate, generator, c.latent_dim, c.latent_dist)
+  # The weight average is scored too, beside the paper's G (training does not depend on it). As everywhere in
+  # jaxgan (sample grids, the FID hook, make_sample_fn), it runs in eval mode with G's running statistics.
+  fid_only = dataclasses.replace(protocol, metrics=("fid",))
+  features: dict[str, Any] = {}
   waited = time.perf_counter()
-  with evaluator.turn():
+  with evaluator.turn():  # the device part in this process's turn, the Frechet distances after it
     start = time.perf_counter()
     record["eval_wait_seconds"] = start - waited  # for the turn; not part of eval_seconds
     try:
-      record.update(evaluator.generator_metrics(protocol, ref, sample_fn, seed, allow_few=allow_few,
-                                                sample_args=state.g_variables()))
+      features["fid"] = evaluator.generator_features(protocol, sample_fn, seed, allow_few=allow_few,
+                                                     sample_args=state.g_variables())
+      if c.ema_decay > 0:
+        try:
+          features["fid_ema"] = evaluator.generator_features(fid_only, sample_fn, seed, allow_few=allow_few,
+                                                             sample_args=state.g_variables(ema=True))
+        except ValueError as e:
+          record.update(fid_ema=None, ema_error=f"evaluation: {e}")
     except ValueError as e:  # non-finite samples or features
       record.update(status="diverged", error=f"evaluation: {e}", fid=None)
-    if c.ema_decay > 0 and "status" not in record:
-      # The weight average is scored too, beside the paper's G (training does not depend on it). As everywhere in
-      # jaxgan (sample grids, the FID hook, make_sample_fn), it runs in eval mode with G's running statistics.
-      try:
-        record["fid_ema"] = evaluator.generator_metrics(dataclasses.replace(protocol, metrics=("fid",)), ref,
-                                                        sample_fn, seed, allow_few=allow_few,
-                                                        sample_args=state.g_variables(ema=True))["fid"]
-      except ValueError as e:
-        record.update(fid_ema=None, ema_error=f"evaluation: {e}")
-    record["eval_seconds"] = time.perf_counter() - start
+  if "fid" in features:
+    try:
+      record.update(Evaluator.finish_metrics(features["fid"], ref, protocol))
+    except ValueError as e:
+      record.update(status="diverged", error=f"evaluation: {e}", fid=None)
+  if "fid_ema" in features:
+    try:
+      record["fid_ema"] = Evaluator.finish_metrics(features["fid_ema"], ref, fid_only)["fid"]
+    except ValueError as e:
+      record.update(fid_ema=None, ema_error=f"evaluation: {e}")
+  record["eval_seconds"] = time.perf_counter() - start
   if "status" not in record:
     diverged = is_diverged(record["fid"], diverged_above)
     record["status"] = "diverged" if diverged else "ok"

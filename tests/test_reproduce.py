@@ -16,6 +16,7 @@ import pytest
 from benchmarks import reproduce
 from experiments import classics
 from experiments import protocols as proto
+from jaxgan import metrics
 from jaxgan.metrics import FeatureExtractor
 from jaxgan.train import experiment
 
@@ -382,3 +383,23 @@ def test_evaluations_take_turns_across_evaluators_and_processes(tmp_path):
   free = reproduce.Evaluator(tmp_path), reproduce.Evaluator(tmp_path)
   with free[0].turn(), free[1].turn():
     pass
+
+
+def test_generator_metrics_is_its_device_part_then_its_host_part(tmp_path):
+  ex = _extractor()
+  evaluator = reproduce.Evaluator(tmp_path, extractor=ex, batch_size=16)
+  sample = lambda key, n: jax.random.uniform(key, (n, 28, 28, 1), minval=-1.0, maxval=1.0)
+  real = np.random.default_rng(0).integers(0, 256, (64, 28, 28, 1), dtype=np.uint8)
+  ref = metrics.stats_from_images(real, ex, batch_size=16, allow_few=True)
+  protocol = dataclasses.replace(proto.PROTOCOLS["miyato2018"], num_generated=48, is_num=32)
+  out = evaluator.generator_metrics(protocol, ref, sample, 3, allow_few=True)
+  # The same number as the one-call FID of jaxgan.metrics, with the same samples.
+  key = jax.random.fold_in(jax.random.PRNGKey(3), 0xF1D)
+  assert out["fid"] == metrics.fid(sample, ref, num=48, batch_size=16, key=key, extractor=ex, allow_few=True)
+  assert out["is"] is None and "classifier" in out["is_note"]  # the stand-in has no logits
+  part = evaluator.generator_features(protocol, sample, 3, allow_few=True)
+  assert part["logits"] is None and part["stats"].mu.shape == (16,)
+  assert reproduce.Evaluator.finish_metrics(part, ref, protocol) == out
+  other = metrics.Stats(mu=np.zeros(8), sigma=np.eye(8))
+  with pytest.raises(ValueError, match="reference statistics have dimension 8, features have 16"):
+    reproduce.Evaluator.finish_metrics(part, other, protocol)
