@@ -23,6 +23,10 @@
 # CKPT_EVERY (default 0: only the final state, which evaluation resumes from) is the checkpoint period: a run cannot
 # outlive the lease's machine, so intermediate checkpoints only cost time. REPRO_ARGS go to every reproduce call
 # (e.g. --smoke for a CPU check of the plumbing, or --steps N); PYTHON (default python3) runs them.
+#
+# EARLIER: a folder of row JSON from earlier leases (e.g. the committed benchmarks/results/<device>_<date>/classics),
+# copied into RESULTS where RESULTS has no file of that name, so that new seeds of a row add to its measured ones
+# (reproduce keeps them when the settings match and moves the file to superseded/ when they do not).
 set -u -o pipefail
 out=${1:-${OUT:-results/gpu}}
 results=${RESULTS:-results}
@@ -46,6 +50,12 @@ read -r -a extra <<<"${REPRO_ARGS:-}"
 
 # Every argument checked against all rows at once (--data-dir against every dataset they read); groups expanded.
 rows=$("$py" -m "$module" --rows "${ROWS:?set ROWS, e.g. ROWS=mnist_ns}" "${data[@]}" "${extra[@]}" --plan) || exit 1
+if [ -n "${EARLIER:-}" ]; then
+  [ -d "$EARLIER" ] || { echo "error: EARLIER=$EARLIER is not a folder (the earlier row JSON)" >&2; exit 2; }
+  for f in "$EARLIER"/*.json; do
+    [ -f "$f" ] && [ ! -e "$results/$(basename "$f")" ] && cp "$f" "$results/" && echo "earlier: $(basename "$f")"
+  done
+fi
 work=$(mktemp -d "$results/.gpu_classics.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 

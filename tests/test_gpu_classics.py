@@ -63,3 +63,21 @@ def test_bad_arguments_stop_before_any_work(tmp_path):
   assert proc.returncode == 2 and "PAR must be a positive integer" in proc.stderr
   one = _run(tmp_path, ROWS="r1", XLA_PYTHON_CLIENT_MEM_FRACTION="0.3", PAR="3")
   assert one.returncode == 0 and json.loads((tmp_path / "results" / "r1.json").read_text())["mem_fraction"] == "0.3"
+
+
+def test_earlier_rows_are_copied_in_without_overwriting(tmp_path):
+  earlier, results = tmp_path / "earlier", tmp_path / "results"
+  earlier.mkdir()
+  results.mkdir()
+  (earlier / "old.json").write_text('{"seeds": [0]}')
+  (earlier / "kept.json").write_text('{"seeds": [0]}')
+  (results / "kept.json").write_text('{"seeds": [0, 1]}')  # this lease's file is newer: left alone
+  proc = _run(tmp_path, ROWS="r1", EARLIER=str(earlier), LIMIT="30")
+  assert proc.returncode == 0, proc.stderr
+  assert json.loads((results / "old.json").read_text()) == {"seeds": [0]}
+  assert json.loads((results / "kept.json").read_text()) == {"seeds": [0, 1]}
+  with tarfile.open(tmp_path / "out" / "classics_results.tgz") as tar:  # packed with the rows run now
+    assert sorted(pathlib.PurePath(n).name for n in tar.getnames()) == ["kept.json", "old.json", "r1.json",
+                                                                        "results.md"]
+  proc = _run(tmp_path, ROWS="r1", EARLIER=str(tmp_path / "missing"))
+  assert proc.returncode == 2 and "EARLIER=" in proc.stderr and "is not a folder" in proc.stderr
