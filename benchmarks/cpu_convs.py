@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.timing import time_calls
 from jaxgan.nets import layers
 
 # name, op, input (N omitted), kernel, stride
@@ -37,13 +36,7 @@ LAYERS = [
 
 
 def _median_ms(fn: Callable[[], Any], calls: int) -> float:
-  jax.block_until_ready(fn())  # compile
-  times = []
-  for _ in range(calls):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn())
-    times.append(time.perf_counter() - t0)
-  return 1e3 * statistics.median(times)
+  return 1e3 * time_calls(fn, jax.block_until_ready, warmup=1, iters=1, repeats=calls)[1]
 
 
 def _with_rule(tap: bool, make: Callable[[], Callable[[], Any]], calls: int) -> tuple[float, Any]:

@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.timing import time_calls
 from jaxgan.metrics import frechet, inception, pipeline, stats, weights
 
 MODES = ("strict", "tf32", "bf16")
@@ -208,25 +209,13 @@ def _sample_fn(key: jax.Array, n: int) -> jax.Array:
 
 # ---------------------------------------------------------------------------------------------- measurements
 
-def _time(fn: Callable[[], Any], sync: Callable[[Any], Any], iters: int, warmup: int) -> float:
-  out = None
-  for _ in range(warmup):
-    out = fn()
-  sync(out)
-  start = time.perf_counter()
-  for _ in range(iters):
-    out = fn()
-  sync(out)
-  return time.perf_counter() - start
-
-
 def _throughput(params, batch_sizes, size, iters, warmup, torch_net, torch_device) -> list[dict]:
   rows = []
   for batch in batch_sizes:
     x = jax.random.uniform(jax.random.key(batch), (batch, size, size, 3), minval=-1, maxval=1)
     for mode in MODES:
       apply = _jax_apply(mode)
-      seconds = _time(lambda: apply(params, x), jax.block_until_ready, iters, warmup)
+      seconds = iters * time_calls(lambda: apply(params, x), jax.block_until_ready, warmup=warmup, iters=iters)[1]
       rows.append({"framework": "jax", "mode": mode, "batch": batch, "images_per_s": batch * iters / seconds})
       if torch_net is not None:
         import torch  # pylint: disable=import-outside-toplevel
@@ -235,7 +224,7 @@ def _throughput(params, batch_sizes, size, iters, warmup, torch_net, torch_devic
         sync = (lambda _: torch.cuda.synchronize()) if torch_device.type == "cuda" else (lambda _: None)
         ctx = _torch_setup(mode)
         with torch.inference_mode(), ctx:
-          seconds = _time(lambda: torch_net(xt), sync, iters, warmup)
+          seconds = iters * time_calls(lambda: torch_net(xt), sync, warmup=warmup, iters=iters)[1]
         rows.append({"framework": "torch", "mode": mode, "batch": batch, "images_per_s": batch * iters / seconds})
       print(f"  batch {batch:4d} {mode:6s} " + "  ".join(f"{r['framework']} {r['images_per_s']:9.1f} img/s"
                                                         for r in rows[-(2 if torch_net is not None else 1):]))

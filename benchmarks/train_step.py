@@ -37,16 +37,15 @@ import dataclasses
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
-import time
 from typing import Any, Callable
 
 import jax
 import numpy as np
 import optax
 
+from benchmarks.timing import time_calls
 from jaxgan.losses.adversarial import non_saturating, wasserstein
 from jaxgan.losses.base import chain
 from jaxgan.losses.penalties import gradient_penalty
@@ -88,25 +87,6 @@ def configs(smoke: bool) -> list[BenchConfig]:
       BenchConfig("dcgan32_b256", "dcgan", "ns", 256, 1, 100, 64, 2e-4, (0.5, 0.999)),
       BenchConfig("wgangp_resnet32", "resnet", "wgan_gp", 64, 5, 128, 128, 1e-4, (0.0, 0.9)),
   ]
-
-
-def _time(run: Callable[[], Any], sync: Callable[[Any], Any], *, warmup: int, iters: int,
-          repeats: int) -> tuple[float, float]:
-  """(seconds of the first call, median seconds per call over `repeats` x `iters` synchronized calls)."""
-  t0 = time.perf_counter()
-  sync(run())
-  first = time.perf_counter() - t0
-  for _ in range(max(warmup - 1, 0)):
-    out = run()
-  sync(out if warmup > 1 else None)
-  per_step = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    for _ in range(iters):
-      out = run()
-    sync(out)
-    per_step.append((time.perf_counter() - t0) / iters)
-  return first, statistics.median(per_step)
 
 
 # ------------------------------------------------------------------------------------------------------------ JAX
@@ -174,7 +154,7 @@ def run_jax(cfg: BenchConfig, *, mode: str, precision: str, warmup: int, iters: 
       holder["state"], metrics = step(holder["state"], batch)
       return metrics
 
-    first, per_step = _time(run, jax.block_until_ready, warmup=warmup, iters=iters, repeats=repeats)
+    first, per_step = time_calls(run, jax.block_until_ready, warmup=warmup, iters=iters, repeats=repeats)
     peak = _jax_peak_bytes()
     footprint = _step_footprint_bytes(step, holder["state"], batch) if mode != "pmap" else None
   return {"impl": "jax", "mode": mode, "first_call_s": first, "ms_per_step": 1e3 * per_step,
@@ -366,13 +346,13 @@ def run_torch(cfg: BenchConfig, *, compiled: bool, precision: str, warmup: int, 
     torch.cuda.reset_peak_memory_stats()
   step = _torch_step(cfg, g_run, d_run, d, g_opt, d_opt, device, amp)
   try:
-    first, per_step = _time(lambda: step(real), sync, warmup=warmup, iters=iters, repeats=repeats)
+    first, per_step = time_calls(lambda: step(real), sync, warmup=warmup, iters=iters, repeats=repeats)
   except Exception as e:  # pylint: disable=broad-except
     if not compiled or cfg.loss != "wgan_gp":
       raise
     note = f"critic eager: torch.compile failed on the double backward ({type(e).__name__})"
     step = _torch_step(cfg, g_run, d, d, g_opt, d_opt, device, amp)
-    first, per_step = _time(lambda: step(real), sync, warmup=warmup, iters=iters, repeats=repeats)
+    first, per_step = time_calls(lambda: step(real), sync, warmup=warmup, iters=iters, repeats=repeats)
   peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
   return {"impl": impl, "mode": "single", "first_call_s": first, "ms_per_step": 1e3 * per_step,
           "images_per_s": cfg.d_steps * cfg.batch / per_step, "peak_mib": peak, "note": note}

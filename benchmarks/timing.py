@@ -1,0 +1,39 @@
+"""One way to time a call in every benchmark here: the first call (compilation included) apart, then the median
+over repeats of a run of synchronized calls."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable
+
+
+def time_calls(fn: Callable[[], Any], sync: Callable[[Any], Any], *, warmup: int = 1, iters: int = 1,
+               repeats: int = 1) -> tuple[float, float]:
+  """Times `fn`.
+
+  Args:
+    fn: the call to time; its result goes to `sync`.
+    sync: waits for a result to be computed (`jax.block_until_ready`, `torch.cuda.synchronize` ...).
+    warmup: calls before timing, the first of them timed alone (at least one is made).
+    iters: calls per repeat, synchronized once at the end (asynchronous dispatch overlaps them).
+    repeats: timed runs of `iters` calls.
+  Returns:
+    (seconds of the first call, median over the repeats of the seconds per call).
+  """
+  t0 = time.perf_counter()
+  sync(fn())
+  first = time.perf_counter() - t0
+  out = None
+  for _ in range(max(warmup - 1, 0)):
+    out = fn()
+  if warmup > 1:
+    sync(out)
+  per_call = []
+  for _ in range(max(repeats, 1)):
+    t0 = time.perf_counter()
+    for _ in range(max(iters, 1)):
+      out = fn()
+    sync(out)
+    per_call.append((time.perf_counter() - t0) / max(iters, 1))
+  return first, statistics.median(per_call)
