@@ -6,6 +6,8 @@ protocol (`experiments.protocols`), write results/*.json and a markdown table.
   python -m benchmarks.reproduce --rows mnist_ns --steps 300 --eval-cap 500 --out results/cpu  # CPU check: short
                                            # run, FID of <= 500 images per side (biased; marked "not comparable")
   python -m benchmarks.reproduce --rows mnist_ns --smoke --out /tmp/smoke   # seconds: tiny nets, <= 64 images
+  python -m benchmarks.reproduce --rows cifar --steps cifar_wgan_gp_resnet=8000,cifar_sngan_resnet_hinge=6000 \
+      --out results/                        # the rows named are shortened (marked in the table), the others not
   python -m benchmarks.reproduce --list
   python -m benchmarks.reproduce --table --out results/                     # rewrite the table from the JSON
   python -m benchmarks.reproduce --rows mnist,fashion --plan                 # check the arguments, list the rows
@@ -257,10 +259,7 @@ class Evaluator:
       ValueError: statistics of another dimension, or numerically broken ones.
     """
     from jaxgan import metrics  # pylint: disable=import-outside-toplevel
-    stats = part["stats"]
-    if stats.mu.shape != ref.mu.shape:
-      raise ValueError(f"reference statistics have dimension {ref.mu.shape[0]}, features have {stats.mu.shape[0]}")
-    out: dict[str, Any] = {"fid": metrics.fid_from_stats(stats, ref)}
+    out: dict[str, Any] = {"fid": metrics.fid_from_stats(part["stats"], ref)}
     if "is" in protocol.metrics:
       if part["logits"] is not None:
         out["is"], out["is_std"] = metrics.inception_score(part["logits"], num_splits=protocol.is_splits)
@@ -697,6 +696,38 @@ def parse_data_dirs(text: str, datasets: Sequence[str]) -> dict[str, str]:
   return dirs
 
 
+def parse_steps(text: str, rows: Sequence[str]) -> dict[str, int]:
+  """--steps: `N` for every row of the run, or `row=N` pairs separated by commas (a row not named trains the paper's
+  steps; named rows outside `rows` are ignored, so one setting can serve runs of single rows).
+
+  Returns:
+    {row: steps} for the rows of `rows` that are shortened.
+  Raises:
+    ValueError: a count that is not a positive integer, or an unknown row name.
+  """
+  def count(value: str, what: str) -> int:
+    try:
+      n = int(value)
+    except ValueError:
+      n = 0
+    if n <= 0:
+      raise ValueError(f"--steps: {what} needs a positive number of G steps, got {value!r}")
+    return n
+
+  text = text.strip()
+  if text in ("", "0"):
+    return {}
+  if "=" not in text:
+    n = count(text, "every row")
+    return {row: n for row in rows}
+  steps = {}
+  for pair in text.split(","):
+    name, _, value = (t.strip() for t in pair.partition("="))
+    classics.get_row(name)  # an unknown name lists the known ones
+    steps[name] = count(value, name)
+  return {row: n for row, n in steps.items() if row in rows}
+
+
 def _parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(prog="python -m benchmarks.reproduce", description=__doc__.split("\n")[0])
   p.add_argument("--rows", default="", help="comma-separated row names or groups (all, mnist, fashion, cifar)")
@@ -706,7 +737,8 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--datasets", default="", help="baseline datasets (default: those of --rows, else all)")
   p.add_argument("--protocols", default=",".join(proto.PROTOCOLS), help="baseline protocols")
   p.add_argument("--smoke", action="store_true", help="tiny nets, <= 4 steps, <= 32 images per FID (plumbing)")
-  p.add_argument("--steps", type=int, default=0, help="> 0: train this many G steps instead of the paper's")
+  p.add_argument("--steps", default="", help="N: train every row N G steps instead of the paper's; row=N pairs "
+                                             "separated by commas: those rows only")
   p.add_argument("--eval-cap", type=int, default=0,
                  help="> 0: at most this many images per FID side (CPU checks; biased, not comparable)")
   p.add_argument("--weights", default=None, help="FID Inception weights (default: $JAXGAN_FID_WEIGHTS, "
@@ -748,6 +780,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     datasets = ([d.strip() for d in args.datasets.split(",") if d.strip()] or row_datasets
                 or list(proto.SPLIT_SIZES))
     data_dirs = parse_data_dirs(args.data_dir, row_datasets + (datasets if args.baselines else []))
+    steps = parse_steps(args.steps, rows)
   except (experiment.ExperimentError, proto.ProtocolError, ValueError) as e:
     sys.exit(f"error: {e}")
   if args.plan:
@@ -759,7 +792,7 @@ def main(argv: Sequence[str] | None = None) -> str:
                           batch_size=args.fid_batch, lock=args.eval_lock)
     try:
       for row in rows:
-        run_row(row, seeds, out, evaluator, steps=args.steps, smoke=args.smoke,
+        run_row(row, seeds, out, evaluator, steps=steps.get(row, 0), smoke=args.smoke,
                 data_dir=data_dirs.get(classics.get_row(row).dataset, ""),
                 diverged_above=args.diverged_above, eval_cap=args.eval_cap,
                 checkpoint_every=args.checkpoint_every)

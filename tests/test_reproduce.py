@@ -283,6 +283,23 @@ def test_plan_checks_arguments_and_lists_rows(capsys):
     reproduce.main(["--rows", "nope", "--plan"])
 
 
+def test_steps_for_every_row_or_per_row():
+  rows = ["mnist_ns", "cifar_sngan_resnet_hinge"]
+  assert reproduce.parse_steps("", rows) == {} and reproduce.parse_steps("0", rows) == {}
+  assert reproduce.parse_steps("500", rows) == {"mnist_ns": 500, "cifar_sngan_resnet_hinge": 500}
+  # Pairs shorten the rows they name; a named row this run does not train is ignored (one setting, many runs).
+  assert reproduce.parse_steps("cifar_sngan_resnet_hinge=5000, cifar_wgan_gp_resnet=4000", rows) == {
+      "cifar_sngan_resnet_hinge": 5000}
+  with pytest.raises(ValueError, match="every row needs a positive number of G steps, got '-3'"):
+    reproduce.parse_steps("-3", rows)
+  with pytest.raises(ValueError, match="mnist_ns needs a positive number of G steps, got 'many'"):
+    reproduce.parse_steps("mnist_ns=many", rows)
+  with pytest.raises(experiment.ExperimentError, match="unknown row 'mnist_nss'.*mnist_ns"):
+    reproduce.parse_steps("mnist_nss=10", rows)
+  with pytest.raises(SystemExit, match="unknown row 'cifar_sngan'"):  # the CLI checks it before any work
+    reproduce.main(["--rows", "cifar", "--steps", "cifar_sngan=10", "--plan"])
+
+
 # ----------------------------------------------------------------------------------------------- end to end
 
 
@@ -401,5 +418,5 @@ def test_generator_metrics_is_its_device_part_then_its_host_part(tmp_path):
   assert part["logits"] is None and part["stats"].mu.shape == (16,)
   assert reproduce.Evaluator.finish_metrics(part, ref, protocol) == out
   other = metrics.Stats(mu=np.zeros(8), sigma=np.eye(8))
-  with pytest.raises(ValueError, match="reference statistics have dimension 8, features have 16"):
+  with pytest.raises(ValueError, match=r"shapes do not match: mu1 \(16,\), mu2 \(8,\)"):
     reproduce.Evaluator.finish_metrics(part, other, protocol)
