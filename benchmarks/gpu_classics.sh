@@ -9,6 +9,9 @@
 # row's JSON, baselines.json and results.md into OUT/classics_results.tgz (one file, however many rows; the device
 # returns at most 8), copies results.md beside it and writes the workers' output to OUT/classics.log.
 #
+# The archive is rewritten after every row and every PACK_EVERY seconds (default 20), so a call cut off by the
+# lease keeps what was finished (a row's JSON is rewritten after each of its seeds).
+#
 # PAR worker processes (default 1) share the GPU: each takes the next row nobody has taken yet, so a slow row does
 # not hold up the others. On one H200 (2026-11-26) seven MNIST rows trained side by side at 77-99 G steps/s each
 # (n_critic 1), 18,750 steps in 207-265 s (one row alone: not measured yet). Evaluations take turns
@@ -32,10 +35,12 @@ out=${1:-${OUT:-results/gpu}}
 results=${RESULTS:-results}
 par=${PAR:-1}
 limit=${LIMIT:-540}
+pack_every=${PACK_EVERY:-20}
 py=${PYTHON:-python3}
 module=${REPRO_MODULE:-benchmarks.reproduce}  # tests replace the module with a stand-in
 case "$par" in ''|*[!0-9]*|0) echo "error: PAR must be a positive integer, got '$par'" >&2; exit 2 ;; esac
 case "$limit" in ''|*[!0-9]*) echo "error: LIMIT must be a number of seconds, got '$limit'" >&2; exit 2 ;; esac
+case "$pack_every" in ''|*[!0-9]*|0) echo "error: PACK_EVERY must be a positive number of seconds" >&2; exit 2 ;; esac
 mkdir -p "$out" "$results"
 export PYTHONUNBUFFERED=1
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$results/.jax_cache}
@@ -59,6 +64,17 @@ fi
 work=$(mktemp -d "$results/.gpu_classics.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
+pack() {  # every row JSON (and results.md once written) into OUT/classics_results.tgz, replaced atomically
+  local tmp
+  tmp=$(mktemp "$out/.classics_results.XXXXXX") || return 1
+  # shellcheck disable=SC2046
+  if (cd "$results" && tar czf - $(ls ./*.json ./results.md 2>/dev/null)) >"$tmp"; then
+    mv -f "$tmp" "$out/classics_results.tgz"
+  else
+    rm -f "$tmp"
+  fi
+}
+
 worker() {  # $1: worker number. Takes rows nobody has taken (mkdir is atomic) until none is left or time is up.
   local row left status
   for row in $rows; do
@@ -79,14 +95,26 @@ worker() {  # $1: worker number. Takes rows nobody has taken (mkdir is atomic) u
       124) echo "$row: stopped at LIMIT (its finished seeds are in $row.json)" ;;
       *) echo "$row: failed (exit $status)" ;;
     esac
+    pack  # what is finished comes back even if the lease's call is cut off before the end
   done
 }
 
 for i in $(seq 1 "$par"); do  # output both live (line by line, tagged) and per worker
   worker "$i" 2>&1 | sed -u "s/^/[w$i] /" | tee "$work/w$i.log" &
 done
-wait
+(  # seeds finished inside a long row come back too; stops within a second of the workers
+  n=0
+  while [ ! -e "$work/done" ]; do
+    sleep 1
+    n=$((n + 1))
+    [ $((n % pack_every)) -eq 0 ] && pack
+  done
+) &
+packer=$!
+wait $(jobs -p | grep -vx "$packer")
+touch "$work/done"
+wait "$packer"
 cat "$work"/w*.log >"$out/classics.log"
 "$py" -m "$module" --table --out "$results" >/dev/null
-(cd "$results" && tar czf - $(ls ./*.json 2>/dev/null) results.md) >"$out/classics_results.tgz"
+pack
 cp "$results/results.md" "$out/"

@@ -5,9 +5,11 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 
 import pytest
 
@@ -81,3 +83,29 @@ def test_earlier_rows_are_copied_in_without_overwriting(tmp_path):
                                                                         "results.md"]
   proc = _run(tmp_path, ROWS="r1", EARLIER=str(tmp_path / "missing"))
   assert proc.returncode == 2 and "EARLIER=" in proc.stderr and "is not a folder" in proc.stderr
+
+
+def _packed(path):
+  try:
+    with tarfile.open(path) as tar:
+      return sorted(pathlib.PurePath(n).name for n in tar.getnames())
+  except (FileNotFoundError, tarfile.ReadError, EOFError):
+    return []
+
+
+def test_archive_keeps_finished_rows_when_the_call_is_cut_off(tmp_path):
+  env = {**os.environ, "PYTHON": sys.executable, "REPRO_MODULE": "tests._fake_reproduce",
+         "RESULTS": str(tmp_path / "results"), "ROWS": "r1,slow", "SEEDS": "0,1", "LIMIT": "100", "PACK_EVERY": "1"}
+  proc = subprocess.Popen(["bash", "benchmarks/gpu_classics.sh", str(tmp_path / "out")], cwd=ROOT, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+  archive = tmp_path / "out" / "classics_results.tgz"
+  try:
+    deadline = time.monotonic() + 60
+    while "slow.json" not in _packed(archive) and time.monotonic() < deadline:
+      time.sleep(0.2)  # r1 finishes, then slow's first seed (packed within PACK_EVERY); its second takes a minute
+    assert proc.poll() is None  # still running: the archive was packed along the way
+  finally:
+    os.killpg(proc.pid, signal.SIGKILL)  # the lease's call ends: nothing runs after this
+    proc.wait()
+  assert _packed(archive) == ["r1.json", "slow.json"]
+  assert not list((tmp_path / "out").glob(".classics_results.*"))  # no half-written archive left beside it
