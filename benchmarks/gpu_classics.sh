@@ -12,14 +12,16 @@
 # The archive is rewritten after every row and every PACK_EVERY seconds (default 20), so a call cut off by the
 # lease keeps what was finished (a row's JSON is rewritten after each of its seeds).
 #
-# PAR worker processes (default 1) share the GPU: each takes the next row nobody has taken yet, so a slow row does
-# not hold up the others. On one H200 (2026-11-26) seven MNIST rows trained side by side at 77-99 G steps/s each
-# (n_critic 1), 18,750 steps in 207-265 s (one row alone: not measured yet). Evaluations take turns
-# (`--eval-lock`): six started together there all overran the limit, where one alone takes 25 s. Each process
-# gets 0.9 / PAR of the GPU memory (XLA_PYTHON_CLIENT_MEM_FRACTION, unless set) and compiled programs are cached
-# on disk (JAX_COMPILATION_CACHE_DIR, default RESULTS/.jax_cache), so the Inception is compiled once, not once per
-# row. A row's JSON is rewritten after every seed, so the seeds finished when LIMIT stops a row are kept; seeds of
-# an earlier run with the same settings are kept too (runs in several leases add up, see reproduce.py).
+# The work is one item per row and seed that has no result in RESULTS yet (`reproduce --todo`), every row's first
+# seed before any row's second. PAR worker processes (default 1) share the GPU: each takes the next item nobody has
+# taken yet (one reproduce process per item), so a slow row does not hold up the others. On one H200 (2026-11-26)
+# seven MNIST rows trained side by side at 77-99 G steps/s each (n_critic 1), 18,750 steps in 207-265 s (one row
+# alone: not measured yet). Evaluations take turns (`--eval-lock`): six started together there all overran the
+# limit, where one alone takes 25 s. Each process gets 0.9 / PAR of the GPU memory (XLA_PYTHON_CLIENT_MEM_FRACTION,
+# unless set) and compiled programs are cached on disk (JAX_COMPILATION_CACHE_DIR, default RESULTS/.jax_cache), so
+# the Inception is compiled once, not once per row. A row's JSON is rewritten after every seed, so the seeds
+# finished when LIMIT stops a row are kept; seeds of an earlier run with the same settings are kept too (runs in
+# several leases add up, see reproduce.py).
 #
 # DATA_DIR goes to --data-dir (a folder when the rows read one dataset, else dataset=DIR pairs, e.g.
 # mnist=data/mnist,fashion_mnist=data/fashion); all arguments are checked against every row before any work.
@@ -53,14 +55,17 @@ data=()
 read -r -a extra <<<"${REPRO_ARGS:-}"
 [ -n "${DATA_DIR:-}" ] && data=(--data-dir "$DATA_DIR")
 
-# Every argument checked against all rows at once (--data-dir against every dataset they read); groups expanded.
-rows=$("$py" -m "$module" --rows "${ROWS:?set ROWS, e.g. ROWS=mnist_ns}" "${data[@]}" "${extra[@]}" --plan) || exit 1
+: "${ROWS:?set ROWS, e.g. ROWS=mnist_ns}"
 if [ -n "${EARLIER:-}" ]; then
   [ -d "$EARLIER" ] || { echo "error: EARLIER=$EARLIER is not a folder (the earlier row JSON)" >&2; exit 2; }
   for f in "$EARLIER"/*.json; do
     [ -f "$f" ] && [ ! -e "$results/$(basename "$f")" ] && cp "$f" "$results/" && echo "earlier: $(basename "$f")"
   done
 fi
+# Every argument checked against all rows at once (--data-dir against every dataset they read); groups expanded.
+# The work: one row:seed item per seed not measured yet, every row's first seed before any row's second.
+items=$("$py" -m "$module" --rows "$ROWS" --seeds "${SEEDS:-0}" "${data[@]}" "${extra[@]}" --out "$results" \
+  --todo) || exit 1
 work=$(mktemp -d "$results/.gpu_classics.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -75,25 +80,27 @@ pack() {  # every row JSON (and results.md once written) into OUT/classics_resul
   fi
 }
 
-worker() {  # $1: worker number. Takes rows nobody has taken (mkdir is atomic) until none is left or time is up.
-  local row left status
-  for row in $rows; do
-    mkdir "$work/$row" 2>/dev/null || continue
+worker() {  # $1: worker number. Takes items nobody has taken (mkdir is atomic) until none is left or time is up.
+  local item row seed left status
+  for item in $items; do
+    mkdir "$work/$item" 2>/dev/null || continue
+    row=${item%:*}
+    seed=${item##*:}
     left=$(( deadline - $(date +%s) ))
     if [ "$left" -le 5 ]; then
-      echo "time is up: $row not started"
+      echo "time is up: $row seed $seed not started"
       continue
     fi
-    echo "$row: start, ${left} s left"
-    timeout "$left" "$py" -m "$module" --rows "$row" --seeds "${SEEDS:-0}" "${data[@]}" "${extra[@]}" \
+    echo "$row seed $seed: start, ${left} s left"
+    timeout "$left" "$py" -m "$module" --rows "$row" --seeds "$seed" --skip-done "${data[@]}" "${extra[@]}" \
       --fid-batch "${FID_BATCH:-500}" --checkpoint-every "${CKPT_EVERY:-0}" --eval-lock "$work/eval.lock" \
       --out "$results" 2>&1 |
       grep --line-buffered -v '^| '
     status=${PIPESTATUS[0]}
     case "$status" in
-      0) echo "$row: done" ;;
-      124) echo "$row: stopped at LIMIT (its finished seeds are in $row.json)" ;;
-      *) echo "$row: failed (exit $status)" ;;
+      0) echo "$row seed $seed: done" ;;
+      124) echo "$row seed $seed: stopped at LIMIT" ;;
+      *) echo "$row seed $seed: failed (exit $status)" ;;
     esac
     pack  # what is finished comes back even if the lease's call is cut off before the end
   done

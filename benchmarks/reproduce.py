@@ -116,6 +116,19 @@ def is_diverged(fid: float | None, bound: float) -> bool:
   return fid is None or not math.isfinite(fid) or fid > bound
 
 
+@contextlib.contextmanager
+def _flock(path: str | os.PathLike):
+  """An exclusive `flock` on `path` (created if missing) while inside; the OS drops it with the process."""
+  import fcntl  # pylint: disable=import-outside-toplevel  (POSIX)
+  pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+  with open(path, "a", encoding="utf-8") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
+
+
 # ---------------------------------------------------------------------------------------------- evaluation
 
 
@@ -160,15 +173,12 @@ class Evaluator:
     if self.lock is None or self._holding:
       yield
       return
-    import fcntl  # pylint: disable=import-outside-toplevel  (POSIX; only needed with a lock)
-    with open(self.lock, "a", encoding="utf-8") as f:
-      fcntl.flock(f, fcntl.LOCK_EX)
+    with _flock(self.lock):
       self._holding = True
       try:
         yield
       finally:
         self._holding = False
-        fcntl.flock(f, fcntl.LOCK_UN)
 
   def extractor(self, mode: str) -> Any:
     if self._fixed_extractor is not None:
@@ -417,18 +427,30 @@ def _row_settings(row: str, steps: int, smoke: bool, eval_cap: int) -> dict[str,
   return {"config": config, "smoke": smoke, "eval_cap": eval_cap}
 
 
-def _earlier_seeds(path: pathlib.Path, settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
-  """The seed records of an earlier out/<row>.json with the same settings (by seed). A file written with other
-  settings is moved to out/superseded/ (with a message), so its numbers are kept but never mixed with new ones."""
+def _read_seeds(path: pathlib.Path, settings: dict[str, Any]) -> dict[int, dict[str, Any]] | None:
+  """The seed records of out/<row>.json by seed: {} when there is no file, None when it was written with other
+  settings (or cannot be read)."""
   if not path.is_file():
     return {}
   try:
     earlier = json.loads(path.read_text())
     same = all(earlier.get(k) == v for k, v in settings.items())
   except (json.JSONDecodeError, AttributeError):
-    earlier, same = {}, False
-  if same:
-    return {int(x["seed"]): x for x in earlier.get("seeds", [])}
+    same = False
+  return {int(x["seed"]): x for x in earlier.get("seeds", [])} if same else None
+
+
+def _measured(records: Mapping[int, dict[str, Any]]) -> set[int]:
+  """Seeds with a result ("ok" or "diverged"); anything else is run again."""
+  return {seed for seed, x in records.items() if x.get("status") in ("ok", "diverged")}
+
+
+def _earlier_seeds(path: pathlib.Path, settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
+  """The seed records of an earlier out/<row>.json with the same settings (by seed). A file written with other
+  settings is moved to out/superseded/ (with a message), so its numbers are kept but never mixed with new ones."""
+  seeds = _read_seeds(path, settings)
+  if seeds is not None:
+    return seeds
   dest = path.parent / "superseded" / f"{path.stem}-{time.strftime('%Y%m%d-%H%M%S')}.json"
   dest.parent.mkdir(parents=True, exist_ok=True)
   path.replace(dest)
@@ -463,31 +485,52 @@ def row_result(row: str, records: Sequence[dict[str, Any]], protocol: proto.Prot
 
 def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evaluator, *, steps: int = 0,
             smoke: bool = False, data_dir: str = "", diverged_above: float = DEFAULT_DIVERGED_ABOVE,
-            eval_cap: int = 0, checkpoint_every: int = -1) -> dict[str, Any]:
+            eval_cap: int = 0, checkpoint_every: int = -1, skip_done: bool = False) -> dict[str, Any]:
   """Runs `seeds` of a row and writes out/<row>.json after each one; returns the row's result.
 
   The seeds of an earlier out/<row>.json with the same settings are kept (a seed run again replaces its record),
   so seeds measured in separate sessions add up to one row; a run stopped between seeds keeps the finished ones.
-  `eval_cap` > 0 caps every protocol count.
+  Processes running other seeds of the row at the same time add theirs too: the file is re-read and rewritten
+  under a lock (out/.locks/<row>.lock). `skip_done` skips the seeds it already has a result for. `eval_cap` > 0
+  caps every protocol count.
   """
   r = classics.get_row(row)
   protocol = _protocol(r.protocol, smoke, eval_cap)
   settings = _row_settings(row, steps, smoke, eval_cap)
   path = out / f"{row}.json"
-  by_seed = _earlier_seeds(path, settings)
-  current = lambda: row_result(row, [by_seed[s] for s in sorted(by_seed)], protocol, settings)
+  lock = out / ".locks" / f"{row}.lock"
+  with _flock(lock):
+    by_seed = _earlier_seeds(path, settings)
   for seed in seeds:
+    if skip_done and seed in _measured(by_seed):
+      print(f"{row} seed {seed}: measured before ({by_seed[seed]['status']}), skipped", flush=True)
+      continue
     workdir = str(out / "runs" / row / f"seed_{seed}")
     rec = run_seed(row, seed, evaluator, steps=steps, smoke=smoke, data_dir=data_dir,
                    diverged_above=diverged_above, workdir=workdir, eval_cap=eval_cap,
                    checkpoint_every=checkpoint_every)
     print(f"{row} seed {seed}: {rec['status']}, FID {rec.get('fid')}", flush=True)
-    by_seed[seed] = rec
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(current(), indent=2, default=str))
-    tmp.replace(path)  # a reader (or a run killed mid-write) never sees half a file
-  return current()
+    with _flock(lock):
+      by_seed = {**_earlier_seeds(path, settings), seed: rec}  # with what other processes wrote meanwhile
+      tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+      tmp.write_text(json.dumps(row_result(row, [by_seed[s] for s in sorted(by_seed)], protocol, settings),
+                                indent=2, default=str))
+      tmp.replace(path)  # a reader (or a run killed mid-write) never sees half a file
+  return row_result(row, [by_seed[s] for s in sorted(by_seed)], protocol, settings)
+
+
+def todo(rows: Sequence[str], seeds: Sequence[int], out: pathlib.Path, *, steps: Mapping[str, int] | None = None,
+         smoke: bool = False, eval_cap: int = 0) -> list[tuple[str, int]]:
+  """The (row, seed) runs without a result under `out` yet (same settings), seed by seed: every row's first seed
+  comes before any row's second. Reads only."""
+  steps = steps or {}
+  left = []
+  for seed in seeds:
+    for row in rows:
+      records = _read_seeds(out / f"{row}.json", _row_settings(row, steps.get(row, 0), smoke, eval_cap)) or {}
+      if seed not in _measured(records):
+        left.append((row, seed))
+  return left
 
 
 def run_baselines(datasets: Sequence[str], protocol_names: Sequence[str], seeds: Sequence[int], out: pathlib.Path,
@@ -752,6 +795,11 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--checkpoint-every", type=int, default=-1,
                  help=">= 0: checkpoint every this many steps instead of the row's period (0: only the final "
                       "state; saves time where a run cannot outlive the machine, e.g. a GPU lease)")
+  p.add_argument("--skip-done", action="store_true",
+                 help="skip the seeds that the row's JSON under --out already has a result for")
+  p.add_argument("--todo", action="store_true",
+                 help="check the arguments, print one 'row:seed' line per run without a result under --out (every "
+                      "row's first seed before any second), and run nothing")
   p.add_argument("--plan", action="store_true",
                  help="check the arguments, print the rows this call would run (one per line) and stop")
   p.add_argument("--list", action="store_true", help="list the rows and protocols")
@@ -783,8 +831,10 @@ def main(argv: Sequence[str] | None = None) -> str:
     steps = parse_steps(args.steps, rows)
   except (experiment.ExperimentError, proto.ProtocolError, ValueError) as e:
     sys.exit(f"error: {e}")
-  if args.plan:
-    text = "\n".join(rows)
+  if args.plan or args.todo:
+    items = [f"{row}:{seed}" for row, seed in todo(rows, seeds, out, steps=steps, smoke=args.smoke,
+                                                  eval_cap=args.eval_cap)] if args.todo else rows
+    text = "\n".join(items)
     print(text)
     return text
   if not args.table:
@@ -795,7 +845,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         run_row(row, seeds, out, evaluator, steps=steps.get(row, 0), smoke=args.smoke,
                 data_dir=data_dirs.get(classics.get_row(row).dataset, ""),
                 diverged_above=args.diverged_above, eval_cap=args.eval_cap,
-                checkpoint_every=args.checkpoint_every)
+                checkpoint_every=args.checkpoint_every, skip_done=args.skip_done)
       if args.baselines:
         run_baselines(datasets, args.protocols.split(","), seeds, out, evaluator, smoke=args.smoke,
                       eval_cap=args.eval_cap)

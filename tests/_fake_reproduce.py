@@ -1,11 +1,13 @@
 """Stand-in for `benchmarks.reproduce` in the test of benchmarks/gpu_classics.sh: the same command line, no training.
 
-A row writes <row>.json after every seed (as reproduce does), each seed taking 0.2 s; in rows named slow* every seed
-after the first takes a minute;
-the records note what the script passed (arguments, memory fraction, compilation cache) and which process ran it.
+`--todo` prints the row:seed items without a seed in <row>.json, seed by seed, as reproduce does. A run adds each
+seed to <row>.json (under a lock, as processes running other seeds of the row add theirs), each seed taking 0.2 s;
+in rows named slow* seed 1 takes a minute. The records note what the script passed (arguments, memory
+fraction, compilation cache) and which process ran each seed.
 """
 
 import argparse
+import fcntl
 import json
 import os
 import pathlib
@@ -13,34 +15,44 @@ import sys
 import time
 
 
+def _seeds(path: pathlib.Path) -> dict:
+  return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def main() -> None:
   p = argparse.ArgumentParser()
   for name in ("--rows", "--seeds", "--out", "--data-dir", "--fid-batch", "--checkpoint-every", "--eval-lock"):
     p.add_argument(name, default="")
-  p.add_argument("--plan", action="store_true")
-  p.add_argument("--table", action="store_true")
+  for flag in ("--plan", "--todo", "--table", "--skip-done"):
+    p.add_argument(flag, action="store_true")
   a = p.parse_args()
   out = pathlib.Path(a.out)
-  if a.plan:
-    rows = [r for r in a.rows.split(",") if r]
+  rows = [r for r in a.rows.split(",") if r]
+  seeds = [int(s) for s in a.seeds.split(",") if s]
+  if a.plan or a.todo:
     if "bad" in rows:
       sys.exit("error: unknown row 'bad'")
-    print("\n".join(rows))
+    done = {r: _seeds(out / f"{r}.json").get("seeds", []) for r in rows}
+    print("\n".join(f"{r}:{s}" for s in seeds for r in rows if s not in done[r]) if a.todo else "\n".join(rows))
     return
   if a.table:
     names = sorted(x.stem for x in out.glob("*.json"))
     (out / "results.md").write_text("".join(f"| {n} |\n" for n in names))
     return
-  seeds = []
-  for seed in a.seeds.split(","):
-    time.sleep(60.0 if a.rows.startswith("slow") and seeds else 0.2)
-    seeds.append(int(seed))
-    record = {"row": a.rows, "seeds": seeds, "pid": os.getpid(), "data_dir": a.data_dir,
-              "fid_batch": a.fid_batch, "checkpoint_every": a.checkpoint_every, "eval_lock": a.eval_lock,
-              "mem_fraction": os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION"),
-              "cache": os.environ.get("JAX_COMPILATION_CACHE_DIR")}
-    (out / f"{a.rows}.json").write_text(json.dumps(record))
-    print(f"{a.rows} seed {seed}: ok", flush=True)
+  (row,) = rows
+  for seed in seeds:
+    time.sleep(60.0 if row.startswith("slow") and seed == 1 else 0.2)
+    with open(pathlib.Path(a.eval_lock).with_name(f"{row}.lock"), "a") as lock:
+      fcntl.flock(lock, fcntl.LOCK_EX)
+      record = _seeds(out / f"{row}.json")
+      record.update(row=row, data_dir=a.data_dir, fid_batch=a.fid_batch, checkpoint_every=a.checkpoint_every,
+                    eval_lock=a.eval_lock, skip_done=a.skip_done,
+                    mem_fraction=os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION"),
+                    cache=os.environ.get("JAX_COMPILATION_CACHE_DIR"))
+      record["seeds"] = sorted(set(record.get("seeds", [])) | {seed})
+      record.setdefault("pids", {})[str(seed)] = os.getpid()
+      (out / f"{row}.json").write_text(json.dumps(record))
+    print(f"{row} seed {seed}: ok", flush=True)
 
 
 if __name__ == "__main__":

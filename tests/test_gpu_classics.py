@@ -33,20 +33,22 @@ def test_workers_share_the_rows_within_the_limit(tmp_path):
   assert proc.returncode == 0, proc.stderr
   results = tmp_path / "results"
   runs = {r: json.loads((results / f"{r}.json").read_text()) for r in ("slow", "r1", "r2", "r3", "r4")}
-  # Every quick row ran all seeds exactly once; the slow one was stopped by LIMIT after its first seed, which stays.
+  # Every quick row ran all seeds exactly once; the slow row's seed 1 was stopped by LIMIT, its other seeds stay.
   assert all(runs[r]["seeds"] == [0, 1, 2, 3] for r in ("r1", "r2", "r3", "r4"))
-  assert runs["slow"]["seeds"] == [0]
-  assert len({runs[r]["pid"] for r in runs}) == 5  # one process per row
+  assert runs["slow"]["seeds"] == [0, 2, 3]
+  pids = [pid for r in runs for pid in runs[r]["pids"].values()]
+  assert len(pids) == len(set(pids)) == 19  # one process per row and seed
   log = (tmp_path / "out" / "classics.log").read_text()
-  # The first row goes to one worker, the other takes the next rows while it runs.
-  slow_worker = "[w1]" if "[w1] slow: start" in log else "[w2]"
+  # One worker is held by the slow item, the other takes the items after it; seeds go in order over the rows.
+  slow_worker = "[w1]" if "[w1] slow seed 1: start" in log else "[w2]"
   other = "[w2]" if slow_worker == "[w1]" else "[w1]"
-  assert f"{slow_worker} slow: stopped at LIMIT" in log and f"{other} r1: start" in log and f"{other} r4: done" in log
-  assert log.count(": start") == 5 and log.count(": done") == 4
+  assert f"{slow_worker} slow seed 1: stopped at LIMIT" in log and f"{other} r4 seed 3: done" in log
+  assert log.index("r4 seed 0: start") < log.index("r1 seed 1: start")
+  assert log.count(": start") == 20 and log.count(": done") == 19
   assert "[w1]" in proc.stdout and "[w2]" in proc.stdout  # the live output, tagged by worker
   first = runs["r1"]
   assert first["data_dir"] == "mnist=/d/m" and first["fid_batch"] == "500" and first["checkpoint_every"] == "0"
-  assert first["mem_fraction"] == "0.450" and first["cache"] == str(results / ".jax_cache")
+  assert first["mem_fraction"] == "0.450" and first["cache"] == str(results / ".jax_cache") and first["skip_done"]
   # One lock file for all workers (their evaluations take turns), in the run's scratch folder, gone afterwards.
   locks = {runs[r]["eval_lock"] for r in runs}
   assert len(locks) == 1 and pathlib.Path(locks.pop()).parent.parent == results
@@ -72,10 +74,14 @@ def test_earlier_rows_are_copied_in_without_overwriting(tmp_path):
   earlier.mkdir()
   results.mkdir()
   (earlier / "old.json").write_text('{"seeds": [0]}')
+  (earlier / "r1.json").write_text('{"seeds": [0]}')  # measured in an earlier lease: only seed 1 is left
   (earlier / "kept.json").write_text('{"seeds": [0]}')
   (results / "kept.json").write_text('{"seeds": [0, 1]}')  # this lease's file is newer: left alone
-  proc = _run(tmp_path, ROWS="r1", EARLIER=str(earlier), LIMIT="30")
+  proc = _run(tmp_path, ROWS="r1", SEEDS="0,1", EARLIER=str(earlier), LIMIT="30")
   assert proc.returncode == 0, proc.stderr
+  log = (tmp_path / "out" / "classics.log").read_text()
+  assert "r1 seed 1: done" in log and "r1 seed 0" not in log
+  assert json.loads((results / "r1.json").read_text())["seeds"] == [0, 1]
   assert json.loads((results / "old.json").read_text()) == {"seeds": [0]}
   assert json.loads((results / "kept.json").read_text()) == {"seeds": [0, 1]}
   with tarfile.open(tmp_path / "out" / "classics_results.tgz") as tar:  # packed with the rows run now

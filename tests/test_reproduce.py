@@ -274,6 +274,40 @@ def test_row_json_adds_up_seeds_and_survives_a_stop(tmp_path, monkeypatch):
   assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_seeds_of_other_processes_are_kept_and_measured_seeds_skipped(tmp_path, monkeypatch):
+  ran = []
+
+  def fake_seed(row, seed, evaluator, **kw):
+    ran.append(seed)
+    if seed == 1:  # meanwhile another process finishes seed 7 of the row and rewrites the JSON
+      path = tmp_path / "mnist_ns.json"
+      other = json.loads(path.read_text())
+      other["seeds"].append({"seed": 7, "status": "ok", "fid": 8.0})
+      path.write_text(json.dumps(other))
+    return {"seed": seed, "status": "ok", "fid": 5.0 + seed, "steps": 10, "train_seconds": 1.0, "eval_seconds": 1.0,
+            "device": "GPU"}
+
+  monkeypatch.setattr(reproduce, "run_seed", fake_seed)
+  reproduce.run_row("mnist_ns", [0], tmp_path, None)
+  result = reproduce.run_row("mnist_ns", [0, 1], tmp_path, None, skip_done=True)
+  assert ran == [0, 1]  # seed 0 was measured: skipped the second time
+  assert [x["seed"] for x in result["seeds"]] == [0, 1, 7]  # the other process's seed is not lost
+  assert [x["seed"] for x in json.loads((tmp_path / "mnist_ns.json").read_text())["seeds"]] == [0, 1, 7]
+  # What is left to run: every row's first seed before any second; a diverged seed counts as measured, a file
+  # written with other settings (here: for 500 steps) counts as nothing and is left where it is.
+  (tmp_path / "mnist_ls.json").write_text(json.dumps({**reproduce._row_settings("mnist_ls", 500, False, 0),
+                                                      "seeds": [{"seed": 0, "status": "ok"}]}))
+  (tmp_path / "mnist_mm.json").write_text(json.dumps({**reproduce._row_settings("mnist_mm", 0, False, 0),
+                                                      "seeds": [{"seed": 1, "status": "diverged"}]}))
+  rows = ["mnist_ns", "mnist_ls", "mnist_mm"]
+  assert reproduce.todo(rows, [0, 1, 2], tmp_path) == [
+      ("mnist_ls", 0), ("mnist_mm", 0), ("mnist_ls", 1), ("mnist_ns", 2), ("mnist_ls", 2), ("mnist_mm", 2)]
+  assert reproduce.todo(rows, [0], tmp_path, steps={"mnist_ls": 500}) == [("mnist_mm", 0)]
+  assert (tmp_path / "mnist_ls.json").is_file() and not (tmp_path / "superseded").exists()
+  printed = reproduce.main(["--rows", ",".join(rows), "--seeds", "0,1", "--out", str(tmp_path), "--todo"])
+  assert printed.split("\n") == ["mnist_ls:0", "mnist_mm:0", "mnist_ls:1"]
+
+
 def test_plan_checks_arguments_and_lists_rows(capsys):
   assert reproduce.main(["--rows", "mnist_ns,fashion", "--plan"]).split("\n") == (
       ["mnist_ns"] + [n for n in classics.row_names() if n.startswith("fashion_")])
