@@ -70,10 +70,12 @@ work=$(mktemp -d "$results/.gpu_classics.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 pack() {  # every row JSON (and results.md once written) into OUT/classics_results.tgz, replaced atomically
-  local tmp
+  local tmp files
+  files=$(cd "$results" && ls ./*.json ./results.md 2>/dev/null)
+  [ -n "$files" ] || return 0  # nothing finished yet
   tmp=$(mktemp "$out/.classics_results.XXXXXX") || return 1
-  # shellcheck disable=SC2046
-  if (cd "$results" && tar czf - $(ls ./*.json ./results.md 2>/dev/null)) >"$tmp"; then
+  # shellcheck disable=SC2086
+  if (cd "$results" && tar czf - $files) >"$tmp" && chmod 644 "$tmp"; then
     mv -f "$tmp" "$out/classics_results.tgz"
   else
     rm -f "$tmp"

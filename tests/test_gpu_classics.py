@@ -46,6 +46,8 @@ def test_workers_share_the_rows_within_the_limit(tmp_path):
   assert log.index("r4 seed 0: start") < log.index("r1 seed 1: start")
   assert log.count(": start") == 20 and log.count(": done") == 19
   assert "[w1]" in proc.stdout and "[w2]" in proc.stdout  # the live output, tagged by worker
+  assert "tar:" not in proc.stderr + proc.stdout  # no archive attempted before anything was finished
+  assert (tmp_path / "out" / "classics_results.tgz").stat().st_mode & 0o777 == 0o644
   first = runs["r1"]
   assert first["data_dir"] == "mnist=/d/m" and first["fid_batch"] == "500" and first["checkpoint_every"] == "0"
   assert first["mem_fraction"] == "0.450" and first["cache"] == str(results / ".jax_cache") and first["skip_done"]
@@ -115,3 +117,11 @@ def test_archive_keeps_finished_rows_when_the_call_is_cut_off(tmp_path):
     proc.wait()
   assert _packed(archive) == ["r1.json", "slow.json"]
   assert not list((tmp_path / "out").glob(".classics_results.*"))  # no half-written archive left beside it
+
+
+def test_nothing_finished_packs_nothing_until_the_table(tmp_path):
+  proc = _run(tmp_path, ROWS="slow", SEEDS="1", LIMIT="8", PACK_EVERY="1")  # its only seed outlasts LIMIT
+  assert proc.returncode == 0, proc.stderr
+  assert "tar:" not in proc.stderr + proc.stdout  # the packer found nothing to pack, and said nothing
+  assert "slow seed 1: stopped at LIMIT" in (tmp_path / "out" / "classics.log").read_text()
+  assert _packed(tmp_path / "out" / "classics_results.tgz") == ["results.md"]
