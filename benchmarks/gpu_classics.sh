@@ -9,8 +9,7 @@
 # row's JSON, baselines.json and results.md into OUT/classics_results.tgz (one file, however many rows; the device
 # returns at most 8), copies results.md beside it and writes the workers' output to OUT/classics.log.
 #
-# The archive is rewritten after every row and every PACK_EVERY seconds (default 20), so a call cut off by the
-# lease keeps what was finished (a row's JSON is rewritten after each of its seeds).
+# The archive is rewritten after every item (a row's seed), so a call cut off by the lease keeps what was finished.
 #
 # The work is one item per row and seed that has no result in RESULTS yet (`reproduce --todo`), every row's first
 # seed before any row's second. PAR worker processes (default 1) share the GPU: each takes the next item nobody has
@@ -19,9 +18,8 @@
 # alone: not measured yet). Evaluations take turns (`--eval-lock`): six started together there all overran the
 # limit, where one alone takes 25 s. Each process gets 0.9 / PAR of the GPU memory (XLA_PYTHON_CLIENT_MEM_FRACTION,
 # unless set) and compiled programs are cached on disk (JAX_COMPILATION_CACHE_DIR, default RESULTS/.jax_cache), so
-# the Inception is compiled once, not once per row. A row's JSON is rewritten after every seed, so the seeds
-# finished when LIMIT stops a row are kept; seeds of an earlier run with the same settings are kept too (runs in
-# several leases add up, see reproduce.py).
+# the Inception is compiled once, not once per row. Seeds of an earlier run with the same settings are kept (runs
+# in several leases add up, see reproduce.py).
 #
 # DATA_DIR goes to --data-dir (a folder when the rows read one dataset, else dataset=DIR pairs, e.g.
 # mnist=data/mnist,fashion_mnist=data/fashion); all arguments are checked against every row before any work.
@@ -37,12 +35,10 @@ out=${1:-${OUT:-results/gpu}}
 results=${RESULTS:-results}
 par=${PAR:-1}
 limit=${LIMIT:-540}
-pack_every=${PACK_EVERY:-20}
 py=${PYTHON:-python3}
 module=${REPRO_MODULE:-benchmarks.reproduce}  # tests replace the module with a stand-in
 case "$par" in ''|*[!0-9]*|0) echo "error: PAR must be a positive integer, got '$par'" >&2; exit 2 ;; esac
 case "$limit" in ''|*[!0-9]*) echo "error: LIMIT must be a number of seconds, got '$limit'" >&2; exit 2 ;; esac
-case "$pack_every" in ''|*[!0-9]*|0) echo "error: PACK_EVERY must be a positive number of seconds" >&2; exit 2 ;; esac
 mkdir -p "$out" "$results"
 export PYTHONUNBUFFERED=1
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$results/.jax_cache}
@@ -111,18 +107,7 @@ worker() {  # $1: worker number. Takes items nobody has taken (mkdir is atomic) 
 for i in $(seq 1 "$par"); do  # output both live (line by line, tagged) and per worker
   worker "$i" 2>&1 | sed -u "s/^/[w$i] /" | tee "$work/w$i.log" &
 done
-(  # seeds finished inside a long row come back too; stops within a second of the workers
-  n=0
-  while [ ! -e "$work/done" ]; do
-    sleep 1
-    n=$((n + 1))
-    [ $((n % pack_every)) -eq 0 ] && pack
-  done
-) &
-packer=$!
-wait $(jobs -p | grep -vx "$packer")
-touch "$work/done"
-wait "$packer"
+wait
 cat "$work"/w*.log >"$out/classics.log"
 "$py" -m "$module" --table --out "$results" >/dev/null
 pack

@@ -103,14 +103,14 @@ def _packed(path):
 
 def test_archive_keeps_finished_rows_when_the_call_is_cut_off(tmp_path):
   env = {**os.environ, "PYTHON": sys.executable, "REPRO_MODULE": "tests._fake_reproduce",
-         "RESULTS": str(tmp_path / "results"), "ROWS": "r1,slow", "SEEDS": "0,1", "LIMIT": "100", "PACK_EVERY": "1"}
+         "RESULTS": str(tmp_path / "results"), "ROWS": "r1,slow", "SEEDS": "0,1", "LIMIT": "100"}
   proc = subprocess.Popen(["bash", "benchmarks/gpu_classics.sh", str(tmp_path / "out")], cwd=ROOT, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
   archive = tmp_path / "out" / "classics_results.tgz"
   try:
     deadline = time.monotonic() + 60
     while "slow.json" not in _packed(archive) and time.monotonic() < deadline:
-      time.sleep(0.2)  # r1 finishes, then slow's first seed (packed within PACK_EVERY); its second takes a minute
+      time.sleep(0.2)  # r1's and slow's seed 0 finish (packed after each), then slow's seed 1 takes a minute
     assert proc.poll() is None  # still running: the archive was packed along the way
   finally:
     os.killpg(proc.pid, signal.SIGKILL)  # the lease's call ends: nothing runs after this
@@ -120,8 +120,8 @@ def test_archive_keeps_finished_rows_when_the_call_is_cut_off(tmp_path):
 
 
 def test_nothing_finished_packs_nothing_until_the_table(tmp_path):
-  proc = _run(tmp_path, ROWS="slow", SEEDS="1", LIMIT="8", PACK_EVERY="1")  # its only seed outlasts LIMIT
+  proc = _run(tmp_path, ROWS="slow", SEEDS="1", LIMIT="8")  # its only seed outlasts LIMIT
   assert proc.returncode == 0, proc.stderr
-  assert "tar:" not in proc.stderr + proc.stdout  # the packer found nothing to pack, and said nothing
+  assert "tar:" not in proc.stderr + proc.stdout  # after the stopped item there was nothing to pack: silence
   assert "slow seed 1: stopped at LIMIT" in (tmp_path / "out" / "classics.log").read_text()
   assert _packed(tmp_path / "out" / "classics_results.tgz") == ["results.md"]
