@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rows of the classics table (issue 7) on one GPU machine, in slices that fit a time-limited lease.
 #
-#   ROWS=mnist,fashion SEEDS=0 PAR=3 DATA_DIR=mnist=D1,fashion_mnist=D2 JAXGAN_FID_WEIGHTS=W \
-#     bash benchmarks/gpu_classics.sh OUT
+#   ROWS=fashion,mnist SEEDS=0,1,2 PAR=7 DATA_DIR=mnist=D1,fashion_mnist=D2 JAXGAN_FID_WEIGHTS=W \
+#     EARLIER=benchmarks/results/h200_2026-11-26/classics bash benchmarks/gpu_classics.sh OUT
 #
 # Trains and scores ROWS (names or groups, `python -m benchmarks.reproduce --list`) for SEEDS with
 # `benchmarks.reproduce` under RESULTS (default results/), all within LIMIT seconds (default 540), then packs every
