@@ -356,10 +356,14 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
   allow_few = protocol.num_generated < 2048 or protocol.num_real < 2048
   config = row_config(row, seed, steps=steps, smoke=smoke, data_dir=data_dir, checkpoint_every=checkpoint_every)
   c = experiment.apply_smoke(config) if smoke else config
-  # The reference first: a protocol that asks too much of a split fails before any training. In turns (the first
-  # of several processes computes and caches it, the others then read it).
-  with evaluator.turn():
-    ref = evaluator.reference_stats(protocol, r.dataset, c.resolution, allow_few=allow_few)
+  # What evaluation needs is checked before any training: a protocol that asks too much of a split, missing
+  # reference images, missing or wrong FID weights. Their statistics come later, in this process's evaluation turn
+  # (computed by the first process of a lease, read from the cache by the others), so no process waits for another
+  # before it trains.
+  proto.reference_spec(protocol, r.dataset)  # the known split size, before loading anything
+  images = evaluator.real_images(r.dataset, protocol.real_split, c.resolution)
+  proto.reference_spec(protocol, r.dataset, available=len(images))
+  evaluator.extractor(protocol.mode)
   record: dict[str, Any] = {"seed": seed, "steps_planned": c.num_steps, "device": device_name(),
                             "date": time.strftime("%Y-%m-%d", time.gmtime())}
   earlier = _earlier_training(workdir)
@@ -380,7 +384,6 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
     (pathlib.Path(workdir) / _TRAIN_LOG).write_text(json.dumps(
         {"steps": record["steps"], "train_seconds": record["train_seconds"],
          "steps_per_sec": record["steps_per_sec"]}))
-  images = evaluator.real_images(r.dataset, protocol.real_split, c.resolution)
   generator, _ = experiment.build_nets(c, images.shape[1], images.shape[3], 0)
   sample_fn = functools.partial(_generate, generator, c.latent_dim, c.latent_dist)
   # The weight average is scored too, beside the paper's G (training does not depend on it). As everywhere in
@@ -391,6 +394,7 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
   with evaluator.turn():  # the device part in this process's turn, the Frechet distances after it
     start = time.perf_counter()
     record["eval_wait_seconds"] = start - waited  # for the turn; not part of eval_seconds
+    ref = evaluator.reference_stats(protocol, r.dataset, c.resolution, allow_few=allow_few)
     try:
       features["fid"] = evaluator.generator_features(protocol, sample_fn, seed, allow_few=allow_few,
                                                      sample_args=state.g_variables())

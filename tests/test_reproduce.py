@@ -454,3 +454,18 @@ def test_generator_metrics_is_its_device_part_then_its_host_part(tmp_path):
   other = metrics.Stats(mu=np.zeros(8), sigma=np.eye(8))
   with pytest.raises(ValueError, match=r"shapes do not match: mu1 \(16,\), mu2 \(8,\)"):
     reproduce.Evaluator.finish_metrics(part, other, protocol)
+
+
+def test_evaluation_inputs_are_checked_before_any_training(tmp_path, fake_data):
+  def loader(dataset, split, resolution):
+    with np.load(fake_data["28"]) as z:
+      return z[f"x_{split}"]  # a test split of 40 images
+
+  workdir = tmp_path / "run"
+  run = lambda evaluator, **kw: reproduce.run_seed("mnist_ns", 0, evaluator, data_dir=fake_data["28"],
+                                                   workdir=str(workdir), **kw)
+  with pytest.raises(FileNotFoundError, match="missing.npz does not exist"):
+    run(reproduce.Evaluator(tmp_path, weights=str(tmp_path / "missing.npz"), loader=loader), smoke=True)
+  with pytest.raises(proto.ProtocolError, match="asks for 10000 reference images of mnist split 'test', which has 40"):
+    run(reproduce.Evaluator(tmp_path, extractor=_extractor(), loader=loader))
+  assert not workdir.exists()  # neither trained a step
