@@ -90,7 +90,8 @@ worker() {  # $1: worker number. Takes items nobody has taken (mkdir is atomic) 
       continue
     fi
     echo "$row seed $seed: start, ${left} s left"
-    timeout "$left" "$py" -m "$module" --rows "$row" --seeds "$seed" --skip-done "${data[@]}" "${extra[@]}" \
+    timeout "$left" "$py" -m "$module" --rows "$row" --seeds "$seed" --skip-done --workers "$par" \
+      "${data[@]}" "${extra[@]}" \
       --fid-batch "${FID_BATCH:-500}" --checkpoint-every "${CKPT_EVERY:-0}" --eval-lock "$work/eval.lock" \
       --out "$results" 2>&1 |
       grep --line-buffered -v '^| '

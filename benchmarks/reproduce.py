@@ -344,8 +344,10 @@ def _earlier_training(workdir: str | None) -> tuple[int, float, float | None]:
 
 def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke: bool = False,
              data_dir: str = "", diverged_above: float = DEFAULT_DIVERGED_ABOVE,
-             workdir: str | None = None, eval_cap: int = 0, checkpoint_every: int = -1) -> dict[str, Any]:
-  """Trains one seed of a row (resuming its workdir), evaluates it; never raises on divergence.
+             workdir: str | None = None, eval_cap: int = 0, checkpoint_every: int = -1,
+             workers: int = 1) -> dict[str, Any]:
+  """Trains one seed of a row (resuming its workdir), evaluates it; never raises on divergence. `workers`: how many
+  processes share the device (recorded, so that train times measured side by side read as such).
 
   Returns:
     {"seed", "status" ("ok" or "diverged"), "fid", "is", "is_std", "steps", "train_seconds", "eval_seconds",
@@ -365,7 +367,7 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
   proto.reference_spec(protocol, r.dataset, available=len(images))
   evaluator.extractor(protocol.mode)
   record: dict[str, Any] = {"seed": seed, "steps_planned": c.num_steps, "device": device_name(),
-                            "date": time.strftime("%Y-%m-%d", time.gmtime())}
+                            "date": time.strftime("%Y-%m-%d", time.gmtime()), "workers": workers}
   earlier = _earlier_training(workdir)
   start = time.perf_counter()
   try:
@@ -489,14 +491,15 @@ def row_result(row: str, records: Sequence[dict[str, Any]], protocol: proto.Prot
 
 def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evaluator, *, steps: int = 0,
             smoke: bool = False, data_dir: str = "", diverged_above: float = DEFAULT_DIVERGED_ABOVE,
-            eval_cap: int = 0, checkpoint_every: int = -1, skip_done: bool = False) -> dict[str, Any]:
+            eval_cap: int = 0, checkpoint_every: int = -1, skip_done: bool = False,
+            workers: int = 1) -> dict[str, Any]:
   """Runs `seeds` of a row and writes out/<row>.json after each one; returns the row's result.
 
   The seeds of an earlier out/<row>.json with the same settings are kept (a seed run again replaces its record),
   so seeds measured in separate sessions add up to one row; a run stopped between seeds keeps the finished ones.
   Processes running other seeds of the row at the same time add theirs too: the file is re-read and rewritten
   under a lock (out/.locks/<row>.lock). `skip_done` skips the seeds it already has a result for. `eval_cap` > 0
-  caps every protocol count.
+  caps every protocol count; `workers` goes into each seed's record (see `run_seed`).
   """
   r = classics.get_row(row)
   protocol = _protocol(r.protocol, smoke, eval_cap)
@@ -512,7 +515,7 @@ def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evalua
     workdir = str(out / "runs" / row / f"seed_{seed}")
     rec = run_seed(row, seed, evaluator, steps=steps, smoke=smoke, data_dir=data_dir,
                    diverged_above=diverged_above, workdir=workdir, eval_cap=eval_cap,
-                   checkpoint_every=checkpoint_every)
+                   checkpoint_every=checkpoint_every, workers=workers)
     print(f"{row} seed {seed}: {rec['status']}, FID {rec.get('fid')}", flush=True)
     with _flock(lock):
       by_seed = {**_earlier_seeds(path, settings), seed: rec}  # with what other processes wrote meanwhile
@@ -799,6 +802,8 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--checkpoint-every", type=int, default=-1,
                  help=">= 0: checkpoint every this many steps instead of the row's period (0: only the final "
                       "state; saves time where a run cannot outlive the machine, e.g. a GPU lease)")
+  p.add_argument("--workers", type=int, default=1,
+                 help="processes sharing the device, recorded with each seed (gpu_classics.sh passes PAR)")
   p.add_argument("--skip-done", action="store_true",
                  help="skip the seeds that the row's JSON under --out already has a result for")
   p.add_argument("--todo", action="store_true",
@@ -849,7 +854,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         run_row(row, seeds, out, evaluator, steps=steps.get(row, 0), smoke=args.smoke,
                 data_dir=data_dirs.get(classics.get_row(row).dataset, ""),
                 diverged_above=args.diverged_above, eval_cap=args.eval_cap,
-                checkpoint_every=args.checkpoint_every, skip_done=args.skip_done)
+                checkpoint_every=args.checkpoint_every, skip_done=args.skip_done, workers=args.workers)
       if args.baselines:
         run_baselines(datasets, args.protocols.split(","), seeds, out, evaluator, smoke=args.smoke,
                       eval_cap=args.eval_cap)

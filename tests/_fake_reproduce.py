@@ -21,7 +21,8 @@ def _seeds(path: pathlib.Path) -> dict:
 
 def main() -> None:
   p = argparse.ArgumentParser()
-  for name in ("--rows", "--seeds", "--out", "--data-dir", "--fid-batch", "--checkpoint-every", "--eval-lock"):
+  for name in ("--rows", "--seeds", "--out", "--data-dir", "--fid-batch", "--checkpoint-every", "--eval-lock",
+               "--workers"):
     p.add_argument(name, default="")
   for flag in ("--plan", "--todo", "--table", "--skip-done"):
     p.add_argument(flag, action="store_true")
@@ -46,7 +47,7 @@ def main() -> None:
       fcntl.flock(lock, fcntl.LOCK_EX)
       record = _seeds(out / f"{row}.json")
       record.update(row=row, data_dir=a.data_dir, fid_batch=a.fid_batch, checkpoint_every=a.checkpoint_every,
-                    eval_lock=a.eval_lock, skip_done=a.skip_done,
+                    eval_lock=a.eval_lock, skip_done=a.skip_done, workers=a.workers,
                     mem_fraction=os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION"),
                     cache=os.environ.get("JAX_COMPILATION_CACHE_DIR"))
       record["seeds"] = sorted(set(record.get("seeds", [])) | {seed})

@@ -51,6 +51,7 @@ def test_workers_share_the_rows_within_the_limit(tmp_path):
   first = runs["r1"]
   assert first["data_dir"] == "mnist=/d/m" and first["fid_batch"] == "500" and first["checkpoint_every"] == "0"
   assert first["mem_fraction"] == "0.450" and first["cache"] == str(results / ".jax_cache") and first["skip_done"]
+  assert first["workers"] == "2"
   # One lock file for all workers (their evaluations take turns), in the run's scratch folder, gone afterwards.
   locks = {runs[r]["eval_lock"] for r in runs}
   assert len(locks) == 1 and pathlib.Path(locks.pop()).parent.parent == results

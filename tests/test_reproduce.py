@@ -357,6 +357,7 @@ def test_row_end_to_end_with_stand_in_features(tmp_path, fake_data):
   assert again["seeds"][0]["fid"] == seed["fid"] and again["seeds"][0]["train_seconds"] == seed["train_seconds"]
   assert seed["status"] == "ok" and np.isfinite(seed["fid"]) and seed["steps"] == 4
   assert 0.0 <= seed["eval_wait_seconds"] < seed["eval_seconds"] + 1.0  # nobody else held the turn
+  assert seed["workers"] == 1
   # G's weight average is scored beside G: another generator, another FID.
   assert np.isfinite(seed["fid_ema"]) and seed["fid_ema"] != seed["fid"] and result["num_ema"] == 1
   assert result["num_ok"] == 1 and result["fid_mean"] == seed["fid"] and result["protocol"]["num_generated"] == 32
