@@ -104,26 +104,44 @@ def _launch(args: list[str], num_devices: int) -> subprocess.Popen:
                           stderr=subprocess.STDOUT, text=True)
 
 
-@pytest.mark.slow
-def test_two_processes_match_one_process_with_four_devices(tmp_path):
+def _run_both(folder: pathlib.Path, timeout: float) -> list[tuple[int, str]] | None:
+  """The 2-process run and the 1-process run into `folder`: [(returncode, log)], or None when one hung."""
+  folder.mkdir()
   port = _free_port()
   multi = [_launch(["--coordinator", f"127.0.0.1:{port}", "--num_processes", "2", "--process_id", str(i),
-                    "--out", str(tmp_path / "multi.json"), "--ckpt", str(tmp_path / "ckpt"), "--pmap",
-                    "--workdir", str(tmp_path / "work")], 2)
+                    "--out", str(folder / "multi.json"), "--ckpt", str(folder / "ckpt"), "--pmap",
+                    "--workdir", str(folder / "work")], 2)
            for i in range(2)]
-  single = _launch(["--out", str(tmp_path / "single.json")], 4)
+  single = _launch(["--out", str(folder / "single.json")], 4)
   procs = multi + [single]
   try:
-    logs = [p.communicate(timeout=300)[0] for p in procs]
+    logs = [p.communicate(timeout=timeout)[0] for p in procs]
+    return [(p.returncode, log) for p, log in zip(procs, logs)]
+  except subprocess.TimeoutExpired:
+    return None
   finally:
     for p in procs:
       if p.poll() is None:
         p.kill()
-  for p, log in zip(procs, logs):
-    assert p.returncode == 0, log[-4000:]
+        p.wait()
 
-  a = json.loads((tmp_path / "multi.json").read_text())
-  b = json.loads((tmp_path / "single.json").read_text())
+
+@pytest.mark.slow
+def test_two_processes_match_one_process_with_four_devices(tmp_path):
+  # jax's CPU collectives (Gloo) hang now and then: one run in many here hung past 300 s where the test takes 23 s
+  # (2026-11-26). A hung attempt is retried once on a fresh port; a second hang, a process that fails or numbers
+  # that differ fail the test.
+  folder = tmp_path / "attempt0"
+  runs = _run_both(folder, 200.0)
+  if runs is None:
+    folder = tmp_path / "attempt1"
+    runs = _run_both(folder, 200.0)
+  assert runs is not None, "the 2-process run hung twice (over 200 s each)"
+  for code, log in runs:
+    assert code == 0, log[-4000:]
+
+  a = json.loads((folder / "multi.json").read_text())
+  b = json.loads((folder / "single.json").read_text())
   assert (a["process_count"], a["device_count"]) == (2, 4)
   assert (b["process_count"], b["device_count"]) == (1, 4)
   for part in ("g_params", "d_params"):
@@ -139,9 +157,9 @@ def test_two_processes_match_one_process_with_four_devices(tmp_path):
   assert a["restored_sharding"] == "P()"
   assert a["extra"] == "multi-process"
   assert a["pmap_restored_equal"]  # a pmap run's checkpoint (one unreplicated copy) written by both processes
-  assert sorted(os.listdir(tmp_path / "ckpt")) == ["3"]
+  assert sorted(os.listdir(folder / "ckpt")) == ["3"]
   # The host loop across both processes: checkpoint at step 5, resumed by a second run to step 6; one log writer.
   assert a["loop_steps"] == [5, 6] and a["loop_resumed_records"] == [6]
-  logged = [json.loads(line)["step"] for line in (tmp_path / "work" / "metrics.jsonl").read_text().splitlines()]
+  logged = [json.loads(line)["step"] for line in (folder / "work" / "metrics.jsonl").read_text().splitlines()]
   assert logged == [1, 2, 3, 4, 5, 6]
-  assert "5" in os.listdir(tmp_path / "work" / "checkpoints")
+  assert "5" in os.listdir(folder / "work" / "checkpoints")
