@@ -508,6 +508,7 @@ def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evalua
   lock = out / ".locks" / f"{row}.lock"
   with _flock(lock):
     by_seed = _earlier_seeds(path, settings)
+  current = lambda: row_result(row, [by_seed[s] for s in sorted(by_seed)], protocol, settings)
   for seed in seeds:
     if skip_done and seed in _measured(by_seed):
       print(f"{row} seed {seed}: measured before ({by_seed[seed]['status']}), skipped", flush=True)
@@ -520,10 +521,9 @@ def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evalua
     with _flock(lock):
       by_seed = {**_earlier_seeds(path, settings), seed: rec}  # with what other processes wrote meanwhile
       tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-      tmp.write_text(json.dumps(row_result(row, [by_seed[s] for s in sorted(by_seed)], protocol, settings),
-                                indent=2, default=str))
+      tmp.write_text(json.dumps(current(), indent=2, default=str))
       tmp.replace(path)  # a reader (or a run killed mid-write) never sees half a file
-  return row_result(row, [by_seed[s] for s in sorted(by_seed)], protocol, settings)
+  return current()
 
 
 def todo(rows: Sequence[str], seeds: Sequence[int], out: pathlib.Path, *, steps: Mapping[str, int] | None = None,
