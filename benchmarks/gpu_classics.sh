@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rows of the classics table (issue 7) on one GPU machine, in slices that fit a time-limited lease.
 #
-#   ROWS=fashion,mnist SEEDS=0,1,2 PAR=7 DATA_DIR=mnist=D1,fashion_mnist=D2 JAXGAN_FID_WEIGHTS=W \
+#   ROWS=fashion,mnist SEEDS=0,1,2 PAR=7 TOGETHER=1 DATA_DIR=mnist=D1,fashion_mnist=D2 JAXGAN_FID_WEIGHTS=W \
 #     EARLIER=benchmarks/results/h200_2026-11-26/classics bash benchmarks/gpu_classics.sh OUT
 #
 # Trains and scores ROWS (names or groups, `python -m benchmarks.reproduce --list`) for SEEDS with
@@ -26,6 +26,10 @@
 # CKPT_EVERY (default 0: only the final state, which evaluation resumes from) is the checkpoint period: a run cannot
 # outlive the lease's machine, so intermediate checkpoints only cost time. REPRO_ARGS go to every reproduce call
 # (e.g. --smoke for a CPU check of the plumbing, or --steps N); PYTHON (default python3) runs them.
+#
+# TOGETHER=1: an item is a row with all its seeds still to measure ("row:0,1,2"), trained side by side in one
+# compiled step (`reproduce --together`, a jax.vmap over the seeds: a small net leaves most of the GPU idle, so
+# three seeds cost far less than three runs; not measured on a GPU yet), then evaluated one by one.
 #
 # EARLIER: a folder of row JSON from earlier leases (e.g. the committed benchmarks/results/<device>_<date>/classics),
 # copied into RESULTS where RESULTS has no file of that name, so that new seeds of a row add to its measured ones
@@ -60,8 +64,14 @@ if [ -n "${EARLIER:-}" ]; then
 fi
 # Every argument checked against all rows at once (--data-dir against every dataset they read); groups expanded.
 # The work: one row:seed item per seed not measured yet, every row's first seed before any row's second.
-items=$("$py" -m "$module" --rows "$ROWS" --seeds "${SEEDS:-0}" "${data[@]}" "${extra[@]}" --out "$results" \
-  --todo) || exit 1
+together=()
+case "${TOGETHER:-0}" in
+  0) ;;
+  1) together=(--together) ;;
+  *) echo "error: TOGETHER must be 0 or 1, got '${TOGETHER}'" >&2; exit 2 ;;
+esac
+items=$("$py" -m "$module" --rows "$ROWS" --seeds "${SEEDS:-0}" "${data[@]}" "${extra[@]}" "${together[@]}" \
+  --out "$results" --todo) || exit 1
 work=$(mktemp -d "$results/.gpu_classics.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -91,7 +101,7 @@ worker() {  # $1: worker number. Takes items nobody has taken (mkdir is atomic) 
     fi
     echo "$row seed $seed: start, ${left} s left"
     timeout "$left" "$py" -m "$module" --rows "$row" --seeds "$seed" --skip-done --workers "$par" \
-      "${data[@]}" "${extra[@]}" \
+      "${data[@]}" "${extra[@]}" "${together[@]}" \
       --fid-batch "${FID_BATCH:-500}" --checkpoint-every "${CKPT_EVERY:-0}" --eval-lock "$work/eval.lock" \
       --out "$results" 2>&1 |
       grep --line-buffered -v '^| '

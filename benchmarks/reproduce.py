@@ -6,6 +6,8 @@ protocol (`experiments.protocols`), write results/*.json and a markdown table.
   python -m benchmarks.reproduce --rows mnist_ns --steps 300 --eval-cap 500 --out results/cpu  # CPU check: short
                                            # run, FID of <= 500 images per side (biased; marked "not comparable")
   python -m benchmarks.reproduce --rows mnist_ns --smoke --out /tmp/smoke   # seconds: tiny nets, <= 64 images
+  python -m benchmarks.reproduce --rows fashion --seeds 0,1,2 --together --out results/  # each row's seeds trained
+                                           # side by side in one compiled step (jax.vmap), then evaluated one by one
   python -m benchmarks.reproduce --rows cifar --steps cifar_wgan_gp_resnet=8000,cifar_sngan_resnet_hinge=6000 \
       --out results/                        # the rows named are shortened (marked in the table), the others not
   python -m benchmarks.reproduce --list
@@ -114,6 +116,14 @@ def aggregate(values: Sequence[float]) -> tuple[float | None, float | None]:
 def is_diverged(fid: float | None, bound: float) -> bool:
   """A failed run: FID missing, not finite, or above the sanity bound."""
   return fid is None or not math.isfinite(fid) or fid > bound
+
+
+def _write_atomic(path: pathlib.Path, text: str) -> None:
+  """Writes `text` to `path` through a temporary file in the same folder: a reader (or a process killed mid-write)
+  never sees half a file."""
+  tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+  tmp.write_text(text)
+  tmp.replace(path)
 
 
 @contextlib.contextmanager
@@ -326,20 +336,37 @@ def _protocol(name: str, smoke: bool, eval_cap: int) -> proto.Protocol:
 _TRAIN_LOG = "train_time.json"  # reproduce's running total of training time in a workdir
 
 
-def _earlier_training(workdir: str | None) -> tuple[int, float, float | None]:
-  """(steps, training seconds, steps/s) of the run already in `workdir`, or (0, 0.0, None).
+def _earlier_training(workdir: str | None) -> tuple[int, float, float | None, int]:
+  """(steps, training seconds, steps/s, seeds trained together) of the run already in `workdir`, or
+  (0, 0.0, None, 1).
 
   Read from train_time.json, which this module keeps (the runner's summary.json only times the last segment and is
-  rewritten when a finished run is resumed to be evaluated); else from a summary.json left by a direct run.
+  rewritten when a finished run is resumed to be evaluated); else from a summary.json left by a direct run or by
+  `experiment.run_together` (whose seconds and steps/s are those of all the seeds it trained at once).
   """
   if not workdir:
-    return 0, 0.0, None
+    return 0, 0.0, None, 1
   for name, seconds_key in ((_TRAIN_LOG, "train_seconds"), ("summary.json", "wall_seconds")):
     path = pathlib.Path(workdir) / name
     if path.is_file():
       s = json.loads(path.read_text())
-      return int(s.get("steps", 0)), float(s.get(seconds_key, 0.0)), s.get("steps_per_sec")
-  return 0, 0.0, None
+      return (int(s.get("steps", 0)), float(s.get(seconds_key, 0.0)), s.get("steps_per_sec"),
+              int(s.get("seeds_together", 1)))
+  return 0, 0.0, None, 1
+
+
+def _check_evaluation_inputs(row: str, evaluator: Evaluator, protocol: proto.Protocol,
+                             c: ml_collections.ConfigDict) -> np.ndarray:
+  """What evaluation needs, checked before any training: a protocol that asks too much of a split, missing
+  reference images, missing or wrong FID weights. Returns the reference images. Their statistics come later, in the
+  process's evaluation turn (computed by the first process of a lease, read from the cache by the others), so no
+  process waits for another before it trains."""
+  dataset = classics.get_row(row).dataset
+  proto.reference_spec(protocol, dataset)  # the known split size, before loading anything
+  images = evaluator.real_images(dataset, protocol.real_split, c.resolution)
+  proto.reference_spec(protocol, dataset, available=len(images))
+  evaluator.extractor(protocol.mode)
+  return images
 
 
 def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke: bool = False,
@@ -358,14 +385,7 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
   allow_few = protocol.num_generated < 2048 or protocol.num_real < 2048
   config = row_config(row, seed, steps=steps, smoke=smoke, data_dir=data_dir, checkpoint_every=checkpoint_every)
   c = experiment.apply_smoke(config) if smoke else config
-  # What evaluation needs is checked before any training: a protocol that asks too much of a split, missing
-  # reference images, missing or wrong FID weights. Their statistics come later, in this process's evaluation turn
-  # (computed by the first process of a lease, read from the cache by the others), so no process waits for another
-  # before it trains.
-  proto.reference_spec(protocol, r.dataset)  # the known split size, before loading anything
-  images = evaluator.real_images(r.dataset, protocol.real_split, c.resolution)
-  proto.reference_spec(protocol, r.dataset, available=len(images))
-  evaluator.extractor(protocol.mode)
+  images = _check_evaluation_inputs(row, evaluator, protocol, c)
   record: dict[str, Any] = {"seed": seed, "steps_planned": c.num_steps, "device": device_name(),
                             "date": time.strftime("%Y-%m-%d", time.gmtime()), "workers": workers}
   earlier = _earlier_training(workdir)
@@ -380,12 +400,14 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
                   train_seconds=earlier[1] + time.perf_counter() - start)
     return record
   trained = summary["steps"] > earlier[0]  # False: a finished run, resumed only to be evaluated
+  # A run resumed to train further counts as trained alone from there on.
   record.update(steps=summary["steps"], train_seconds=earlier[1] + (summary["wall_seconds"] if trained else 0.0),
-                steps_per_sec=summary["steps_per_sec"] if trained else earlier[2])
+                steps_per_sec=summary["steps_per_sec"] if trained else earlier[2],
+                seeds_together=1 if trained else earlier[3])
   if workdir:
     (pathlib.Path(workdir) / _TRAIN_LOG).write_text(json.dumps(
         {"steps": record["steps"], "train_seconds": record["train_seconds"],
-         "steps_per_sec": record["steps_per_sec"]}))
+         "steps_per_sec": record["steps_per_sec"], "seeds_together": record["seeds_together"]}))
   generator, _ = experiment.build_nets(c, images.shape[1], images.shape[3], 0)
   sample_fn = functools.partial(_generate, generator, c.latent_dim, c.latent_dist)
   # The weight average is scored too, beside the paper's G (training does not depend on it). As everywhere in
@@ -484,7 +506,9 @@ def row_result(row: str, records: Sequence[dict[str, Any]], protocol: proto.Prot
       "seeds": list(records), "fid_mean": fid_mean, "fid_std": fid_std, "is_mean": is_mean,
       "is_std": is_std, "fid_ema_mean": fid_ema_mean, "fid_ema_std": fid_ema_std, "num_ema": len(ema),
       "num_ok": len(ok), "num_seeds": len(records),
-      "wall_seconds": float(sum(x.get("train_seconds", 0.0) + x.get("eval_seconds", 0.0) for x in records)),
+      # a group's training counted once: each of its n seeds holds the group's seconds
+      "wall_seconds": float(sum(x.get("train_seconds", 0.0) / x.get("seeds_together", 1) + x.get("eval_seconds", 0.0)
+                                for x in records)),
       "device": "; ".join(devices) if devices else device_name(),
   }
 
@@ -492,7 +516,7 @@ def row_result(row: str, records: Sequence[dict[str, Any]], protocol: proto.Prot
 def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evaluator, *, steps: int = 0,
             smoke: bool = False, data_dir: str = "", diverged_above: float = DEFAULT_DIVERGED_ABOVE,
             eval_cap: int = 0, checkpoint_every: int = -1, skip_done: bool = False,
-            workers: int = 1) -> dict[str, Any]:
+            workers: int = 1, together: bool = False) -> dict[str, Any]:
   """Runs `seeds` of a row and writes out/<row>.json after each one; returns the row's result.
 
   The seeds of an earlier out/<row>.json with the same settings are kept (a seed run again replaces its record),
@@ -500,6 +524,11 @@ def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evalua
   Processes running other seeds of the row at the same time add theirs too: the file is re-read and rewritten
   under a lock (out/.locks/<row>.lock). `skip_done` skips the seeds it already has a result for. `eval_cap` > 0
   caps every protocol count; `workers` goes into each seed's record (see `run_seed`).
+
+  `together`: the seeds to run that have no run in their workdir yet are first trained side by side in one
+  compiled step (`experiment.run_together`, a `jax.vmap` over the seeds), then evaluated one by one as finished
+  runs; their records say `seeds_together` (their train time is the group's). If a seed of the group hits a
+  NaN/inf, the group is dropped and its seeds are trained one by one, which tells which seed diverged.
   """
   r = classics.get_row(row)
   protocol = _protocol(r.protocol, smoke, eval_cap)
@@ -509,21 +538,49 @@ def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evalua
   with _flock(lock):
     by_seed = _earlier_seeds(path, settings)
   current = lambda: row_result(row, [by_seed[s] for s in sorted(by_seed)], protocol, settings)
+  workdir_of = lambda seed: str(out / "runs" / row / f"seed_{seed}")
+  if together:
+    fresh = [s for s in seeds if not (skip_done and s in _measured(by_seed)) and not _has_run(workdir_of(s))]
+    if len(fresh) > 1:
+      _train_together(row, fresh, [workdir_of(s) for s in fresh], evaluator, protocol, steps=steps, smoke=smoke,
+                      data_dir=data_dir, checkpoint_every=checkpoint_every)
   for seed in seeds:
     if skip_done and seed in _measured(by_seed):
       print(f"{row} seed {seed}: measured before ({by_seed[seed]['status']}), skipped", flush=True)
       continue
-    workdir = str(out / "runs" / row / f"seed_{seed}")
+    workdir = workdir_of(seed)
     rec = run_seed(row, seed, evaluator, steps=steps, smoke=smoke, data_dir=data_dir,
                    diverged_above=diverged_above, workdir=workdir, eval_cap=eval_cap,
                    checkpoint_every=checkpoint_every, workers=workers)
     print(f"{row} seed {seed}: {rec['status']}, FID {rec.get('fid')}", flush=True)
     with _flock(lock):
       by_seed = {**_earlier_seeds(path, settings), seed: rec}  # with what other processes wrote meanwhile
-      tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-      tmp.write_text(json.dumps(current(), indent=2, default=str))
-      tmp.replace(path)  # a reader (or a run killed mid-write) never sees half a file
+      _write_atomic(path, json.dumps(current(), indent=2, default=str))
   return current()
+
+
+def _has_run(workdir: str) -> bool:
+  """A checkpoint is in the workdir (a run to resume or to evaluate)."""
+  path = pathlib.Path(workdir) / "checkpoints"
+  return path.is_dir() and any(p.name.isdigit() for p in path.iterdir())
+
+
+def _train_together(row: str, seeds: Sequence[int], workdirs: Sequence[str], evaluator: Evaluator,
+                    protocol: proto.Protocol, *, steps: int, smoke: bool, data_dir: str,
+                    checkpoint_every: int) -> None:
+  """Trains `seeds` of a row side by side (`experiment.run_together`), leaving finished runs in `workdirs`; on a
+  NaN/inf it says so and leaves nothing, so that the seeds are trained one by one."""
+  configs = [row_config(row, seed, steps=steps, smoke=smoke, data_dir=data_dir, checkpoint_every=checkpoint_every)
+             for seed in seeds]
+  _check_evaluation_inputs(row, evaluator, protocol, experiment.apply_smoke(configs[0]) if smoke else configs[0])
+  print(f"{row} seeds {','.join(map(str, seeds))}: training together", flush=True)
+  try:
+    _, summaries = classics.main_together(configs, workdirs)
+  except NonFiniteError as e:
+    print(f"{row}: {e}; training the seeds one by one instead", flush=True)
+    return
+  print(f"{row} seeds {','.join(map(str, seeds))}: trained together in {summaries[0]['wall_seconds']:.0f} s",
+        flush=True)
 
 
 def todo(rows: Sequence[str], seeds: Sequence[int], out: pathlib.Path, *, steps: Mapping[str, int] | None = None,
@@ -572,7 +629,7 @@ def run_baselines(datasets: Sequence[str], protocol_names: Sequence[str], seeds:
       merged[f"{dataset}/{protocol.name}"] = entry
       results.append(entry)
   out.mkdir(parents=True, exist_ok=True)
-  path.write_text(json.dumps(merged, indent=2, default=str))
+  _write_atomic(path, json.dumps(merged, indent=2, default=str))
   return results
 
 
@@ -686,9 +743,9 @@ def write_table(results: dict[str, dict[str, Any]], baselines: dict[str, dict[st
   lines += ["", "CIFAR-10 here is a JPEG (quality 75) copy: its FIDs are not comparable with published CIFAR-10 "
             "figures; compare them with the JPEG CIFAR-10 baselines instead.", ""]
   text = "\n".join(lines)
-  if path is not None:
+  if path is not None:  # several processes of a lease rewrite it
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    _write_atomic(path, text)
   return text
 
 
@@ -704,21 +761,6 @@ def load_results(out: pathlib.Path) -> tuple[dict[str, dict], dict[str, dict]]:
 
 
 # --------------------------------------------------------------------------------------------------- CLI
-
-
-def _parse_rows(text: str) -> list[str]:
-  names = [t.strip() for t in text.split(",") if t.strip()]
-  groups = {"all": classics.row_names(),
-            "mnist": [n for n in classics.row_names() if n.startswith("mnist_")],
-            "fashion": [n for n in classics.row_names() if n.startswith("fashion_")],
-            "cifar": [n for n in classics.row_names() if n.startswith("cifar_")]}
-  rows: list[str] = []
-  for n in names:
-    for x in groups.get(n, [n]):
-      classics.get_row(x)  # unknown: ExperimentError listing the known rows
-      if x not in rows:
-        rows.append(x)
-  return rows
 
 
 def parse_data_dirs(text: str, datasets: Sequence[str]) -> dict[str, str]:
@@ -806,6 +848,9 @@ def _parser() -> argparse.ArgumentParser:
                  help="processes sharing the device, recorded with each seed (gpu_classics.sh passes PAR)")
   p.add_argument("--skip-done", action="store_true",
                  help="skip the seeds that the row's JSON under --out already has a result for")
+  p.add_argument("--together", action="store_true",
+                 help="train a row's seeds side by side in one compiled step (jax.vmap over the seeds; a small net "
+                      "leaves most of a GPU idle), then evaluate each; with --todo: one 'row:s1,s2,...' line per row")
   p.add_argument("--todo", action="store_true",
                  help="check the arguments, print one 'row:seed' line per run without a result under --out (every "
                       "row's first seed before any second), and run nothing")
@@ -829,7 +874,7 @@ def main(argv: Sequence[str] | None = None) -> str:
       print(f"protocol {p.name}: {p.description} ({p.paper})")
     return ""
   try:
-    rows = _parse_rows(args.rows)
+    rows = classics.expand_rows(args.rows)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     for name in args.protocols.split(","):
       proto.get_protocol(name)
@@ -841,8 +886,14 @@ def main(argv: Sequence[str] | None = None) -> str:
   except (experiment.ExperimentError, proto.ProtocolError, ValueError) as e:
     sys.exit(f"error: {e}")
   if args.plan or args.todo:
-    items = [f"{row}:{seed}" for row, seed in todo(rows, seeds, out, steps=steps, smoke=args.smoke,
-                                                  eval_cap=args.eval_cap)] if args.todo else rows
+    items = rows
+    if args.todo:
+      left = todo(rows, seeds, out, steps=steps, smoke=args.smoke, eval_cap=args.eval_cap)
+      if args.together:  # one item per row: its seeds train together
+        by_row = {row: [str(seed) for r, seed in left if r == row] for row in rows}
+        items = [f"{row}:{','.join(s)}" for row, s in by_row.items() if s]
+      else:
+        items = [f"{row}:{seed}" for row, seed in left]
     text = "\n".join(items)
     print(text)
     return text
@@ -854,7 +905,8 @@ def main(argv: Sequence[str] | None = None) -> str:
         run_row(row, seeds, out, evaluator, steps=steps.get(row, 0), smoke=args.smoke,
                 data_dir=data_dirs.get(classics.get_row(row).dataset, ""),
                 diverged_above=args.diverged_above, eval_cap=args.eval_cap,
-                checkpoint_every=args.checkpoint_every, skip_done=args.skip_done, workers=args.workers)
+                checkpoint_every=args.checkpoint_every, skip_done=args.skip_done, workers=args.workers,
+                together=args.together)
       if args.baselines:
         run_baselines(datasets, args.protocols.split(","), seeds, out, evaluator, smoke=args.smoke,
                       eval_cap=args.eval_cap)

@@ -183,6 +183,23 @@ def row_names() -> list[str]:
   return list(ROWS)
 
 
+def expand_rows(text: str) -> list[str]:
+  """Comma-separated row names and groups (all, mnist, fashion, cifar) -> row names, in order, each once.
+
+  Raises:
+    ExperimentError: an unknown name (the message lists the known rows).
+  """
+  groups = {"all": row_names(), **{g: [n for n in row_names() if n.startswith(f"{g}_")]
+                                   for g in ("mnist", "fashion", "cifar")}}
+  rows: list[str] = []
+  for name in (t.strip() for t in text.split(",") if t.strip()):
+    for row in groups.get(name, [name]):
+      get_row(row)
+      if row not in rows:
+        rows.append(row)
+  return rows
+
+
 def get_row(name: str) -> Row:
   """The row called `name`.
 
@@ -226,8 +243,18 @@ def main(config: ml_collections.ConfigDict, workdir: str | None = None,
          resume: bool = True) -> tuple[Any, dict[str, Any]]:
   """Trains the row's GAN; returns (final GANState, summary)."""
   r = get_row(config.row)
-  paper = {"reference": r.reference, "published": r.published, "protocol": r.protocol, "note": r.note}
-  return experiment.run(config, workdir, resume, name=f"classics/{r.name}", paper=paper)
+  return experiment.run(config, workdir, resume, name=f"classics/{r.name}", paper=_paper(r))
+
+
+def main_together(configs: list[ml_collections.ConfigDict],
+                  workdirs: list[str | None]) -> tuple[list[Any], list[dict[str, Any]]]:
+  """Trains seeds of one row side by side (`experiment.run_together`); returns (final states, summaries)."""
+  r = get_row(configs[0].row)
+  return experiment.run_together(configs, workdirs, name=f"classics/{r.name}", paper=_paper(r))
+
+
+def _paper(r: Row) -> dict[str, Any]:
+  return {"reference": r.reference, "published": r.published, "protocol": r.protocol, "note": r.note}
 
 
 def _cli(argv: list[str]) -> None:

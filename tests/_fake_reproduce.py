@@ -1,6 +1,7 @@
 """Stand-in for `benchmarks.reproduce` in the test of benchmarks/gpu_classics.sh: the same command line, no training.
 
-`--todo` prints the row:seed items without a seed in <row>.json, seed by seed, as reproduce does. A run adds each
+`--todo` prints the row:seed items without a seed in <row>.json, seed by seed, as reproduce does (with
+`--together`, one row:s1,s2 item per row). A run adds each
 seed to <row>.json (under a lock, as processes running other seeds of the row add theirs), each seed taking 0.2 s;
 in rows named slow* seed 1 takes a minute. The records note what the script passed (arguments, memory
 fraction, compilation cache) and which process ran each seed.
@@ -24,7 +25,7 @@ def main() -> None:
   for name in ("--rows", "--seeds", "--out", "--data-dir", "--fid-batch", "--checkpoint-every", "--eval-lock",
                "--workers"):
     p.add_argument(name, default="")
-  for flag in ("--plan", "--todo", "--table", "--skip-done"):
+  for flag in ("--plan", "--todo", "--table", "--skip-done", "--together"):
     p.add_argument(flag, action="store_true")
   a = p.parse_args()
   out = pathlib.Path(a.out)
@@ -34,6 +35,10 @@ def main() -> None:
     if "bad" in rows:
       sys.exit("error: unknown row 'bad'")
     done = {r: _seeds(out / f"{r}.json").get("seeds", []) for r in rows}
+    if a.todo and a.together:  # one item per row with the seeds it still needs
+      items = [f"{r}:{','.join(str(s) for s in seeds if s not in done[r])}" for r in rows]
+      print("\n".join(i for i in items if not i.endswith(":")))
+      return
     print("\n".join(f"{r}:{s}" for s in seeds for r in rows if s not in done[r]) if a.todo else "\n".join(rows))
     return
   if a.table:
@@ -47,7 +52,7 @@ def main() -> None:
       fcntl.flock(lock, fcntl.LOCK_EX)
       record = _seeds(out / f"{row}.json")
       record.update(row=row, data_dir=a.data_dir, fid_batch=a.fid_batch, checkpoint_every=a.checkpoint_every,
-                    eval_lock=a.eval_lock, skip_done=a.skip_done, workers=a.workers,
+                    eval_lock=a.eval_lock, skip_done=a.skip_done, workers=a.workers, together=a.together,
                     mem_fraction=os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION"),
                     cache=os.environ.get("JAX_COMPILATION_CACHE_DIR"))
       record["seeds"] = sorted(set(record.get("seeds", [])) | {seed})

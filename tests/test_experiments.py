@@ -329,3 +329,53 @@ def test_experiment_on_two_devices_matches_one(dcgan_run, data_dir, tmp_path):
     assert summary["steps"] == 4
     for a, b in zip(jax.tree.leaves(resumed.g_params), jax.tree.leaves(single.g_params)):
       np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
+def _assert_trees_close(a, b, rel=1e-3):
+  """Leaf by leaf: floats within `rel` of the leaf's scale (vmapped convolutions sum in another order), the rest
+  (steps, PRNG keys) equal."""
+  la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+  assert len(la) == len(lb)
+  for x, y in zip(la, lb):
+    if jnp.issubdtype(getattr(x, "dtype", np.float32), jax.dtypes.prng_key):
+      x, y = jax.random.key_data(x), jax.random.key_data(y)
+    x, y = np.asarray(x), np.asarray(y)
+    if np.issubdtype(y.dtype, np.floating):
+      assert np.max(np.abs(x - y), initial=0.0) <= rel * np.max(np.abs(y), initial=0.0) + 1e-6
+    else:
+      np.testing.assert_array_equal(x, y)
+
+
+def test_seeds_trained_together_match_runs_alone(dcgan_run, data_dir, tmp_path):
+  _, alone, summary_alone = dcgan_run  # seed 0, trained by itself
+  configs = [_config(dcgan, data_dir, seed=s) for s in (0, 5)]
+  workdirs = [str(tmp_path / "s0"), str(tmp_path / "s5")]
+  (tmp_path / "s5").mkdir()
+  (tmp_path / "s5" / "metrics.jsonl").write_text('{"step": 2}\n')  # left by an unfinished run: moved aside
+  states, summaries = experiment.run_together(configs, workdirs, name="dcgan")
+  _assert_trees_close(jax.device_get(states[0]), alone)
+  # Seed 5 is another run (its own init and data order), not a copy of seed 0.
+  g5, g0 = states[1].g_params["Dense_0"]["kernel"], alone.g_params["Dense_0"]["kernel"]
+  assert np.max(np.abs(np.asarray(g5) - np.asarray(g0))) > 0.01
+  # Each workdir is a finished run: run() resumes it without a step and ends with the same state.
+  for config, workdir, state, summary in zip(configs, workdirs, states, summaries):
+    assert summary["steps"] == 4 and summary["seeds_together"] == 2 and summary["parallel"] == "vmap"
+    assert json.load(open(os.path.join(workdir, "summary.json"))) == json.loads(json.dumps(summary))
+    records = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
+    assert [r["step"] for r in records] == [2, 4] and isinstance(records[-1]["d_loss"], float)
+    assert summary["final"]["d_loss"] == records[-1]["d_loss"]
+    assert Checkpointer(os.path.join(workdir, "checkpoints")).all_steps() == [4]
+    resumed, again = dcgan.main(config, workdir, True)
+    assert again["steps"] == 4
+    _assert_trees_equal(jax.device_get(resumed), jax.device_get(state))
+  assert os.listdir(tmp_path / "s5" / "superseded")
+  # Seed 0's last logged losses are the lone run's (same batches, same init).
+  assert summaries[0]["final"]["d_loss"] == pytest.approx(
+      summary_alone["final"]["d_loss"], rel=1e-3)
+  # Refused before any compute: other settings than the seed, a seed twice, a workdir that holds a run.
+  with pytest.raises(experiment.ExperimentError, match="seed 5 also differs in g_lr"):
+    experiment.run_together([configs[0], _config(dcgan, data_dir, seed=5, g_lr=1e-3)], [None, None])
+  with pytest.raises(experiment.ExperimentError, match=r"distinct seeds, got \[0, 0\]"):
+    experiment.run_together([configs[0], configs[0]], [None, None])
+  with pytest.raises(experiment.ExperimentError, match="already holds a run's checkpoint"):
+    experiment.run_together(configs, workdirs)

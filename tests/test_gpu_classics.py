@@ -62,6 +62,22 @@ def test_workers_share_the_rows_within_the_limit(tmp_path):
   assert sorted(p.name for p in results.iterdir()) == sorted(["results.md"] + [f"{r}.json" for r in runs])
 
 
+def test_together_gives_each_row_one_process_for_its_seeds(tmp_path):
+  results = tmp_path / "results"
+  results.mkdir()
+  (results / "r1.json").write_text(json.dumps({"seeds": [0]}))  # measured before: only seeds 1, 2 are left
+  proc = _run(tmp_path, ROWS="r1,r2", SEEDS="0,1,2", PAR="2", LIMIT="30", TOGETHER="1")
+  assert proc.returncode == 0, proc.stderr
+  runs = {r: json.loads((results / f"{r}.json").read_text()) for r in ("r1", "r2")}
+  assert runs["r1"]["seeds"] == [0, 1, 2] and runs["r2"]["seeds"] == [0, 1, 2]
+  assert runs["r1"]["together"] and len(set(runs["r1"]["pids"].values())) == 1  # seeds 1 and 2 in one process
+  assert len(set(runs["r2"]["pids"].values())) == 1
+  log = (tmp_path / "out" / "classics.log").read_text()
+  assert "r1 seed 1,2: done" in log and "r2 seed 0,1,2: done" in log and log.count(": start") == 2
+  bad = _run(tmp_path, ROWS="r1", TOGETHER="yes")
+  assert bad.returncode == 2 and "TOGETHER must be 0 or 1, got 'yes'" in bad.stderr
+
+
 def test_bad_arguments_stop_before_any_work(tmp_path):
   proc = _run(tmp_path, ROWS="r1,bad")
   assert proc.returncode != 0 and "unknown row 'bad'" in proc.stderr

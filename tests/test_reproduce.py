@@ -114,8 +114,8 @@ def test_unknown_row_lists_the_known_ones():
   with pytest.raises(experiment.ExperimentError, match="known rows: mnist_mm, mnist_ns"):
     classics.get_config("mnist_began")
   with pytest.raises(experiment.ExperimentError, match="unknown row 'nope'"):
-    reproduce._parse_rows("mnist_ns,nope")
-  assert reproduce._parse_rows("fashion,mnist_ns") == [n for n in classics.row_names()
+    classics.expand_rows("mnist_ns,nope")
+  assert classics.expand_rows("fashion,mnist_ns") == [n for n in classics.row_names()
                                                         if n.startswith("fashion_")] + ["mnist_ns"]
   with pytest.raises(SystemExit, match="known rows"):
     reproduce.main(["--rows", "cifar_biggan", "--out", "/nonexistent"])
@@ -384,6 +384,38 @@ def test_row_end_to_end_with_stand_in_features(tmp_path, fake_data):
   assert entry["status"] == "error" and "asks for 20000 reference images of mnist split 'test'" in entry["error"]
   text = reproduce.write_table(*reproduce.load_results(tmp_path))
   assert "smoke (meaningless FID)" in text and "| MNIST | lucic2018: FID 10k gen vs 10k test, tf1" in text
+
+
+def test_seeds_trained_together_then_evaluated_one_by_one(tmp_path, fake_data, monkeypatch):
+  def loader(dataset, split, resolution):
+    with np.load(fake_data["28"]) as z:
+      return z[f"x_{split}"]
+
+  evaluator = reproduce.Evaluator(tmp_path, extractor=_extractor(), batch_size=16, loader=loader)
+  monkeypatch.setattr(classics, "get_config", _npz_config(classics.get_config, fake_data["28"]))
+  run = lambda out, **kw: reproduce.run_row("mnist_dragan", [0, 1], out, evaluator, smoke=True,
+                                            data_dir=fake_data["28"], **kw)
+  together = run(tmp_path / "together", together=True)
+  # A NaN in a group leaves nothing behind and its seeds are trained one by one: here, the runs alone to compare.
+  def nan_group(configs, workdirs):
+    raise reproduce.NonFiniteError("step 3: non-finite d_loss")
+  monkeypatch.setattr(classics, "main_together", nan_group)
+  alone = run(tmp_path / "alone", together=True)
+  assert [x["seeds_together"] for x in together["seeds"]] == [2, 2]
+  assert [x["seeds_together"] for x in alone["seeds"]] == [1, 1]
+  # The same runs (to float rounding: vmapped convolutions sum in another order), so the same FIDs.
+  for a, b in zip(together["seeds"], alone["seeds"]):
+    assert a["status"] == b["status"] == "ok" and a["steps"] == b["steps"] == 4
+    assert a["fid"] == pytest.approx(b["fid"], rel=1e-3) and a["fid_ema"] == pytest.approx(b["fid_ema"], rel=1e-3)
+  assert together["seeds"][0]["fid"] != together["seeds"][1]["fid"]
+  # Both seeds hold the group's train time; the row counts it once.
+  t = together["seeds"][0]["train_seconds"]
+  assert together["seeds"][1]["train_seconds"] == t
+  assert together["wall_seconds"] == pytest.approx(t + sum(x["eval_seconds"] for x in together["seeds"]))
+  # --todo --together: one item per row with the seeds it still needs.
+  printed = reproduce.main(["--rows", "mnist_dragan,mnist_ns", "--seeds", "0,1,2", "--smoke", "--out",
+                            str(tmp_path / "together"), "--todo", "--together"])
+  assert printed.split("\n") == ["mnist_dragan:2", "mnist_ns:0,1,2"]
 
 
 def _with(c, **fields):

@@ -37,17 +37,18 @@ from jaxgan import config as config_lib
 from jaxgan import losses
 from jaxgan import sampling
 from jaxgan.data import Pipeline, get_dataset
+from jaxgan.data.pipeline import uint8_to_float
 from jaxgan.data.arrays import ImageDataset
 from jaxgan.data.files import idx_file_names
 from jaxgan.nets import registry
 from jaxgan.train import distributed
 from jaxgan.train import hooks as hooks_lib
 from jaxgan.train import parallel
-from jaxgan.train.checkpoint import CheckpointMismatchError
+from jaxgan.train.checkpoint import CheckpointMismatchError, Checkpointer
 from jaxgan.train.loop import RUN_ARTEFACTS, LoopConfig, NonFiniteError, move_aside, train
 from jaxgan.train.optim import clip_params
 from jaxgan.train.state import GANState
-from jaxgan.train.step import COMPUTE_DTYPES, StepConfig, init_state, normal_init_state
+from jaxgan.train.step import COMPUTE_DTYPES, StepConfig, init_state, make_train_step, normal_init_state
 
 OPTIMIZERS = ("adam", "rmsprop")
 INITS = ("normal", "default")
@@ -493,6 +494,50 @@ def _steady_rate(records: Sequence[dict[str, Any]], key: str) -> float | None:
   return float(np.mean(values)) if values else None
 
 
+def _prepare(config: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDict, ImageDataset, int]:
+  """(checked config with smoke applied and data_dir resolved, the loaded data, number of classes); every check of
+  the config and the data that can refuse before any compute."""
+  c = apply_smoke(config) if config.smoke else ml_collections.ConfigDict(config.to_dict())
+  check_config(c)
+  c.data_dir = resolve_data_dir(c.dataset, c.data_dir, c.split) or ""
+  data = load_data(c)
+  num_classes = check_labels(c, data)
+  h, w = data.resolution
+  _check(h == w, f"dataset {c.dataset!r} has {h}x{w} images; the nets need square ones: set "
+                 "--resolution=<side>")
+  per_step = c.d_steps * c.batch_size
+  _check(per_step <= len(data),
+         f"a step reads d_steps * batch_size = {per_step} images but dataset {c.dataset!r} has "
+         f"{len(data)} (limit={c.limit}); lower batch_size or raise limit")
+  return c, data, num_classes
+
+
+def _plain(c: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The config as JSON-able plain values (what config.json holds)."""
+  return json.loads(json.dumps(c.to_dict(), default=str))
+
+
+def _fingerprinted(config_dict: dict[str, Any]) -> dict[str, Any]:
+  """The fields a checkpoint must agree on to be resumed (see NOT_FINGERPRINTED)."""
+  return {k: v for k, v in config_dict.items() if k not in NOT_FINGERPRINTED}
+
+
+def _example(c: ml_collections.ConfigDict, data: ImageDataset, num_classes: int) -> dict[str, jax.Array]:
+  """A zero batch of one step's shape (d_steps * batch_size images, labels when conditional)."""
+  h, w = data.resolution
+  per_step = c.d_steps * c.batch_size
+  example = {"image": jnp.zeros((per_step, h, w, data.channels), jnp.float32)}
+  if num_classes:
+    example["label"] = jnp.zeros((per_step,), jnp.int32)
+  return example
+
+
+def _build_error(c: ml_collections.ConfigDict, data: ImageDataset, e: ValueError) -> ExperimentError:
+  h, w = data.resolution
+  return ExperimentError(f"cannot build net {c.net!r} for {h}x{w}x{data.channels} images: {e}; "
+                         "set --resolution (and --channels) to a size the net supports")
+
+
 def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = True, *,
         name: str = "experiment", paper: dict[str, Any] | None = None,
         extra_hooks: Sequence[hooks_lib.Hook] = ()) -> tuple[GANState, dict[str, Any]]:
@@ -511,20 +556,11 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
     CheckpointMismatchError: the workdir's checkpoint was written by another configuration.
     NonFiniteError: a loss became NaN/inf (the message names the step and the loss).
   """
-  c = apply_smoke(config) if config.smoke else ml_collections.ConfigDict(config.to_dict())
-  check_config(c)
-  c.data_dir = resolve_data_dir(c.dataset, c.data_dir, c.split) or ""
-  data = load_data(c)
-  num_classes = check_labels(c, data)
-  h, w = data.resolution
-  _check(h == w, f"dataset {c.dataset!r} has {h}x{w} images; the nets need square ones: set "
-                 "--resolution=<side>")
+  c, data, num_classes = _prepare(config)
+  h, _ = data.resolution
   per_step = c.d_steps * c.batch_size
-  _check(per_step <= len(data),
-         f"a step reads d_steps * batch_size = {per_step} images but dataset {c.dataset!r} has "
-         f"{len(data)} (limit={c.limit}); lower batch_size or raise limit")
-  config_dict = json.loads(json.dumps(c.to_dict(), default=str))
-  fingerprinted = {k: v for k, v in config_dict.items() if k not in NOT_FINGERPRINTED}
+  config_dict = _plain(c)
+  fingerprinted = _fingerprinted(config_dict)
   if workdir:
     if resume:
       check_resumable(workdir, fingerprinted)
@@ -553,14 +589,10 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
         weights=c.fid_weights or None, writers=[tb] if tb else [], seed=c.seed)
 
   model = compiled(c, h, data.channels, num_classes)
-  example = {"image": jnp.zeros((per_step, h, w, data.channels), jnp.float32)}
-  if num_classes:
-    example["label"] = jnp.zeros((per_step,), jnp.int32)
   try:
-    state = model.dp.put_state(init(c, model, example))
+    state = model.dp.put_state(init(c, model, _example(c, data, num_classes)))
   except ValueError as e:
-    raise ExperimentError(f"cannot build net {c.net!r} for {h}x{w}x{data.channels} images: {e}; "
-                          "set --resolution (and --channels) to a size the net supports") from None
+    raise _build_error(c, data, e) from None
   dp = model.dp
 
   def sample_on_host(state, z, labels):
@@ -600,7 +632,22 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   history = (hooks_lib.read_records(os.path.join(workdir, "metrics.jsonl")) if workdir
              else records)
   state = dp.host_state(state)
-  final_step = int(jax.device_get(state.step))
+  summary = _summary(name, c, data, int(jax.device_get(state.step)), history, records, wall,
+                     num_devices=dp.num_devices, parallel=dp.mode, paper=paper,
+                     fid=fid_hook.history[-1]["fid"] if fid_hook and fid_hook.history else None,
+                     fid_history=fid_hook.history if fid_hook else [],
+                     last_samples=sample_grid.written[-1] if sample_grid and sample_grid.written else None)
+  if workdir and jax.process_index() == 0:
+    _write_json(os.path.join(workdir, "summary.json"), summary)
+  return state, summary
+
+
+def _summary(name: str, c: ml_collections.ConfigDict, data: ImageDataset, final_step: int,
+             history: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]], wall: float, *,
+             num_devices: int, parallel: str, paper: dict[str, Any] | None, fid: float | None = None,
+             fid_history: Sequence[dict[str, Any]] = (), last_samples: str | None = None,
+             **extra: Any) -> dict[str, Any]:
+  """summary.json of a run: what ran, how far, its last losses, how fast."""
   summary = {
       "experiment": name,
       "net": c.net,
@@ -611,19 +658,147 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
       "wall_seconds": wall,
       "steps_per_sec": _steady_rate(records, "steps_per_sec"),
       "images_per_sec": _steady_rate(records, "images_per_sec"),
-      "fid": fid_hook.history[-1]["fid"] if fid_hook and fid_hook.history else None,
-      "fid_history": fid_hook.history if fid_hook else [],
-      "last_samples": sample_grid.written[-1] if sample_grid and sample_grid.written else None,
+      "fid": fid,
+      "fid_history": list(fid_history),
+      "last_samples": last_samples,
       "device": jax.devices()[0].device_kind,
-      "num_devices": dp.num_devices,
-      "parallel": dp.mode,
+      "num_devices": num_devices,
+      "parallel": parallel,
+      **extra,
   }
   if paper:
     summary["paper"] = paper
-  if workdir and jax.process_index() == 0:
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-      json.dump(summary, f, indent=2, default=str)
-  return state, summary
+  return summary
+
+
+def _write_json(path: str, value: Any) -> None:
+  with open(path, "w") as f:
+    json.dump(value, f, indent=2, default=str)
+
+
+def _seed_record(record: dict[str, Any], i: int, n: int) -> dict[str, Any]:
+  """Seed i's part of a log record of n seeds trained together (per-seed metrics are lists of n)."""
+  return {k: v[i] if isinstance(v, list) and len(v) == n else v for k, v in record.items()}
+
+
+def init_together(model: Compiled, seeds: Sequence[int], example: dict[str, jax.Array]) -> GANState:
+  """The initial states of `seeds` stacked on a leading axis (seed i's is the one `init` gives `seed=seeds[i]`);
+  only the shapes of `example` (one step's batch) matter."""
+  small = jax.tree.map(lambda x: x[:2], example)  # init needs a couple of examples' shapes
+  keys = jnp.stack([jax.random.PRNGKey(seed) for seed in seeds])
+  return jax.vmap(model.init_fn, in_axes=(0, None))(keys, small)
+
+
+def together_step(model: Compiled, *, fast_compile: bool = False) -> Callable[..., Any]:
+  """The train step of `model` over seeds side by side: `jax.vmap` over the state and the batch (one batch per
+  seed on a leading axis), compiled on one device, state donated."""
+  step = make_train_step(model.generator, model.discriminator, model.loss, model.g_tx, model.d_tx, model.step_cfg)
+  return jax.jit(jax.vmap(step), donate_argnums=0, compiler_options=_FAST if fast_compile else None)
+
+
+def run_together(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence[str | None], *,
+                 name: str = "experiment",
+                 paper: dict[str, Any] | None = None) -> tuple[list[GANState], list[dict[str, Any]]]:
+  """Trains several seeds of one configuration side by side in one compiled step on one device.
+
+  The step is `jax.vmap` of the one `run` compiles, over the whole state (params, optimizer and loss states, batch
+  statistics, EMA) and over one batch per seed, each from the seed's own `Pipeline` (the order and flips `run`
+  would give it); each seed starts from `PRNGKey(seed)` as in `run`. A small net leaves most of a GPU idle, one
+  seed at a time, so n seeds cost much less than n runs. At the end each workdir holds what `run` leaves there:
+  config.json, the final checkpoint (with the seed's data position), the seed's metrics.jsonl and summary.json
+  (`wall_seconds` and `steps_per_sec` are the group's, with `seeds_together`), so `run(config, workdir)` resumes
+  it as a finished run (no step) and whatever comes next (evaluation) is the same for both ways of training.
+  Nothing is written before the last step: a group stopped early leaves no partial run behind.
+
+  Args:
+    configs: the seeds' configs, equal except for `seed` (distinct).
+    workdirs: one per config (None writes nothing for that seed); a workdir with a checkpoint is refused
+      (`run` resumes it), leftover files of an unfinished run are moved to its superseded/ first.
+    name, paper: as for `run`.
+  Returns:
+    (the final state of each seed, each seed's summary).
+  Raises:
+    ExperimentError, FileNotFoundError: bad configs or input, before any compute.
+    NonFiniteError: a loss of some seed became NaN/inf; nothing is written (train the seeds one by one with `run`
+      to learn which).
+  """
+  _check(len(configs) > 0 and len(configs) == len(workdirs),
+         f"run_together needs one workdir per config, got {len(configs)} configs and {len(workdirs)} workdirs")
+  _check(jax.process_count() == 1, "run_together trains on one device of one process; use run() per seed on "
+                                   "several hosts")
+  seeds = [int(cfg.seed) for cfg in configs]
+  _check(len(set(seeds)) == len(seeds), f"run_together needs distinct seeds, got {seeds}")
+  first = {k: v for k, v in configs[0].to_dict().items() if k != "seed"}
+  for cfg in configs[1:]:
+    other = {k: v for k, v in cfg.to_dict().items() if k != "seed"}
+    diff = sorted(k for k in first.keys() | other.keys() if first.get(k) != other.get(k))
+    _check(not diff, f"run_together trains seeds of one configuration; seed {cfg.seed} also differs in "
+                     f"{', '.join(diff)}")
+  c, data, num_classes = _prepare(configs[0])
+  cs = []
+  for seed in seeds:
+    ci = ml_collections.ConfigDict(c.to_dict())
+    ci.seed = seed
+    cs.append(ci)
+  for workdir in workdirs:
+    if workdir:
+      _check(not _has_checkpoint(workdir), f"{workdir} already holds a run's checkpoint; run() resumes it (or "
+                                           "start over with --no-resume)")
+  for workdir in workdirs:
+    if workdir and jax.process_index() == 0:
+      moved = move_aside(workdir, RUN_ARTEFACTS + ("config.json",))
+      if moved:
+        print(f"{workdir}: the files of an unfinished run are now in {moved}")
+
+  n, per_step = len(cs), c.d_steps * c.batch_size
+  model = compiled(c, data.resolution[0], data.channels, num_classes)
+  device = jax.local_devices()[0]
+  try:
+    state = jax.device_put(init_together(model, seeds, _example(c, data, num_classes)), device)
+  except ValueError as e:
+    raise _build_error(c, data, e) from None
+  step_fn = together_step(model, fast_compile=c.fast_compile)
+  labels_in = data.labels if num_classes else None
+  pipelines = [Pipeline(data.images, labels_in, per_step, seed=seed, shuffle=True, flip=c.flip,
+                        place=lambda host: host) for seed in seeds]
+
+  def batches():  # the seeds' host batches stacked, sent as uint8, converted on the device
+    while True:
+      parts = [next(p) for p in pipelines]
+      batch = jax.device_put({k: np.stack([b[k] for b in parts]) for k in parts[0]}, device)
+      batch["image"] = uint8_to_float(batch["image"])
+      yield batch
+
+  loop_cfg = LoopConfig(num_steps=c.num_steps, log_every=c.log_every, checkpoint_every=0, resume=False,
+                        progress=c.progress, images_per_step=per_step)
+  start = time.perf_counter()
+  try:
+    state, records = train(step_fn, state, batches(), loop_cfg)
+  except NonFiniteError as e:
+    raise NonFiniteError(f"seeds {seeds} trained together: {e}") from None
+  finally:
+    for p in pipelines:
+      p.close()
+  wall = time.perf_counter() - start
+
+  state = jax.device_get(state)
+  states, summaries = [], []
+  for i, (ci, workdir) in enumerate(zip(cs, workdirs)):
+    state_i = jax.tree.map(lambda x, i=i: x[i], state)
+    history = [_seed_record(r, i, n) for r in records]
+    summary = _summary(name, ci, data, int(state_i.step), history, records, wall, num_devices=1,
+                       parallel="vmap", paper=paper, seeds_together=n)
+    if workdir and jax.process_index() == 0:
+      config_lib.save_config(ci, workdir)
+      ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=ci.keep,
+                          config=_fingerprinted(_plain(ci)))
+      ckpt.save(int(state_i.step), state_i, {"data": pipelines[i].state()})
+      with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in history)
+      _write_json(os.path.join(workdir, "summary.json"), summary)
+    states.append(state_i)
+    summaries.append(summary)
+  return states, summaries
 
 
 # -------------------------------------------------------------------------------------------- CLI
