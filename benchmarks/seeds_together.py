@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from benchmarks.timing import time_calls
+from benchmarks.timing import time_step
 from experiments import classics
 from jaxgan.train import experiment
 
@@ -54,14 +54,7 @@ def measure(row: str, n: int, *, smoke: bool, warmup: int, iters: int, repeats: 
     state = jax.device_put(experiment.init_together(model, list(range(n)), example), device)
     step = experiment.together_step(model, fast_compile=c.fast_compile)
     batch = {"image": jax.device_put(jax.random.uniform(key, (n, *shape), jnp.float32, -1.0, 1.0), device)}
-  holder = {"state": state}
-  del state
-
-  def call():
-    holder["state"], metrics = step(holder["state"], batch)
-    return metrics
-
-  first, seconds = time_calls(call, jax.block_until_ready, warmup=warmup, iters=iters, repeats=repeats)
+  first, seconds, _ = time_step(step, state, batch, warmup=warmup, iters=iters, repeats=repeats)
   return {"row": row, "seeds": n, "first_call_s": first, "ms_per_call": 1e3 * seconds,
           "ms_per_seed_step": 1e3 * seconds / n, "seed_steps_per_s": n / seconds,
           "batch": c.batch_size, "d_steps": c.d_steps, "net": c.net}

@@ -37,3 +37,23 @@ def time_calls(fn: Callable[[], Any], sync: Callable[[Any], Any], *, warmup: int
     sync(out)
     per_call.append((time.perf_counter() - t0) / max(iters, 1))
   return first, statistics.median(per_call)
+
+
+def time_step(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, batch: Any, *, warmup: int = 1, iters: int = 1,
+              repeats: int = 1) -> tuple[float, float, Any]:
+  """Times a train step, `state, metrics = step(state, batch)`, each call on the state the previous one returned
+  (so the step may donate it); synchronized on the metrics with `jax.block_until_ready`.
+
+  Returns:
+    (seconds of the first call, median seconds per call, the last state).
+  """
+  import jax  # pylint: disable=import-outside-toplevel  (time_calls serves PyTorch code too)
+  holder = {"state": state}
+  del state  # the step may donate it: only `holder` refers to the current state
+
+  def call():
+    holder["state"], metrics = step(holder["state"], batch)
+    return metrics
+
+  first, per_call = time_calls(call, jax.block_until_ready, warmup=warmup, iters=iters, repeats=repeats)
+  return first, per_call, holder["state"]

@@ -45,7 +45,7 @@ import jax
 import numpy as np
 import optax
 
-from benchmarks.timing import time_calls
+from benchmarks.timing import time_calls, time_step
 from jaxgan.losses.adversarial import non_saturating, wasserstein
 from jaxgan.losses.base import chain
 from jaxgan.losses.penalties import gradient_penalty
@@ -147,16 +147,9 @@ def run_jax(cfg: BenchConfig, *, mode: str, precision: str, warmup: int, iters: 
       step = parallel.make_pmap_step(g, d, loss, tx, tx, step_cfg)
       state = parallel.put_state(state, "pmap")
       batch = parallel.shard_batch(host, "pmap", d_steps=cfg.d_steps)
-    holder = {"state": state}
-    del state
-
-    def run():
-      holder["state"], metrics = step(holder["state"], batch)
-      return metrics
-
-    first, per_step = time_calls(run, jax.block_until_ready, warmup=warmup, iters=iters, repeats=repeats)
+    first, per_step, state = time_step(step, state, batch, warmup=warmup, iters=iters, repeats=repeats)
     peak = _jax_peak_bytes()
-    footprint = _step_footprint_bytes(step, holder["state"], batch) if mode != "pmap" else None
+    footprint = _step_footprint_bytes(step, state, batch) if mode != "pmap" else None
   return {"impl": "jax", "mode": mode, "first_call_s": first, "ms_per_step": 1e3 * per_step,
           "images_per_s": cfg.d_steps * cfg.batch / per_step,
           "peak_mib": None if peak is None else peak / 2**20,

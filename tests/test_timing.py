@@ -25,3 +25,15 @@ def test_time_calls_on_a_scripted_clock(monkeypatch):
   calls.clear()
   assert timing.time_calls(fn, lambda _: None, warmup=0, iters=0, repeats=0) == (3.0, 4.0)  # at least one of each
   assert len(calls) == 2
+
+
+def test_time_step_feeds_each_call_the_state_the_last_one_returned():
+  seen = []
+
+  def step(state, batch):
+    seen.append(state)
+    return state + batch, {"loss": float(state)}
+
+  first, per_call, last = timing.time_step(step, 0, 2, warmup=2, iters=3, repeats=2)
+  assert seen == [0, 2, 4, 6, 8, 10, 12, 14] and last == 16  # 2 warm-up calls, then 2 x 3 timed ones
+  assert first >= 0.0 and per_call >= 0.0

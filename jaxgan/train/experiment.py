@@ -8,7 +8,8 @@ checkpoint), write `summary.json`. Every check of the input happens before the f
 is compiled, and raises `ExperimentError` (or `FileNotFoundError` for missing data) with a
 message that names the config field to change. `cli` is the `__main__` of every module: it
 turns those errors, a NaN stop and a refused resume into one `error: ...` line and exit
-status 1.
+status 1. `run_together` trains several seeds of one config side by side in one compiled step
+(`jax.vmap`) and leaves each seed's workdir as `run` would at the end.
 
 Workdir contents: config.json (the resolved config), metrics.jsonl, losses.png,
 samples/step_XXXXXX.png (fixed latents), checkpoints/, summary.json, and optionally
@@ -37,9 +38,9 @@ from jaxgan import config as config_lib
 from jaxgan import losses
 from jaxgan import sampling
 from jaxgan.data import Pipeline, get_dataset
-from jaxgan.data.pipeline import uint8_to_float
 from jaxgan.data.arrays import ImageDataset
 from jaxgan.data.files import idx_file_names
+from jaxgan.data.pipeline import uint8_to_float
 from jaxgan.nets import registry
 from jaxgan.train import distributed
 from jaxgan.train import hooks as hooks_lib
