@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import functools
 import json
 import math
 import os
@@ -98,11 +97,21 @@ def default_weights() -> str | None:
   return None
 
 
-def _generate(generator: Any, latent_dim: int, latent_dist: str, variables: Any, key: jax.Array,
-              n: int) -> jax.Array:
-  """(variables, key, n) -> (n, H, W, C) float32 in [-1, 1]: the unconditional generator in eval mode."""
-  z = sampling.sample_latent(key, (n, latent_dim), latent_dist)
-  return generator.apply(variables, z, None, train=False)
+@dataclasses.dataclass(frozen=True)
+class _Generate:
+  """(variables, key, n) -> (n, H, W, C) float32 in [-1, 1]: the unconditional generator in eval mode.
+
+  Equal for equal nets and latents (flax modules compare by their fields), so the compiled sampling + Inception
+  program is reused for every seed and for G's weight average instead of being traced again for each.
+  """
+
+  generator: Any
+  latent_dim: int
+  latent_dist: str
+
+  def __call__(self, variables: Any, key: jax.Array, n: int) -> jax.Array:
+    z = sampling.sample_latent(key, (n, self.latent_dim), self.latent_dist)
+    return self.generator.apply(variables, z, None, train=False)
 
 
 def aggregate(values: Sequence[float]) -> tuple[float | None, float | None]:
@@ -409,7 +418,7 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
         {"steps": record["steps"], "train_seconds": record["train_seconds"],
          "steps_per_sec": record["steps_per_sec"], "seeds_together": record["seeds_together"]}))
   generator, _ = experiment.build_nets(c, images.shape[1], images.shape[3], 0)
-  sample_fn = functools.partial(_generate, generator, c.latent_dim, c.latent_dist)
+  sample_fn = _Generate(generator, c.latent_dim, c.latent_dist)
   # The weight average is scored too, beside the paper's G (training does not depend on it). As everywhere in
   # jaxgan (sample grids, the FID hook, make_sample_fn), it runs in eval mode with G's running statistics.
   fid_only = dataclasses.replace(protocol, metrics=("fid",))

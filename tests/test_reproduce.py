@@ -393,7 +393,7 @@ def test_seeds_trained_together_then_evaluated_one_by_one(tmp_path, fake_data, m
 
   evaluator = reproduce.Evaluator(tmp_path, extractor=_extractor(), batch_size=16, loader=loader)
   monkeypatch.setattr(classics, "get_config", _npz_config(classics.get_config, fake_data["28"]))
-  run = lambda out, **kw: reproduce.run_row("mnist_dragan", [0, 1], out, evaluator, smoke=True,
+  run = lambda out, **kw: reproduce.run_row("mnist_ns", [0, 1], out, evaluator, smoke=True,
                                             data_dir=fake_data["28"], **kw)
   together = run(tmp_path / "together", together=True)
   # A NaN in a group leaves nothing behind and its seeds are trained one by one: here, the runs alone to compare.
@@ -415,7 +415,7 @@ def test_seeds_trained_together_then_evaluated_one_by_one(tmp_path, fake_data, m
   # --todo --together: one item per row with the seeds it still needs.
   printed = reproduce.main(["--rows", "mnist_dragan,mnist_ns", "--seeds", "0,1,2", "--smoke", "--out",
                             str(tmp_path / "together"), "--todo", "--together"])
-  assert printed.split("\n") == ["mnist_dragan:2", "mnist_ns:0,1,2"]
+  assert printed.split("\n") == ["mnist_dragan:0,1,2", "mnist_ns:2"]
 
 
 def _with(c, **fields):
