@@ -745,8 +745,8 @@ def run_together(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequenc
     if workdir:
       _check(not _has_checkpoint(workdir), f"{workdir} already holds a run's checkpoint; run() resumes it (or "
                                            "start over with --no-resume)")
-  for workdir in workdirs:
-    if workdir and jax.process_index() == 0:
+  for workdir in workdirs:  # only once every workdir is accepted
+    if workdir:
       moved = move_aside(workdir, RUN_ARTEFACTS + ("config.json",))
       if moved:
         print(f"{workdir}: the files of an unfinished run are now in {moved}")
@@ -789,7 +789,7 @@ def run_together(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequenc
     history = [_seed_record(r, i, n) for r in records]
     summary = _summary(name, ci, data, int(state_i.step), history, records, wall, num_devices=1,
                        parallel="vmap", paper=paper, seeds_together=n)
-    if workdir and jax.process_index() == 0:
+    if workdir:
       config_lib.save_config(ci, workdir)
       ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=ci.keep,
                           config=_fingerprinted(_plain(ci)))
