@@ -549,7 +549,8 @@ def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evalua
   current = lambda: row_result(row, [by_seed[s] for s in sorted(by_seed)], protocol, settings)
   workdir_of = lambda seed: str(out / "runs" / row / f"seed_{seed}")
   if together:
-    fresh = [s for s in seeds if not (skip_done and s in _measured(by_seed)) and not _has_run(workdir_of(s))]
+    fresh = [s for s in seeds
+             if not (skip_done and s in _measured(by_seed)) and not experiment.has_checkpoint(workdir_of(s))]
     if len(fresh) > 1:
       _train_together(row, fresh, [workdir_of(s) for s in fresh], evaluator, protocol, steps=steps, smoke=smoke,
                       data_dir=data_dir, checkpoint_every=checkpoint_every)
@@ -566,12 +567,6 @@ def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evalua
       by_seed = {**_earlier_seeds(path, settings), seed: rec}  # with what other processes wrote meanwhile
       _write_atomic(path, json.dumps(current(), indent=2, default=str))
   return current()
-
-
-def _has_run(workdir: str) -> bool:
-  """A checkpoint is in the workdir (a run to resume or to evaluate)."""
-  path = pathlib.Path(workdir) / "checkpoints"
-  return path.is_dir() and any(p.name.isdigit() for p in path.iterdir())
 
 
 def _train_together(row: str, seeds: Sequence[int], workdirs: Sequence[str], evaluator: Evaluator,

@@ -443,7 +443,8 @@ def init(c: ml_collections.ConfigDict, model: Compiled, example: dict[str, jax.A
 # -------------------------------------------------------------------------------------------- run
 
 
-def _has_checkpoint(workdir: str) -> bool:
+def has_checkpoint(workdir: str) -> bool:
+  """The workdir holds a checkpoint (a run that `run` resumes, or evaluates when it is finished)."""
   path = os.path.join(workdir, "checkpoints")
   return os.path.isdir(path) and any(n.isdigit() for n in os.listdir(path))
 
@@ -458,7 +459,7 @@ def check_resumable(workdir: str, fingerprinted: dict[str, Any]) -> None:
     CheckpointMismatchError: naming every field that differs.
   """
   path = os.path.join(workdir, "config.json")
-  if not (_has_checkpoint(workdir) and os.path.exists(path)):
+  if not (has_checkpoint(workdir) and os.path.exists(path)):
     return
   with open(path) as f:
     old = json.load(f)
@@ -743,7 +744,7 @@ def run_together(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequenc
     cs.append(ci)
   for workdir in workdirs:
     if workdir:
-      _check(not _has_checkpoint(workdir), f"{workdir} already holds a run's checkpoint; run() resumes it (or "
+      _check(not has_checkpoint(workdir), f"{workdir} already holds a run's checkpoint; run() resumes it (or "
                                            "start over with --no-resume)")
   for workdir in workdirs:  # only once every workdir is accepted
     if workdir:
