@@ -378,16 +378,38 @@ def _check_evaluation_inputs(row: str, evaluator: Evaluator, protocol: proto.Pro
   return images
 
 
+_EMA_FIGURES = ("fid_ema", "fid_ema_standing")  # G's weight average with G's running / its standing statistics
+
+
+def _ema_variants(c: ml_collections.ConfigDict, generator: Any, state: Any, seed: int, standing_batches: int,
+                  record: dict[str, Any]) -> list[tuple[str, Callable[[], Any]]]:
+  """(record key, () -> G's variables) of the weight-average figures to score: none without EMA; with G's running
+  statistics; and, if `standing_batches` > 0, with standing statistics over that many batches of the row's batch
+  size (latents of their own key, so the FID samples are the same as for the other figures)."""
+  if not c.ema_decay > 0:
+    return []
+  variants: list[tuple[str, Callable[[], Any]]] = [("fid_ema", lambda: state.g_variables(ema=True))]
+  if standing_batches > 0:
+    record["standing_batches"] = standing_batches
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), 0x57D)
+    latents = sampling.sample_latent(key, (standing_batches, c.batch_size, c.latent_dim), c.latent_dist)
+    variants.append(("fid_ema_standing",
+                     lambda: sampling.standing_stats(generator, state.g_variables(ema=True), latents)))
+  return variants
+
+
 def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke: bool = False,
              data_dir: str = "", diverged_above: float = DEFAULT_DIVERGED_ABOVE,
              workdir: str | None = None, eval_cap: int = 0, checkpoint_every: int = -1,
-             workers: int = 1) -> dict[str, Any]:
+             workers: int = 1, standing_batches: int = 0) -> dict[str, Any]:
   """Trains one seed of a row (resuming its workdir), evaluates it; never raises on divergence. `workers`: how many
   processes share the device (recorded, so that train times measured side by side read as such).
+  `standing_batches` > 0: G's weight average is also scored with standing batch-norm statistics drawn over that
+  many batches (`fid_ema_standing`), beside the running statistics G kept in training (`fid_ema`).
 
   Returns:
-    {"seed", "status" ("ok" or "diverged"), "fid", "is", "is_std", "steps", "train_seconds", "eval_seconds",
-     "device", "date", "error"?, ...}.
+    {"seed", "status" ("ok" or "diverged"), "fid", "is", "is_std", "fid_ema"?, "fid_ema_standing"?, "steps",
+     "train_seconds", "eval_seconds", "device", "date", "error"?, ...}.
   """
   r = classics.get_row(row)
   protocol = _protocol(r.protocol, smoke, eval_cap)
@@ -420,7 +442,8 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
   generator, _ = experiment.build_nets(c, images.shape[1], images.shape[3], 0)
   sample_fn = _Generate(generator, c.latent_dim, c.latent_dist)
   # The weight average is scored too, beside the paper's G (training does not depend on it). As everywhere in
-  # jaxgan (sample grids, the FID hook, make_sample_fn), it runs in eval mode with G's running statistics.
+  # jaxgan (sample grids, the FID hook, make_sample_fn), it runs in eval mode with G's running statistics; with
+  # `standing_batches` also with standing statistics (sampling.standing_stats) drawn for it.
   fid_only = dataclasses.replace(protocol, metrics=("fid",))
   features: dict[str, Any] = {}
   waited = time.perf_counter()
@@ -431,12 +454,12 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
     try:
       features["fid"] = evaluator.generator_features(protocol, sample_fn, seed, allow_few=allow_few,
                                                      sample_args=state.g_variables())
-      if c.ema_decay > 0:
+      for name, variables in _ema_variants(c, generator, state, seed, standing_batches, record):
         try:
-          features["fid_ema"] = evaluator.generator_features(fid_only, sample_fn, seed, allow_few=allow_few,
-                                                             sample_args=state.g_variables(ema=True))
+          features[name] = evaluator.generator_features(fid_only, sample_fn, seed, allow_few=allow_few,
+                                                        sample_args=variables())
         except ValueError as e:
-          record.update(fid_ema=None, ema_error=f"evaluation: {e}")
+          record.update({name: None, f"{name}_error": f"evaluation: {e}"})
     except ValueError as e:  # non-finite samples or features
       record.update(status="diverged", error=f"evaluation: {e}", fid=None)
   if "fid" in features:
@@ -444,11 +467,12 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
       record.update(Evaluator.finish_metrics(features["fid"], ref, protocol))
     except ValueError as e:
       record.update(status="diverged", error=f"evaluation: {e}", fid=None)
-  if "fid_ema" in features:
-    try:
-      record["fid_ema"] = Evaluator.finish_metrics(features["fid_ema"], ref, fid_only)["fid"]
-    except ValueError as e:
-      record.update(fid_ema=None, ema_error=f"evaluation: {e}")
+  for name in _EMA_FIGURES:
+    if name in features:
+      try:
+        record[name] = Evaluator.finish_metrics(features[name], ref, fid_only)["fid"]
+      except ValueError as e:
+        record.update({name: None, f"{name}_error": f"evaluation: {e}"})
   record["eval_seconds"] = time.perf_counter() - start
   if "status" not in record:
     diverged = is_diverged(record["fid"], diverged_above)
@@ -503,8 +527,9 @@ def row_result(row: str, records: Sequence[dict[str, Any]], protocol: proto.Prot
   ok = [x for x in records if x["status"] == "ok"]
   fid_mean, fid_std = aggregate([x["fid"] for x in ok])
   is_mean, is_std = aggregate([x["is"] for x in ok if x.get("is") is not None])
-  ema = [x["fid_ema"] for x in ok if x.get("fid_ema") is not None and math.isfinite(x["fid_ema"])]
+  ema, standing = ([x[k] for x in ok if x.get(k) is not None and math.isfinite(x[k])] for k in _EMA_FIGURES)
   fid_ema_mean, fid_ema_std = aggregate(ema)
+  standing_mean, standing_std = aggregate(standing)
   devices = list(dict.fromkeys(x.get("device") for x in records if x.get("device")))
   return {
       "row": row, "dataset": r.dataset, "dataset_label": proto.DATASET_LABELS[r.dataset],
@@ -514,6 +539,8 @@ def row_result(row: str, records: Sequence[dict[str, Any]], protocol: proto.Prot
       "steps": max((x["steps"] for x in records if x.get("steps") is not None), default=None),
       "seeds": list(records), "fid_mean": fid_mean, "fid_std": fid_std, "is_mean": is_mean,
       "is_std": is_std, "fid_ema_mean": fid_ema_mean, "fid_ema_std": fid_ema_std, "num_ema": len(ema),
+      "fid_ema_standing_mean": standing_mean, "fid_ema_standing_std": standing_std,
+      "num_ema_standing": len(standing),
       "num_ok": len(ok), "num_seeds": len(records),
       # a group's training counted once: each of its n seeds holds the group's seconds
       "wall_seconds": float(sum(x.get("train_seconds", 0.0) / x.get("seeds_together", 1) + x.get("eval_seconds", 0.0)
@@ -525,14 +552,15 @@ def row_result(row: str, records: Sequence[dict[str, Any]], protocol: proto.Prot
 def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evaluator, *, steps: int = 0,
             smoke: bool = False, data_dir: str = "", diverged_above: float = DEFAULT_DIVERGED_ABOVE,
             eval_cap: int = 0, checkpoint_every: int = -1, skip_done: bool = False,
-            workers: int = 1, together: bool = False) -> dict[str, Any]:
+            workers: int = 1, together: bool = False, standing_batches: int = 0) -> dict[str, Any]:
   """Runs `seeds` of a row and writes out/<row>.json after each one; returns the row's result.
 
   The seeds of an earlier out/<row>.json with the same settings are kept (a seed run again replaces its record),
   so seeds measured in separate sessions add up to one row; a run stopped between seeds keeps the finished ones.
   Processes running other seeds of the row at the same time add theirs too: the file is re-read and rewritten
   under a lock (out/.locks/<row>.lock). `skip_done` skips the seeds it already has a result for. `eval_cap` > 0
-  caps every protocol count; `workers` goes into each seed's record (see `run_seed`).
+  caps every protocol count; `workers` goes into each seed's record; `standing_batches` > 0 also scores G's weight
+  average with standing batch-norm statistics (see `run_seed`).
 
   `together`: the seeds to run that have no run in their workdir yet are first trained side by side in one
   compiled step (`experiment.run_together`, a `jax.vmap` over the seeds), then evaluated one by one as finished
@@ -561,7 +589,7 @@ def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evalua
     workdir = workdir_of(seed)
     rec = run_seed(row, seed, evaluator, steps=steps, smoke=smoke, data_dir=data_dir,
                    diverged_above=diverged_above, workdir=workdir, eval_cap=eval_cap,
-                   checkpoint_every=checkpoint_every, workers=workers)
+                   checkpoint_every=checkpoint_every, workers=workers, standing_batches=standing_batches)
     print(f"{row} seed {seed}: {rec['status']}, FID {rec.get('fid')}", flush=True)
     with _flock(lock):
       by_seed = {**_earlier_seeds(path, settings), seed: rec}  # with what other processes wrote meanwhile
@@ -686,9 +714,13 @@ def _row_cells(name: str, result: dict[str, Any] | None) -> list[str]:
     notes = [x.get("is_note") for x in result["seeds"] if x.get("is_note")]
     is_cell = _pm(result["is_mean"], result["is_std"] if n_ok > 1 else None, 2) if result["is_mean"] is not None \
         else ("no IS weights" if notes else "—")
-  n_ema = result.get("num_ema", 0)
-  ema_cell = f"{_pm(result['fid_ema_mean'], result['fid_ema_std'] if n_ema > 1 else None, 2)} (n={n_ema})" \
-      if n_ema else "—"
+  ema_cells = []
+  for prefix, label in (("", ""), ("_standing", "standing statistics ")):
+    n_ema = result.get(f"num_ema{prefix}", 0)
+    if n_ema:
+      mean, std = result[f"fid_ema{prefix}_mean"], result[f"fid_ema{prefix}_std"]
+      ema_cells.append(f"{label}{_pm(mean, std if n_ema > 1 else None, 2)} (n={n_ema})")
+  ema_cell = "; ".join(ema_cells) or "—"
   steps = result.get("steps")
   steps_cell = f"{steps} / {result['steps_paper']}" if steps is not None else f"— / {result['steps_paper']}"
   if result.get("smoke"):
@@ -740,8 +772,9 @@ def write_table(results: dict[str, dict[str, Any]], baselines: dict[str, dict[st
         cells = [label, f"{name}: {protocol.description}", "—", "—", "—", "—", f"error: {b['error']}"]
       else:
         n = len(b["runs"])
-        cells = [label, f"{name}: {b['description']}", b["compared"], f"{_pm(b['fid_mean'], b['fid_std'] if n > 1 else None, 2)}"
-                 f" (n={n})", _duration(b["seconds"]), b["device"],
+        fid = _pm(b["fid_mean"], b["fid_std"] if n > 1 else None, 2)
+        cells = [label, f"{name}: {b['description']}", b["compared"], f"{fid} (n={n})", _duration(b["seconds"]),
+                 b["device"],
                  "smoke" if b.get("smoke") else "reduced (not comparable)" if b.get("eval_cap") else "ok"]
       lines.append("| " + " | ".join(cells) + " |")
   lines += ["", "CIFAR-10 here is a JPEG (quality 75) copy: its FIDs are not comparable with published CIFAR-10 "
@@ -855,6 +888,9 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--together", action="store_true",
                  help="train a row's seeds side by side in one compiled step (jax.vmap over the seeds; a small net "
                       "leaves most of a GPU idle), then evaluate each; with --todo: one 'row:s1,s2,...' line per row")
+  p.add_argument("--standing-stats", type=int, default=0, metavar="B",
+                 help="> 0: also score G's weight average with standing batch-norm statistics, the mean of G's "
+                      "train-mode statistics over B batches of the row's batch size (BigGAN's); the table shows both")
   p.add_argument("--todo", action="store_true",
                  help="check the arguments, print one 'row:seed' line per run without a result under --out (every "
                       "row's first seed before any second), and run nothing")
@@ -910,7 +946,7 @@ def main(argv: Sequence[str] | None = None) -> str:
                 data_dir=data_dirs.get(classics.get_row(row).dataset, ""),
                 diverged_above=args.diverged_above, eval_cap=args.eval_cap,
                 checkpoint_every=args.checkpoint_every, skip_done=args.skip_done, workers=args.workers,
-                together=args.together)
+                together=args.together, standing_batches=args.standing_stats)
       if args.baselines:
         run_baselines(datasets, args.protocols.split(","), seeds, out, evaluator, smoke=args.smoke,
                       eval_cap=args.eval_cap)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -82,3 +83,65 @@ def make_sample_fn(generator: Any, *, latent_dim: int, latent_dist: str = "norma
     return generator.apply(state.g_variables(ema=ema), z, labels, train=False)
 
   return sample
+
+
+def standing_stats(generator: Any, variables: dict[str, Any], latents: jax.Array,
+                   labels: jax.Array | None = None) -> dict[str, Any]:
+  """G's variables with every batch-norm layer's running statistics replaced by standing statistics.
+
+  Standing statistics (Brock et al. 2019, "BigGAN", arXiv:1809.11096) are the mean over several batches of the
+  statistics each batch-norm layer computes in train mode, with the whole generator in train mode (so each layer sees
+  inputs normalized by batch statistics, as in training). They fit the weights G is sampled with; the running
+  statistics kept during training fit the weights of the last few steps, which is off for a weight average (EMA).
+
+  The per-batch statistics are read back from flax's running-average update, `new = m * old + (1 - m) * batch`, run
+  from old = 0 and (once, to find each layer's momentum m) from old = 1, so any momentum works. Randomness other
+  than the latents (dropout) is not drawn: G must not need a "dropout" rng in train mode.
+
+  Args:
+    generator: a flax module called as `generator.apply(variables, z, labels, train=...)`.
+    variables: G's variables (e.g. `state.g_variables(ema=True)`), with a "batch_stats" collection.
+    latents: (B, N, Z) float: B batches of N latents.
+    labels: (B, N) int class labels for a conditional G, or None.
+  Returns:
+    `variables` with "batch_stats" replaced (the other collections are the same objects).
+  Raises:
+    ValueError: `variables` has no "batch_stats", `latents` is not (B, N, Z) with B >= 1 and N >= 2, `labels` does
+      not match, or a layer's statistics do not move in train mode (momentum 1).
+  """
+  if not variables.get("batch_stats"):
+    raise ValueError("standing_stats: G's variables have no 'batch_stats' collection (G has no batch norm); "
+                     "sample it as it is")
+  latents = jnp.asarray(latents)
+  if latents.ndim != 3 or latents.shape[0] < 1 or latents.shape[1] < 2:
+    raise ValueError(f"standing_stats: latents must be (batches, batch_size >= 2, latent_dim), got {latents.shape}")
+  if labels is not None and jnp.shape(labels) != latents.shape[:2]:
+    raise ValueError(f"standing_stats: labels must be (batches, batch_size) = {latents.shape[:2]}, "
+                     f"got {jnp.shape(labels)}")
+  stats = _standing_stats(generator, variables, latents, labels)
+  moved = jax.tree.leaves(jax.tree.map(lambda m: jnp.all(jnp.abs(1.0 - m) > 1e-6), stats[1]))
+  if not all(bool(x) for x in moved):
+    raise ValueError("standing_stats: a batch-norm layer of G keeps its running statistics in train mode "
+                     "(momentum 1), so its batch statistics cannot be read")
+  return {**variables, "batch_stats": stats[0]}
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _standing_stats(generator: Any, variables: dict[str, Any], latents: jax.Array,
+                    labels: jax.Array | None) -> tuple[Any, Any]:
+  """(mean of the per-batch statistics, each leaf's momentum) for `standing_stats`."""
+  def updated(old, z, y):
+    _, upd = generator.apply({**variables, "batch_stats": old}, z, y, train=True, mutable=["batch_stats"])
+    return upd["batch_stats"]
+
+  zeros = jax.tree.map(jnp.zeros_like, variables["batch_stats"])
+  first = None if labels is None else labels[0]
+  momentum = jax.tree.map(jnp.subtract, updated(jax.tree.map(jnp.ones_like, zeros), latents[0], first),
+                          updated(zeros, latents[0], first))
+
+  def add(total, batch):
+    z, y = batch
+    return jax.tree.map(lambda t, new, m: t + new / (1.0 - m), total, updated(zeros, z, y), momentum), None
+
+  total, _ = jax.lax.scan(add, zeros, (latents, labels))
+  return jax.tree.map(lambda t: t / latents.shape[0], total), momentum

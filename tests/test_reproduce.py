@@ -192,7 +192,7 @@ def test_shrunk_protocol_caps_every_count():
 # ---------------------------------------------------------------------------------------------------- table
 
 
-def _fake_result(name, fids, steps, paper_steps, diverged=0, smoke=False, ema=()):
+def _fake_result(name, fids, steps, paper_steps, diverged=0, smoke=False, ema=(), standing=()):
   seeds = [{"seed": i, "status": "ok", "fid": f} for i, f in enumerate(fids)]
   seeds += [{"seed": 10 + i, "status": "diverged", "fid": None, "error": "NaN"} for i in range(diverged)]
   mean, std = reproduce.aggregate(fids)
@@ -201,14 +201,17 @@ def _fake_result(name, fids, steps, paper_steps, diverged=0, smoke=False, ema=()
           "published": row.published, "seeds": seeds, "fid_mean": mean, "fid_std": std, "is_mean": None,
           "is_std": None, "num_ok": len(fids), "num_seeds": len(seeds), "steps": steps, "steps_paper": paper_steps,
           "wall_seconds": 5400.0, "device": "NVIDIA H100", "smoke": smoke, "num_ema": len(ema),
-          "fid_ema_mean": reproduce.aggregate(ema)[0], "fid_ema_std": reproduce.aggregate(ema)[1]}
+          "fid_ema_mean": reproduce.aggregate(ema)[0], "fid_ema_std": reproduce.aggregate(ema)[1],
+          "num_ema_standing": len(standing), "fid_ema_standing_mean": reproduce.aggregate(standing)[0],
+          "fid_ema_standing_std": reproduce.aggregate(standing)[1]}
 
 
 def test_table_writer_on_fake_results(tmp_path):
   results = {
       "mnist_ns": _fake_result("mnist_ns", [7.0, 8.0, 9.0], 18750, 18750, ema=[6.0, 7.0]),
       "mnist_wgan": _fake_result("mnist_wgan", [], 100, 3750, diverged=2),
-      "fashion_ls": _fake_result("fashion_ls", [30.0, 32.0], 500, 18750, diverged=1),
+      "fashion_ls": _fake_result("fashion_ls", [30.0, 32.0], 500, 18750, diverged=1, ema=[29.0, 31.0],
+                                 standing=[25.5]),
   }
   baselines = {"mnist/lucic2018": {
       "status": "ok", "description": "FID 10k gen vs 10k test, tf1", "compared": "10k train vs 10k test",
@@ -223,6 +226,7 @@ def test_table_writer_on_fake_results(tmp_path):
   assert "18750 / 18750" in lines["mnist_ns"] and "90 min" in lines["mnist_ns"] and "| ok |" in lines["mnist_ns"]
   assert "| diverged |" in lines["mnist_wgan"] and "FID 6.7 ± 0.4" in lines["mnist_wgan"]
   assert "31.00 ± 1.41 (1/3 seeds diverged)" in lines["fashion_ls"] and "partly diverged" in lines["fashion_ls"]
+  assert "| 30.00 ± 1.41 (n=2); standing statistics 25.50 (n=1) |" in lines["fashion_ls"]
   # Every other row is listed as not run, with its published figure and never a number of ours.
   assert f"| {reproduce.NOT_RUN} | — | — | FID 21.7, IS 8.22 |" in lines["cifar_sngan_resnet_hinge"]
   assert "FID 48.29" in lines["cifar_dcgan_ns"]
@@ -348,8 +352,10 @@ def test_row_end_to_end_with_stand_in_features(tmp_path, fake_data):
   with pytest.MonkeyPatch.context() as mp:
     mp.setattr(classics, "get_config", _npz_config(classics.get_config, fake_data["28"]))
     result = reproduce.run_row("mnist_ns", [0], tmp_path, evaluator, smoke=True, data_dir=fake_data["28"])
-    # Run again: the finished run is resumed, not retrained; same FID, training time kept.
-    again = reproduce.run_row("mnist_ns", [0], tmp_path, evaluator, smoke=True, data_dir=fake_data["28"])
+    # Run again: the finished run is resumed, not retrained; same FID, training time kept; this time G's weight
+    # average is also scored with standing statistics.
+    again = reproduce.run_row("mnist_ns", [0], tmp_path, evaluator, smoke=True, data_dir=fake_data["28"],
+                              standing_batches=2)
     # A sanity bound below any FID marks the seed diverged instead of hiding it.
     bad = reproduce.run_row("mnist_ns", [1], tmp_path / "bad", evaluator, smoke=True, data_dir=fake_data["28"],
                             diverged_above=-1.0)
@@ -360,6 +366,12 @@ def test_row_end_to_end_with_stand_in_features(tmp_path, fake_data):
   assert seed["workers"] == 1
   # G's weight average is scored beside G: another generator, another FID.
   assert np.isfinite(seed["fid_ema"]) and seed["fid_ema"] != seed["fid"] and result["num_ema"] == 1
+  assert "fid_ema_standing" not in seed and result["num_ema_standing"] == 0
+  # The same weight average with other batch-norm statistics: the same samples' latents, another FID.
+  standing = again["seeds"][0]
+  assert standing["fid_ema"] == seed["fid_ema"] and standing["standing_batches"] == 2
+  assert np.isfinite(standing["fid_ema_standing"]) and standing["fid_ema_standing"] != seed["fid_ema"]
+  assert again["fid_ema_standing_mean"] == standing["fid_ema_standing"] and again["num_ema_standing"] == 1
   assert result["num_ok"] == 1 and result["fid_mean"] == seed["fid"] and result["protocol"]["num_generated"] == 32
   on_disk = json.loads((tmp_path / "mnist_ns.json").read_text())
   assert on_disk["fid_mean"] == result["fid_mean"] and on_disk["protocol"]["name"] == "lucic2018"

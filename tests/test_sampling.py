@@ -1,5 +1,6 @@
 """Latent sampling, truncation and interpolation against their formulas."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -46,3 +47,72 @@ def test_slerp_stays_on_circle_with_constant_angle_steps():
   mid = np.asarray(sampling.slerp(a2, b2, jnp.array([0.5])))[0]
   np.testing.assert_allclose(np.linalg.norm(mid[0]), 3.0, rtol=1e-6)
   np.testing.assert_allclose(mid[1], [1.0, 1.0], rtol=1e-6)  # parallel: falls back to lerp
+
+
+class _TwoBatchNorms(nn.Module):
+  """Dense - BN - ReLU - Dense - BN: small enough to recompute its batch statistics by hand."""
+  momentum: float = 0.9
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train=True):
+    bn = lambda: nn.BatchNorm(use_running_average=not train, momentum=self.momentum, epsilon=1e-5)
+    h = nn.relu(bn()(nn.Dense(5)(z)))
+    return bn()(nn.Dense(3)(h))
+
+
+def _stats_by_hand(params, latents, eps=1e-5):
+  """Per layer (mean, biased var) averaged over the batches, in numpy, with G in train mode."""
+  p = jax.tree.map(np.asarray, params)
+  sums = [[0.0, 0.0], [0.0, 0.0]]
+  for z in np.asarray(latents, np.float64):
+    a1 = z @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"]
+    m1, v1 = a1.mean(0), a1.var(0)
+    h = np.maximum((a1 - m1) / np.sqrt(v1 + eps) * p["BatchNorm_0"]["scale"] + p["BatchNorm_0"]["bias"], 0.0)
+    a2 = h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"]
+    for layer, a in enumerate((a1, a2)):
+      sums[layer][0] = sums[layer][0] + a.mean(0)
+      sums[layer][1] = sums[layer][1] + a.var(0)
+  return [(m / len(latents), v / len(latents)) for m, v in sums]
+
+
+@pytest.mark.parametrize("momentum", [0.9, 0.99])
+def test_standing_stats_average_the_batch_statistics_of_each_layer(momentum):
+  g = _TwoBatchNorms(momentum)
+  variables = g.init(jax.random.PRNGKey(0), jnp.zeros((2, 4)), train=False)
+  # running statistics far from the truth, so that they cannot pass for the standing ones
+  variables = {**variables, "batch_stats": jax.tree.map(lambda x: x + 7.0, variables["batch_stats"])}
+  latents = jax.random.normal(jax.random.PRNGKey(1), (6, 32, 4))
+  out = sampling.standing_stats(g, variables, latents)
+  assert out["params"] is variables["params"]
+  for layer, (mean, var) in enumerate(_stats_by_hand(variables["params"], latents)):
+    got = out["batch_stats"][f"BatchNorm_{layer}"]
+    np.testing.assert_allclose(got["mean"], mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got["var"], var, rtol=1e-4, atol=1e-5)
+
+
+def test_standing_stats_of_one_batch_make_eval_mode_equal_train_mode_on_it():
+  from jaxgan.nets.infogan import InfoGANGenerator  # pylint: disable=import-outside-toplevel
+  g = InfoGANGenerator(width=8, activation="leaky_relu")
+  z = jax.random.uniform(jax.random.PRNGKey(3), (16, 64), minval=-1.0, maxval=1.0)
+  variables = g.init(jax.random.PRNGKey(2), z, train=False)
+  trained, _ = g.apply(variables, z, train=True, mutable=["batch_stats"])
+  before = g.apply(variables, z, train=False)
+  after = g.apply(sampling.standing_stats(g, variables, z[None]), z, train=False)
+  assert float(jnp.abs(before - trained).max()) > 1e-2  # the initial running statistics do differ
+  np.testing.assert_allclose(after, trained, atol=2e-5)
+
+
+def test_standing_stats_bad_inputs():
+  g = _TwoBatchNorms()
+  variables = g.init(jax.random.PRNGKey(0), jnp.zeros((2, 4)), train=False)
+  with pytest.raises(ValueError, match=r"latents must be \(batches, batch_size >= 2, latent_dim\)"):
+    sampling.standing_stats(g, variables, jnp.zeros((8, 4)))
+  with pytest.raises(ValueError, match=r"labels must be \(batches, batch_size\) = \(2, 8\)"):
+    sampling.standing_stats(g, variables, jnp.zeros((2, 8, 4)), jnp.zeros((2, 7), jnp.int32))
+  dense = nn.Dense(3)
+  with pytest.raises(ValueError, match="no 'batch_stats' collection"):
+    sampling.standing_stats(dense, dense.init(jax.random.PRNGKey(0), jnp.zeros((2, 4))), jnp.zeros((1, 8, 4)))
+  frozen = _TwoBatchNorms(momentum=1.0)
+  with pytest.raises(ValueError, match="momentum 1"):
+    sampling.standing_stats(frozen, frozen.init(jax.random.PRNGKey(0), jnp.zeros((2, 4)), train=False),
+                            jax.random.normal(jax.random.PRNGKey(1), (1, 8, 4)))
