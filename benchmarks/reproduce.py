@@ -715,11 +715,11 @@ def _row_cells(name: str, result: dict[str, Any] | None) -> list[str]:
     is_cell = _pm(result["is_mean"], result["is_std"] if n_ok > 1 else None, 2) if result["is_mean"] is not None \
         else ("no IS weights" if notes else "—")
   ema_cells = []
-  for prefix, label in (("", ""), ("_standing", "standing statistics ")):
-    n_ema = result.get(f"num_ema{prefix}", 0)
+  for suffix, words in (("", ""), ("_standing", "standing statistics ")):
+    n_ema = result.get(f"num_ema{suffix}", 0)
     if n_ema:
-      mean, std = result[f"fid_ema{prefix}_mean"], result[f"fid_ema{prefix}_std"]
-      ema_cells.append(f"{label}{_pm(mean, std if n_ema > 1 else None, 2)} (n={n_ema})")
+      mean, std = result[f"fid_ema{suffix}_mean"], result[f"fid_ema{suffix}_std"]
+      ema_cells.append(f"{words}{_pm(mean, std if n_ema > 1 else None, 2)} (n={n_ema})")
   ema_cell = "; ".join(ema_cells) or "—"
   steps = result.get("steps")
   steps_cell = f"{steps} / {result['steps_paper']}" if steps is not None else f"— / {result['steps_paper']}"

@@ -226,7 +226,9 @@ def test_table_writer_on_fake_results(tmp_path):
   assert "18750 / 18750" in lines["mnist_ns"] and "90 min" in lines["mnist_ns"] and "| ok |" in lines["mnist_ns"]
   assert "| diverged |" in lines["mnist_wgan"] and "FID 6.7 ± 0.4" in lines["mnist_wgan"]
   assert "31.00 ± 1.41 (1/3 seeds diverged)" in lines["fashion_ls"] and "partly diverged" in lines["fashion_ls"]
-  assert "| 30.00 ± 1.41 (n=2); standing statistics 25.50 (n=1) |" in lines["fashion_ls"]
+  assert "| fashion_ls | Fashion-MNIST | 31.00 ± 1.41 (1/3 seeds diverged) | — | 30.00 ± 1.41 (n=2); standing " \
+         "statistics 25.50 (n=1) | FID 30.7 ± 2.2 |" in lines["fashion_ls"]
+  assert lines["mnist_ns"].startswith("| mnist_ns | MNIST | ")
   # Every other row is listed as not run, with its published figure and never a number of ours.
   assert f"| {reproduce.NOT_RUN} | — | — | FID 21.7, IS 8.22 |" in lines["cifar_sngan_resnet_hinge"]
   assert "FID 48.29" in lines["cifar_dcgan_ns"]
