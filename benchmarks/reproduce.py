@@ -10,6 +10,8 @@ protocol (`experiments.protocols`), write results/*.json and a markdown table.
                                            # side by side in one compiled step (jax.vmap), then evaluated one by one
   python -m benchmarks.reproduce --rows cifar --steps cifar_wgan_gp_resnet=8000,cifar_sngan_resnet_hinge=6000 \
       --out results/                        # the rows named are shortened (marked in the table), the others not
+  python -m benchmarks.reproduce --rows fashion_ls --standing-stats 100 --out results/  # G's weight average also
+                                           # scored with standing batch-norm statistics (100 batches of 64 latents)
   python -m benchmarks.reproduce --list
   python -m benchmarks.reproduce --table --out results/                     # rewrite the table from the JSON
   python -m benchmarks.reproduce --rows mnist,fashion --plan                 # check the arguments, list the rows

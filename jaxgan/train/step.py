@@ -351,8 +351,8 @@ def init_state(
   labels = jnp.asarray(example_batch["label"])[:n] if cfg.conditional else None
   build = functools.partial(_init_state, generator, discriminator, loss, g_tx, d_tx, cfg)
   args = (key, image[:n], labels)
-  if _TRACER is None or isinstance(args[1], _TRACER):  # (under a trace the slice above is always a tracer)
-    return build(*args)  # inside the caller's jit or vmap: part of its program
+  if _TRACER is None or any(isinstance(x, _TRACER) for x in args):
+    return build(*args)  # inside the caller's jit or vmap (as before: the same numbers), part of its program
   # Run eagerly, the init would dispatch (and on a CPU compile) every small op of every layer's initializer one by
   # one: tens of seconds for a small GAN on 2 CPU cores. Jitted it is one program; on a CPU compiled unoptimized
   # (it runs once, and LLVM's optimizations of it took 10 s where the unoptimized program compiles in 2).
