@@ -365,7 +365,7 @@ def test_row_end_to_end_with_stand_in_features(tmp_path, fake_data):
   assert again["seeds"][0]["fid"] == seed["fid"] and again["seeds"][0]["train_seconds"] == seed["train_seconds"]
   assert seed["status"] == "ok" and np.isfinite(seed["fid"]) and seed["steps"] == 4
   assert 0.0 <= seed["eval_wait_seconds"] < seed["eval_seconds"] + 1.0  # nobody else held the turn
-  assert seed["workers"] == 1
+  assert seed["workers"] == 1 and seed["frechet"] == "sqrtm"
   # G's weight average is scored beside G: another generator, another FID.
   assert np.isfinite(seed["fid_ema"]) and seed["fid_ema"] != seed["fid"] and result["num_ema"] == 1
   assert "fid_ema_standing" not in seed and result["num_ema_standing"] == 0
@@ -483,7 +483,7 @@ def test_evaluations_take_turns_across_evaluators_and_processes(tmp_path):
     pass
 
 
-def test_generator_metrics_is_its_device_part_then_its_host_part(tmp_path):
+def test_generator_metrics_is_its_device_part_then_its_host_part(tmp_path, monkeypatch):
   ex = _extractor()
   evaluator = reproduce.Evaluator(tmp_path, extractor=ex, batch_size=16)
   sample = lambda key, n: jax.random.uniform(key, (n, 28, 28, 1), minval=-1.0, maxval=1.0)
@@ -501,6 +501,14 @@ def test_generator_metrics_is_its_device_part_then_its_host_part(tmp_path):
   other = metrics.Stats(mu=np.zeros(8), sigma=np.eye(8))
   with pytest.raises(ValueError, match=r"shapes do not match: mu1 \(16,\), mu2 \(8,\)"):
     reproduce.Evaluator.finish_metrics(part, other, protocol)
+  # The eigenvalue route to the Frechet distance: the same FID of the same samples, to rounding.
+  eig = reproduce.Evaluator(tmp_path, extractor=ex, batch_size=16, frechet="eig")
+  methods, fid_from_stats = [], metrics.fid_from_stats
+  monkeypatch.setattr(metrics, "fid_from_stats", lambda *a, **k: methods.append(k["method"]) or fid_from_stats(*a, **k))
+  assert eig.generator_metrics(protocol, ref, sample, 3, allow_few=True)["fid"] == pytest.approx(out["fid"], rel=1e-8)
+  assert methods == ["eig"]
+  with pytest.raises(ValueError, match="unknown Frechet method 'svd'; known: sqrtm, eig"):
+    reproduce.Evaluator(tmp_path, frechet="svd")
 
 
 def test_evaluation_inputs_are_checked_before_any_training(tmp_path, fake_data):
