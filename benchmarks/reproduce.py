@@ -55,6 +55,7 @@ from experiments import classics
 from experiments import protocols as proto
 from jaxgan import sampling
 from jaxgan.data import get_dataset
+from jaxgan.metrics.frechet import METHODS as FRECHET_METHODS
 from jaxgan.train import experiment
 from jaxgan.train.checkpoint import CheckpointMismatchError
 from jaxgan.train.loop import NonFiniteError
@@ -176,9 +177,8 @@ class Evaluator:
                data_dirs: Mapping[str, str] | None = None, batch_size: int = 100,
                loader: Callable[[str, str, int], np.ndarray] | None = None,
                lock: str | os.PathLike | None = None, frechet: str = "sqrtm"):
-    from jaxgan.metrics import frechet as fr  # pylint: disable=import-outside-toplevel
-    if frechet not in fr.METHODS:
-      raise ValueError(f"unknown Frechet method {frechet!r}; known: {', '.join(fr.METHODS)}")
+    if frechet not in FRECHET_METHODS:
+      raise ValueError(f"unknown Frechet method {frechet!r}; known: {', '.join(FRECHET_METHODS)}")
     self.frechet = frechet
     self.out = pathlib.Path(out)
     self._fixed_extractor = extractor
@@ -388,8 +388,8 @@ def _check_evaluation_inputs(row: str, evaluator: Evaluator, protocol: proto.Pro
 _EMA_FIGURES = ("fid_ema", "fid_ema_standing")  # G's weight average with G's running / its standing statistics
 
 
-def _ema_variants(c: ml_collections.ConfigDict, generator: Any, state: Any, seed: int, standing_batches: int,
-                  record: dict[str, Any]) -> list[tuple[str, Callable[[], Any]]]:
+def _ema_variants(c: ml_collections.ConfigDict, generator: Any, state: Any, seed: int,
+                  standing_batches: int) -> list[tuple[str, Callable[[], Any]]]:
   """(record key, () -> G's variables) of the weight-average figures to score: none without EMA; with G's running
   statistics; and, if `standing_batches` > 0, with standing statistics over that many batches of the row's batch
   size (latents of their own key, so the FID samples are the same as for the other figures)."""
@@ -397,7 +397,6 @@ def _ema_variants(c: ml_collections.ConfigDict, generator: Any, state: Any, seed
     return []
   variants: list[tuple[str, Callable[[], Any]]] = [("fid_ema", lambda: state.g_variables(ema=True))]
   if standing_batches > 0:
-    record["standing_batches"] = standing_batches
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 0x57D)
     latents = sampling.sample_latent(key, (standing_batches, c.batch_size, c.latent_dim), c.latent_dist)
     variants.append(("fid_ema_standing",
@@ -462,7 +461,9 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
     try:
       features["fid"] = evaluator.generator_features(protocol, sample_fn, seed, allow_few=allow_few,
                                                      sample_args=state.g_variables())
-      for name, variables in _ema_variants(c, generator, state, seed, standing_batches, record):
+      for name, variables in _ema_variants(c, generator, state, seed, standing_batches):
+        if name == "fid_ema_standing":
+          record["standing_batches"] = standing_batches
         try:
           features[name] = evaluator.generator_features(fid_only, sample_fn, seed, allow_few=allow_few,
                                                         sample_args=variables())
@@ -883,7 +884,7 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--data-dir", default="", help="DIR when one dataset is read, else dataset=DIR pairs separated by "
                                                 "commas (default: as the experiments resolve)")
   p.add_argument("--fid-batch", type=int, default=100, help="images per Inception call")
-  p.add_argument("--frechet", default="sqrtm", choices=("sqrtm", "eig"),
+  p.add_argument("--frechet", default="sqrtm", choices=FRECHET_METHODS,
                  help="the Frechet distance's matrix square root: sqrtm (pytorch-fid's) or eig (symmetric "
                       "eigenvalues: the same FID to ~1e-8 relative, several times faster on the host)")
   p.add_argument("--diverged-above", type=float, default=DEFAULT_DIVERGED_ABOVE, help="FID sanity bound")

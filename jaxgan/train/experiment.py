@@ -49,7 +49,8 @@ from jaxgan.train.checkpoint import CheckpointMismatchError, Checkpointer
 from jaxgan.train.loop import RUN_ARTEFACTS, LoopConfig, NonFiniteError, move_aside, train
 from jaxgan.train.optim import clip_params
 from jaxgan.train.state import GANState
-from jaxgan.train.step import COMPUTE_DTYPES, StepConfig, init_state, make_train_step, normal_init_state
+from jaxgan.train.step import (COMPUTE_DTYPES, UNOPTIMIZED, StepConfig, init_state, make_train_step,
+                               normal_init_state)
 
 OPTIMIZERS = ("adam", "rmsprop")
 INITS = ("normal", "default")
@@ -348,7 +349,6 @@ def build_optimizers(c: ml_collections.ConfigDict) -> tuple[optax.GradientTransf
 # Fields that do not change any compiled function (the data's shapes are keyed separately).
 _HOST_ONLY = NOT_FINGERPRINTED + ("seed", "dataset", "split", "limit", "flip", "smoke",
                                    "row", "protocol")  # classics presets: labels, not model settings
-_FAST = {"xla_backend_optimization_level": 0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -399,12 +399,12 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
                         g_batch_multiplier=c.g_batch_multiplier,
                         conditional=num_classes > 0,
                         compute_dtype=c.compute_dtype)
-  options = _FAST if c.fast_compile else None
+  options = UNOPTIMIZED if c.fast_compile else None
   cpu = jax.default_backend() == "cpu"
 
   # Init runs once: on CPU it compiles unoptimized (op-heavy random init compiles for long
   # at full optimization and runs in milliseconds either way).
-  @functools.partial(jax.jit, compiler_options=_FAST if (cpu or c.fast_compile) else None)
+  @functools.partial(jax.jit, compiler_options=UNOPTIMIZED if (cpu or c.fast_compile) else None)
   def init_fn(key, example):
     state = init_state(key, generator, discriminator, loss, g_tx, d_tx, step_cfg, example)
     if c.init != "normal":
@@ -695,7 +695,7 @@ def together_step(model: Compiled, *, fast_compile: bool = False) -> Callable[..
   """The train step of `model` over seeds side by side: `jax.vmap` over the state and the batch (one batch per
   seed on a leading axis), compiled on one device, state donated."""
   step = make_train_step(model.generator, model.discriminator, model.loss, model.g_tx, model.d_tx, model.step_cfg)
-  return jax.jit(jax.vmap(step), donate_argnums=0, compiler_options=_FAST if fast_compile else None)
+  return jax.jit(jax.vmap(step), donate_argnums=0, compiler_options=UNOPTIMIZED if fast_compile else None)
 
 
 def run_together(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence[str | None], *,

@@ -356,10 +356,12 @@ def init_state(
   # Run eagerly, the init would dispatch (and on a CPU compile) every small op of every layer's initializer one by
   # one: tens of seconds for a small GAN on 2 CPU cores. Jitted it is one program; on a CPU compiled unoptimized
   # (it runs once, and LLVM's optimizations of it took 10 s where the unoptimized program compiles in 2).
-  return jax.jit(build, compiler_options=_UNOPTIMIZED if jax.default_backend() == "cpu" else None)(*args)
+  return jax.jit(build, compiler_options=UNOPTIMIZED if jax.default_backend() == "cpu" else None)(*args)
 
 
-_UNOPTIMIZED = {"xla_backend_optimization_level": 0}
+# XLA options of a program compiled for a quick start rather than speed (LLVM's optimizations off): one-off
+# programs on a CPU (an init, a test's step) and `fast_compile` runs.
+UNOPTIMIZED = {"xla_backend_optimization_level": 0}
 _TRACER = getattr(jax.core, "Tracer", None)
 
 
