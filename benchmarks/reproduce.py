@@ -388,17 +388,17 @@ def _check_evaluation_inputs(row: str, evaluator: Evaluator, protocol: proto.Pro
 _EMA_FIGURES = ("fid_ema", "fid_ema_standing")  # G's weight average with G's running / its standing statistics
 
 
-def _ema_variants(c: ml_collections.ConfigDict, generator: Any, state: Any, seed: int,
+def _ema_variants(c: ml_collections.ConfigDict, generator: Any, state: Any,
                   standing_batches: int) -> list[tuple[str, Callable[[], Any]]]:
   """(record key, () -> G's variables) of the weight-average figures to score: none without EMA; with G's running
   statistics; and, if `standing_batches` > 0, with standing statistics over that many batches of the row's batch
-  size (latents of their own key, so the FID samples are the same as for the other figures)."""
+  size (`experiment.standing_inputs`: latents of their own key, so the FID samples are the same as for the other
+  figures)."""
   if not c.ema_decay > 0:
     return []
   variants: list[tuple[str, Callable[[], Any]]] = [("fid_ema", lambda: state.g_variables(ema=True))]
   if standing_batches > 0:
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), 0x57D)
-    latents = sampling.sample_latent(key, (standing_batches, c.batch_size, c.latent_dim), c.latent_dist)
+    latents, _ = experiment.standing_inputs(c, 0, standing_batches)  # the classics rows are unconditional
     variants.append(("fid_ema_standing",
                      lambda: sampling.standing_stats(generator, state.g_variables(ema=True), latents)))
   return variants
@@ -448,7 +448,7 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
          "steps_per_sec": record["steps_per_sec"], "seeds_together": record["seeds_together"]}))
   generator, _ = experiment.build_nets(c, images.shape[1], images.shape[3], 0)
   sample_fn = _Generate(generator, c.latent_dim, c.latent_dist)
-  # The weight average is scored too, beside the paper's G (training does not depend on it). As everywhere in
+  # The weight average is scored too, beside the paper's G (training does not depend on it). As by default in
   # jaxgan (sample grids, the FID hook, make_sample_fn), it runs in eval mode with G's running statistics; with
   # `standing_batches` also with standing statistics (sampling.standing_stats) drawn for it.
   fid_only = dataclasses.replace(protocol, metrics=("fid",))
@@ -461,7 +461,7 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
     try:
       features["fid"] = evaluator.generator_features(protocol, sample_fn, seed, allow_few=allow_few,
                                                      sample_args=state.g_variables())
-      for name, variables in _ema_variants(c, generator, state, seed, standing_batches):
+      for name, variables in _ema_variants(c, generator, state, standing_batches):
         if name == "fid_ema_standing":
           record["standing_batches"] = standing_batches
         try:
@@ -497,6 +497,18 @@ def _row_settings(row: str, steps: int, smoke: bool, eval_cap: int) -> dict[str,
   return {"config": config, "smoke": smoke, "eval_cap": eval_cap}
 
 
+def _same_settings(earlier: Mapping[str, Any], settings: Mapping[str, Any]) -> bool:
+  """Whether a row JSON's settings are `settings`. A config field that jaxgan gained after the JSON was written
+  (absent there) counts as the same when it has its default value: the earlier run had the default's behaviour."""
+  if any(earlier.get(k) != v for k, v in settings.items() if k != "config"):
+    return False
+  old, new = earlier.get("config"), settings.get("config")
+  if not isinstance(old, dict) or not isinstance(new, dict) or set(old) - set(new):
+    return False
+  defaults = json.loads(json.dumps(experiment.base_config().to_dict(), default=str))
+  return all(old[k] == v if k in old else (k in defaults and defaults[k] == v) for k, v in new.items())
+
+
 def _read_seeds(path: pathlib.Path, settings: dict[str, Any]) -> dict[int, dict[str, Any]] | None:
   """The seed records of out/<row>.json by seed: {} when there is no file, None when it was written with other
   settings (or cannot be read)."""
@@ -504,7 +516,7 @@ def _read_seeds(path: pathlib.Path, settings: dict[str, Any]) -> dict[int, dict[
     return {}
   try:
     earlier = json.loads(path.read_text())
-    same = all(earlier.get(k) == v for k, v in settings.items())
+    same = _same_settings(earlier, settings)
   except (json.JSONDecodeError, AttributeError):
     same = False
   return {int(x["seed"]): x for x in earlier.get("seeds", [])} if same else None

@@ -3,9 +3,11 @@ artefacts, kill-and-resume equals an uninterrupted run, each paper's settings, b
 
 import json
 import os
+import types
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 from PIL import Image
@@ -179,6 +181,48 @@ def test_conditional_dcgan_takes_classes_from_data(data_dir, tmp_path):
   assert grid.shape == (4 * 29 + 1, 4 * 29 + 1)  # one class per column
 
 
+def test_standing_stats_feed_the_sample_grids_and_the_fid_hook(data_dir, tmp_path, monkeypatch):
+  """standing_stats=B: the final grid and the FID hook use G's weight average with standing statistics, i.e. G's
+  final EMA variables through `sampling.standing_stats` on `experiment.standing_inputs` (recomputed here), not the
+  running statistics (whose grid differs, so the comparison can fail)."""
+  import jaxgan.metrics as metrics  # pylint: disable=g-import-not-at-top
+  from jaxgan import sampling, viz  # pylint: disable=g-import-not-at-top
+  seen = []
+
+  def fake_fid(sample_fn, ref, num, batch_size, key, extractor, allow_few, sample_args):
+    seen.append(sample_args)
+    return 1.0
+
+  stats = tmp_path / "ref_stats.npz"
+  np.savez(stats, mu=np.zeros(4), sigma=np.eye(4))
+  monkeypatch.setattr(metrics, "fid", fake_fid)
+  monkeypatch.setattr(metrics, "inception_extractor", lambda weights=None: "extractor")
+  wd = tmp_path / "wd"
+  state, _ = dcgan.main(_config(dcgan, data_dir, num_steps=2, ema_decay=0.5, standing_stats=3, fid_every=2,
+                                fid_stats=str(stats)), str(wd), True)
+  c = ml_collections.ConfigDict(json.load(open(wd / "config.json")))
+  assert c.standing_stats == 3
+  generator, _ = experiment.build_nets(c, 28, 1, 0)
+  latents, labels = experiment.standing_inputs(c, 0)
+  assert latents.shape == (3, c.batch_size, c.latent_dim) and labels is None
+  ema = state.g_variables(ema=True)
+  expected = sampling.standing_stats(generator, ema, latents)
+  for got, want in zip(jax.tree.leaves(seen[-1]), jax.tree.leaves(expected)):
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
+  z = sampling.sample_latent(jax.random.fold_in(jax.random.PRNGKey(c.seed), 0x5EED), (c.num_samples, c.latent_dim),
+                             c.latent_dist)
+  grid = np.asarray(Image.open(wd / "samples" / "step_000002.png")).astype(int)
+  standing = viz.image_grid(generator.apply(expected, z, None, train=False))[..., 0].astype(int)
+  running = viz.image_grid(generator.apply(ema, z, None, train=False))[..., 0].astype(int)
+  assert np.abs(grid - standing).max() <= 1  # float rounding at a quantization step
+  assert np.abs(grid - running).mean() > 5 * np.abs(grid - standing).mean() + 1
+  # Every registered G has batch norm; a G without (here a stand-in state) is refused with the remedy.
+  no_bn = types.SimpleNamespace(g_variables=lambda ema=False: {"params": {"w": jnp.ones(2)}})
+  model = types.SimpleNamespace(dp=types.SimpleNamespace(host_state=lambda x: x), generator=None)
+  with pytest.raises(experiment.ExperimentError, match=r"standing_stats=3: G \(dcgan_tiny\) has no batch norm.*=0"):
+    experiment.sampled_variables(c, model, no_bn, 0)
+
+
 def test_bad_input_is_refused_before_compute(data_dir, tmp_path, monkeypatch):
   wd = str(tmp_path / "wd")
   with pytest.raises(FileNotFoundError, match=r"train-images-idx3-ubyte.*data_dir"):
@@ -214,6 +258,8 @@ def test_bad_input_is_refused_before_compute(data_dir, tmp_path, monkeypatch):
     dcgan.main(_config(dcgan, data_dir, g_activation="leaky_relu"), wd)  # DCGAN's G has no such option
   with pytest.raises(experiment.ExperimentError, match="fid_stats"):
     dcgan.main(_config(dcgan, data_dir, fid_every=10), wd)
+  with pytest.raises(experiment.ExperimentError, match="standing_stats must be >= 0"):
+    dcgan.main(_config(dcgan, data_dir, standing_stats=-1), wd)
   with pytest.raises(experiment.ExperimentError, match="batch_size"):
     dcgan.main(_config(dcgan, data_dir, smoke=False, batch_size=128), wd)
   with pytest.raises(experiment.ExperimentError, match="compute_dtype must be one of float32, bfloat16"):

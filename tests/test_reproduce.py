@@ -4,6 +4,7 @@ cheap stand-in for the Inception network."""
 
 import dataclasses
 import json
+import pathlib
 import subprocess
 import sys
 import threading
@@ -278,6 +279,25 @@ def test_row_json_adds_up_seeds_and_survives_a_stop(tmp_path, monkeypatch):
   (moved,) = (tmp_path / "superseded").iterdir()
   assert moved.name.startswith("mnist_ns-") and json.loads(moved.read_text()) == json.loads(json.dumps(again))
   assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_row_json_of_an_older_config_joins_when_new_fields_are_defaults(tmp_path):
+  """The committed MNIST JSON predate `standing_stats` (a config field added later): their seeds still count, as
+  the field's default is what those runs did; a non-default value, or a field that is gone, makes other settings."""
+  committed = pathlib.Path(reproduce.__file__).parent / "results" / "h200_2026-11-26" / "classics" / "mnist_ls.json"
+  earlier = json.loads(committed.read_text())
+  assert "standing_stats" not in earlier["config"]
+  settings = reproduce._row_settings("mnist_ls", 0, False, 0)
+  assert settings["config"]["standing_stats"] == 0
+  assert list(reproduce._read_seeds(committed, settings)) == [0]
+  changed = json.loads(json.dumps(settings))
+  changed["config"]["standing_stats"] = 3
+  assert reproduce._read_seeds(committed, changed) is None
+  path = tmp_path / "mnist_ls.json"
+  path.write_text(json.dumps({**earlier, "config": {**earlier["config"], "removed_field": 1}}))
+  assert reproduce._read_seeds(path, settings) is None
+  path.write_text(json.dumps({**earlier, "config": {**earlier["config"], "g_lr": 1e-3}}))
+  assert reproduce._read_seeds(path, settings) is None
 
 
 def test_seeds_of_other_processes_are_kept_and_measured_seeds_skipped(tmp_path, monkeypatch):

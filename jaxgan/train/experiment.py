@@ -60,7 +60,7 @@ LR_SCHEDULES = ("constant", "linear")
 NOT_FINGERPRINTED = ("num_steps", "log_every", "sample_every", "num_samples", "checkpoint_every",
                      "keep", "progress", "tensorboard", "fid_every", "fid_stats", "fid_num",
                      "fid_batch", "fid_weights", "data_dir", "parallel", "coordinator",
-                     "num_processes", "process_id")
+                     "num_processes", "process_id", "standing_stats")
 _SMOKE_LIMIT = 64
 
 
@@ -113,6 +113,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.batch_size = 128  # examples per D update; a step reads d_steps * batch_size real images
   c.g_batch_multiplier = 1  # G's update draws this many times batch_size latents (SN-GAN code: 2)
   c.ema_decay = 0.0  # > 0: keep an EMA of G's weights, used for samples and FID
+  c.standing_stats = 0  # > 0: samples and FID use standing batch-norm statistics over this many batches (BigGAN)
   c.compute_dtype = "float32"  # or bfloat16: G and D compute in bf16; parameters, optimizer, losses stay f32
   c.num_steps = 10_000  # G updates
   c.seed = 0
@@ -178,7 +179,7 @@ def check_config(c: ml_collections.ConfigDict) -> None:
   for name in ("g_lr", "d_lr", "init_std"):
     _check(c[name] > 0, f"{name} must be > 0, got {c[name]}")
   for name in ("limit", "resolution", "channels", "num_classes", "weight_clip", "g_width",
-               "d_width", "sample_every", "checkpoint_every", "fid_every"):
+               "d_width", "sample_every", "checkpoint_every", "fid_every", "standing_stats"):
     _check(c[name] >= 0, f"{name} must be >= 0, got {c[name]}")
   _check(c.channels in (0, 1, 3), f"channels must be 0 (keep), 1 or 3, got {c.channels}")
   _check(0.0 <= c.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {c.ema_decay}")
@@ -359,8 +360,8 @@ class Compiled:
     init_fn: `(key, example) -> GANState`, `init_state` plus the DCGAN init when configured.
     step_fn: the train step, state donated, compiled by `dp` (one device, mesh or pmap).
     dp: how state and batches are placed on the devices.
-    sample_fn: `(state, z (N, Z), labels (N,) | None) -> (N, H, W, C)` in eval mode, EMA
-      params when EMA is on.
+    sample_fn: `(variables, z (N, Z), labels (N,) | None) -> (N, H, W, C)`, G in eval mode on the
+      given variables (`sampled_variables` gives those of a run's samples and FIDs).
   """
   generator: Any
   discriminator: Any
@@ -411,11 +412,9 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
       return state
     return normal_init_state(state, jax.random.fold_in(key, 1), c.init_std, g_tx, d_tx)
 
-  use_ema = step_cfg.ema_decay is not None
-
   @functools.partial(jax.jit, compiler_options=options)
-  def sample_fn(state, z, labels):
-    return generator.apply(state.g_variables(ema=use_ema), z, labels, train=False)
+  def sample_fn(variables, z, labels):
+    return generator.apply(variables, z, labels, train=False)
 
   try:
     dp = parallel.DataParallel.create(c.parallel, d_steps=c.d_steps)
@@ -441,6 +440,41 @@ def init(c: ml_collections.ConfigDict, model: Compiled, example: dict[str, jax.A
 
 
 # -------------------------------------------------------------------------------------------- run
+
+
+STANDING_KEY = 0x57D  # folded into the seed's key for the latents of standing statistics
+
+
+def standing_inputs(c: ml_collections.ConfigDict, num_classes: int,
+                    batches: int | None = None) -> tuple[jax.Array, jax.Array | None]:
+  """The latents `(B, batch_size, latent_dim)` (and uniform random labels `(B, batch_size)` for a conditional G) of
+  a run's standing statistics: B = `batches` or `c.standing_stats`, of the run's batch size, from the run's seed."""
+  batches = c.standing_stats if batches is None else batches
+  k_z, k_y = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(c.seed), STANDING_KEY))
+  latents = sampling.sample_latent(k_z, (batches, c.batch_size, c.latent_dim), c.latent_dist)
+  labels = jax.random.randint(k_y, (batches, c.batch_size), 0, num_classes) if num_classes else None
+  return latents, labels
+
+
+def _check_standing(c: ml_collections.ConfigDict, variables: dict[str, Any]) -> None:
+  _check(bool(variables.get("batch_stats")), f"standing_stats={c.standing_stats}: G ({c.net}) has no batch norm, "
+         "so it has no statistics to replace; set standing_stats=0")
+
+
+def sampled_variables(c: ml_collections.ConfigDict, model: Compiled, state: GANState,
+                      num_classes: int) -> dict[str, Any]:
+  """G's variables that a run's sample grids and FIDs use: its weight average when `c.ema_decay` > 0 (else G's
+  weights), with G's running batch-norm statistics, or with standing statistics over `c.standing_stats` batches
+  (`jaxgan.sampling.standing_stats`) when that is > 0.
+
+  Raises:
+    ExperimentError: `c.standing_stats` > 0 and G has no batch norm.
+  """
+  variables = model.dp.host_state(state).g_variables(ema=c.ema_decay > 0)
+  if c.standing_stats <= 0:
+    return variables
+  _check_standing(c, variables)
+  return sampling.standing_stats(model.generator, variables, *standing_inputs(c, num_classes))
 
 
 def has_checkpoint(workdir: str) -> bool:
@@ -585,7 +619,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
     def fid_sample(variables, key, n):  # one function object: every evaluation reuses one compilation
       return _fid_sampler(model.generator, variables, c.latent_dim, c.latent_dist, num_classes, key, n)
     fid_hook = hooks_lib.PeriodicFID(
-        fid_sample, lambda state: model.dp.host_state(state).g_variables(ema=c.ema_decay > 0),
+        fid_sample, lambda state: sampled_variables(c, model, state, num_classes),
         stats=c.fid_stats, num=c.fid_num, every=c.fid_every,
         path=os.path.join(workdir, "fid.jsonl"), batch_size=c.fid_batch,
         weights=c.fid_weights or None, writers=[tb] if tb else [], seed=c.seed)
@@ -596,9 +630,11 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   except ValueError as e:
     raise _build_error(c, data, e) from None
   dp = model.dp
+  if c.standing_stats > 0:  # refuses a G without batch norm before any training
+    _check_standing(c, dp.host_state(state).g_variables())
 
   def sample_on_host(state, z, labels):
-    return model.sample_fn(dp.host_state(state), z, labels)
+    return model.sample_fn(sampled_variables(c, model, state, num_classes), z, labels)
 
   if workdir:
     k_fixed = jax.random.fold_in(jax.random.PRNGKey(c.seed), 0x5EED)
