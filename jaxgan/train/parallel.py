@@ -269,8 +269,20 @@ def replicate(tree: Any, devices: Sequence[jax.Device] | None = None) -> Any:
 
 
 def unreplicate(tree: Any) -> Any:
-  """The first device's copy of a pmap-replicated tree: leaf (local_devices, ...) -> (...)."""
-  return jax.tree.map(lambda x: x[0], tree)
+  """The first device's copy of a pmap-replicated tree: leaf (devices, ...) -> (...).
+
+  With several processes each one takes its own first local device's copy (the replicas are equal: the step
+  pmeans what it changes), which needs no communication; indexing the global array would be a program that every
+  process has to run (for the step's metrics: at every step).
+  """
+  return jax.tree.map(_first_copy, tree)
+
+
+def _first_copy(x: Any) -> Any:
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    local = x.addressable_data(0)  # (1, ...) under a named sharding; (...) under a pmap sharding
+    return local[0] if local.ndim == x.ndim else local
+  return x[0]
 
 
 def replicate_on_mesh(tree: Any, mesh: Mesh) -> Any:
