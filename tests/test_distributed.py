@@ -1,8 +1,8 @@
 """Tests of jaxgan.train.distributed.
 
 Argument checks run in this process (they raise before JAX is touched). The multi-host check launches
-`tests/_distributed_check.py` as 2 processes x 2 virtual CPU devices connected through `jax.distributed`
-(coordinator on 127.0.0.1, a free port), and once as 1 process x 4 devices, and compares the parameters after 3
+`tests/_distributed_check.py` as 2 processes x 1 CPU device connected through `jax.distributed`
+(coordinator on 127.0.0.1, a free port), and once as 1 process x 2 devices, and compares the parameters after 3
 WGAN-GP steps (mesh-jit, and pmap across the 2 processes), the orbax checkpoint written by both processes, and the
 host loop (`jaxgan.train.loop.train`) across both: one log writer, checkpoint and resume.
 """
@@ -79,6 +79,13 @@ def test_cluster_detection(monkeypatch):
   assert distributed._cluster_detected()
 
 
+def test_unreliable_layout_is_named():
+  why = distributed._unreliable_layout("cpu", 2, 2)
+  assert "2 CPU devices in each of 2 processes" in why and "--xla_force_host_platform_device_count" in why
+  for layout in (("cpu", 2, 1), ("cpu", 1, 8), ("gpu", 2, 8), ("tpu", 4, 4)):
+    assert distributed._unreliable_layout(*layout) is None, layout
+
+
 def test_main_process_only():
   calls = []
 
@@ -110,9 +117,9 @@ def _run_both(folder: pathlib.Path, timeout: float) -> list[tuple[int, str]] | N
   port = _free_port()
   multi = [_launch(["--coordinator", f"127.0.0.1:{port}", "--num_processes", "2", "--process_id", str(i),
                     "--out", str(folder / "multi.json"), "--ckpt", str(folder / "ckpt"), "--pmap",
-                    "--workdir", str(folder / "work")], 2)
+                    "--workdir", str(folder / "work")], 1)
            for i in range(2)]
-  single = _launch(["--out", str(folder / "single.json")], 4)
+  single = _launch(["--out", str(folder / "single.json")], 2)
   procs = multi + [single]
   try:
     logs = [p.communicate(timeout=timeout)[0] for p in procs]
@@ -127,12 +134,14 @@ def _run_both(folder: pathlib.Path, timeout: float) -> list[tuple[int, str]] | N
 
 
 @pytest.mark.slow
-def test_two_processes_match_one_process_with_four_devices(tmp_path):
-  # jax's CPU collectives (Gloo) hang now and then: one run in many here hung past 300 s where the test takes 23 s
-  # (2026-11-26), and in a later session (the same day, another machine) about one in two hung, at a different
-  # collective each time, while the others took 9-23 s. A hung attempt (over 75 s) is retried on a fresh port, up
-  # to 4 attempts; hanging every time, a process that fails or numbers that differ fail the test.
-  runs, attempts = None, 4
+def test_two_processes_match_one_process(tmp_path):
+  # One CPU device per process: with 2 virtual devices in each of the 2 processes, XLA's CPU cross-process
+  # collectives (Gloo) hung in 9 of 12 runs on a 2-core machine (2026-11-26, jax 0.10.2; one process stuck in a
+  # barrier's all-gather that the other had already passed; CI's run hung at all 4 attempts) and in 0 of 18 runs
+  # with one device per process. Several devices per host across processes stay covered where they run in
+  # practice (GPU/TPU collectives), the many-device mesh/pmap steps in one process by test_parallel.py. A hung
+  # attempt (over 75 s; a passing one takes about 10 s) is still retried once on a fresh port.
+  runs, attempts = None, 2
   for attempt in range(attempts):
     folder = tmp_path / f"attempt{attempt}"
     runs = _run_both(folder, 75.0)
@@ -144,8 +153,8 @@ def test_two_processes_match_one_process_with_four_devices(tmp_path):
 
   a = json.loads((folder / "multi.json").read_text())
   b = json.loads((folder / "single.json").read_text())
-  assert (a["process_count"], a["device_count"]) == (2, 4)
-  assert (b["process_count"], b["device_count"]) == (1, 4)
+  assert (a["process_count"], a["device_count"]) == (2, 2)
+  assert (b["process_count"], b["device_count"]) == (1, 2)
   for part in ("g_params", "d_params"):
     for x, y in zip(a[part], b[part]):
       np.testing.assert_allclose(np.array(x), np.array(y), rtol=1e-5, atol=1e-6)
@@ -154,7 +163,7 @@ def test_two_processes_match_one_process_with_four_devices(tmp_path):
   for k, v in b["metrics"].items():
     assert a["metrics"][k] == pytest.approx(v, rel=1e-5, abs=1e-6), k
     assert a["pmap_metrics"][k] == pytest.approx(v, rel=1e-5, abs=1e-6), k
-  # The orbax checkpoint written by both processes restores the same state, replicated on the 4-device mesh.
+  # The orbax checkpoint written by both processes restores the same state, replicated on the 2-device mesh.
   assert a["restored_equal"] and a["restored_step"] == 3
   assert a["restored_sharding"] == "P()"
   assert a["extra"] == "multi-process"

@@ -25,6 +25,7 @@ import dataclasses
 import functools
 import os
 import re
+import warnings
 from typing import Any, Callable, TypeVar
 
 import jax
@@ -117,7 +118,8 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
      tasks, `jax.distributed.initialize()` detects everything. (On TPU pod slices JAX also runs multi-host
      without it; calling it is recommended and what `auto` does.);
   3. otherwise a single-process run: nothing is done.
-  On CPU, cross-process collectives use gloo.
+  On CPU, cross-process collectives use gloo; run one CPU device per process (with more it hangs at times, and
+  `initialize` warns).
 
   Args:
     coordinator: "host:port" of process 0's coordinator service (the port must be free on that host).
@@ -192,7 +194,25 @@ def _info(coordinator: str | None, expect: tuple[int, int] | None) -> ProcessInf
                      "--num_processes/--process_id")
   from jaxgan.train.parallel import check_processes  # pylint: disable=g-import-not-at-top
   check_processes()
+  why = _unreliable_layout(jax.default_backend(), info.process_count, info.local_device_count)
+  if why:
+    warnings.warn(why, stacklevel=3)
   return info
+
+
+def _unreliable_layout(platform: str, process_count: int, local_device_count: int) -> str | None:
+  """Why this launch's layout is known to hang, or None.
+
+  XLA's CPU collectives across processes (Gloo) hang intermittently when a process has more than one device:
+  jaxgan's 2-process check (tests/_distributed_check.py) hung in 9 of 12 runs with 2 virtual CPU devices per
+  process and in none of 18 with one (2 cores, jax 0.10.2, 2026-11-26); see also openxla/xla#16430.
+  """
+  if platform == "cpu" and process_count > 1 and local_device_count > 1:
+    return (f"distributed.initialize: {local_device_count} CPU devices in each of {process_count} processes; XLA's "
+            "CPU collectives across processes (Gloo) hang intermittently with more than one device per process "
+            "(openxla/xla#16430). Run one CPU device per process: leave out "
+            "--xla_force_host_platform_device_count from XLA_FLAGS, or set it to 1, and start more processes.")
+  return None
 
 
 def shutdown() -> None:
