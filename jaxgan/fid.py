@@ -20,6 +20,7 @@ import numpy as np
 
 from jaxgan.metrics import pipeline as fid_lib
 from jaxgan.metrics import modes, stats, weights
+from jaxgan.metrics.frechet import METHODS as FRECHET_METHODS
 
 
 def _is_stats_file(path: str) -> bool:
@@ -71,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
   p_score = sub.add_parser("score", parents=[common], help="FID between two sources or stats files")
   p_score.add_argument("a")
   p_score.add_argument("b")
-  p_score.add_argument("--method", default="sqrtm", choices=("sqrtm", "eig"))
+  p_score.add_argument("--method", default="sqrtm", choices=FRECHET_METHODS)
   p_dl = sub.add_parser("download", help="download pytorch-fid's weights into the cache and verify them")
   p_dl.add_argument("--dir", default=None, help="destination folder (default: the jaxgan cache)")
   return parser
