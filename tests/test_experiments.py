@@ -377,6 +377,50 @@ def test_experiment_on_two_devices_matches_one(dcgan_run, data_dir, tmp_path):
       np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
+def test_two_process_cli_run_matches_one_device(dcgan_run, data_dir, tmp_path):
+  # The README's one-machine multi-host recipe: the same CLI command in 2 processes (one CPU device each, joined
+  # through jax.distributed on 127.0.0.1) trains on each process's half of every batch, writes one log and one
+  # checkpoint together, and ends with the single-device run's parameters.
+  import socket  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  _, single, _ = dcgan_run
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env["JAX_PLATFORMS"] = "cpu"
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  for attempt in range(2):  # a hung run (XLA's CPU collectives, see test_distributed.py) is tried once more
+    workdir = tmp_path / f"attempt{attempt}"
+    with socket.socket() as sock:
+      sock.bind(("127.0.0.1", 0))
+      port = sock.getsockname()[1]
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "experiments.dcgan", "--workdir", str(workdir), f"--coordinator=127.0.0.1:{port}",
+         "--num_processes=2", f"--process_id={i}", "--smoke=true", "--dataset=npz", "--progress=false",
+         f"--data_dir={data_dir / 'digits.npz'}"], env=env, cwd=root, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    try:
+      logs = [p.communicate(timeout=120)[0] for p in procs]
+      break
+    except subprocess.TimeoutExpired:
+      for p in procs:
+        p.kill()
+        p.wait()
+  else:
+    pytest.fail("the 2-process run hung twice (over 120 s each)")
+  for p, log in zip(procs, logs):
+    assert p.returncode == 0, log[-3000:]
+  assert "wrote" in logs[0].splitlines()[-1] and "process 0 wrote" in logs[1].splitlines()[-1]
+  assert [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").read_text().splitlines()] == [2, 4]
+  assert json.loads((workdir / "summary.json").read_text())["num_devices"] == 2
+  restored, _ = Checkpointer(str(workdir / "checkpoints")).restore(single)
+  assert int(restored.step) == 4
+  for a, b in zip(jax.tree.leaves(restored.g_params), jax.tree.leaves(single.g_params)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+  for a, b in zip(jax.tree.leaves(restored.d_params), jax.tree.leaves(single.d_params)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
 def _assert_trees_close(a, b, rel=1e-3):
   """Leaf by leaf: floats within `rel` of the leaf's scale (vmapped convolutions sum in another order), the rest
   (steps, PRNG keys) equal."""

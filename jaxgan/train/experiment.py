@@ -869,6 +869,7 @@ def cli(get_config: Callable[[], ml_collections.ConfigDict],
     sys.exit("interrupted; run the same command again to resume from the last checkpoint")
   final = summary.get("final", {})
   losses_text = ", ".join(f"{k} {np.mean(final[k]):.4f}" for k in ("d_loss", "g_loss") if k in final)
-  print(f"done: step {summary['steps']}, {losses_text}; wrote {workdir}/summary.json, "
-        f"{workdir}/samples/, {workdir}/losses.png")
+  written = (f"wrote {workdir}/summary.json, {workdir}/samples/, {workdir}/losses.png" if distributed.is_main_process()
+             else "process 0 wrote the logs and samples; this process took part in the checkpoints")
+  print(f"done: step {summary['steps']}, {losses_text}; {written}")
   return summary
