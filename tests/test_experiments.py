@@ -197,9 +197,17 @@ def test_standing_stats_feed_the_sample_grids_and_the_fid_hook(data_dir, tmp_pat
   np.savez(stats, mu=np.zeros(4), sigma=np.eye(4))
   monkeypatch.setattr(metrics, "fid", fake_fid)
   monkeypatch.setattr(metrics, "inception_extractor", lambda weights=None: "extractor")
+  computed = []
+  real_standing_stats = sampling.standing_stats
+  monkeypatch.setattr(sampling, "standing_stats", lambda *a: computed.append(1) or real_standing_stats(*a))
   wd = tmp_path / "wd"
   state, _ = dcgan.main(_config(dcgan, data_dir, num_steps=2, ema_decay=0.5, standing_stats=3, fid_every=2,
                                 fid_stats=str(stats)), str(wd), True)
+  monkeypatch.setattr(sampling, "standing_stats", real_standing_stats)
+  # Once per step that wrote a grid or scored an FID (at step 2 both: they share one computation).
+  hook_steps = {int(f.stem.split("_")[1]) for f in (wd / "samples").glob("step_*.png")}
+  hook_steps |= {json.loads(line)["step"] for line in (wd / "fid.jsonl").read_text().splitlines()}
+  assert 2 in hook_steps and len(computed) == len(hook_steps)
   c = ml_collections.ConfigDict(json.load(open(wd / "config.json")))
   assert c.standing_stats == 3
   generator, _ = experiment.build_nets(c, 28, 1, 0)

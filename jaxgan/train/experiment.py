@@ -619,7 +619,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
     def fid_sample(variables, key, n):  # one function object: every evaluation reuses one compilation
       return _fid_sampler(model.generator, variables, c.latent_dim, c.latent_dist, num_classes, key, n)
     fid_hook = hooks_lib.PeriodicFID(
-        fid_sample, lambda state: sampled_variables(c, model, state, num_classes),
+        fid_sample, lambda state: run_variables(state),
         stats=c.fid_stats, num=c.fid_num, every=c.fid_every,
         path=os.path.join(workdir, "fid.jsonl"), batch_size=c.fid_batch,
         weights=c.fid_weights or None, writers=[tb] if tb else [], seed=c.seed)
@@ -633,8 +633,16 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   if c.standing_stats > 0:  # refuses a G without batch norm before any training
     _check_standing(c, dp.host_state(state).g_variables())
 
+  memo: dict[str, Any] = {}
+
+  def run_variables(state):  # once per step: a sample grid and the FID hook at one step share standing statistics
+    step = int(jax.device_get(state.step).reshape(-1)[0])
+    if memo.get("step") != step:
+      memo.update(step=step, variables=sampled_variables(c, model, state, num_classes))
+    return memo["variables"]
+
   def sample_on_host(state, z, labels):
-    return model.sample_fn(sampled_variables(c, model, state, num_classes), z, labels)
+    return model.sample_fn(run_variables(state), z, labels)
 
   if workdir:
     k_fixed = jax.random.fold_in(jax.random.PRNGKey(c.seed), 0x5EED)
