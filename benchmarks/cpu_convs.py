@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"note: the default backend is {jax.default_backend()}; both rules are the same off the CPU")
   batch, calls = (4, 2) if a.smoke else (a.batch, a.calls)
   from benchmarks.reproduce import device_name  # pylint: disable=import-outside-toplevel
-  result = {"device": device_name(), "jax": jax.__version__, "layers": layer_rows(batch, calls), "steps": step_rows(a.row, calls, a.smoke)}
+  result = {"device": device_name(), "jax": jax.__version__, "layers": layer_rows(batch, calls),
+            "steps": step_rows(a.row, calls, a.smoke)}
   auto, taps = (s["ms"] for s in result["steps"])
   result["step_speedup"] = auto / taps
   print(f"step speedup: x{auto / taps:.2f}")

@@ -112,9 +112,21 @@ def run_case(name):
     s, m = pmap_step(s, dp.put_batch(b))
   host = jax.device_get(dp.host_state(s))
   result["pmap"] = _compare(ref_state, ref_metrics, host, {k: float(v) for k, v in jax.device_get(m).items()})
-  result["pmap"]["replicas_equal"] = all(
-      bool(np.all(np.asarray(x) == np.asarray(x)[:1])) for x in jax.tree.leaves(jax.device_get(s.g_params)))
+  # Every leaf of the replicated state (parameters, optimizer and loss states, batch statistics, EMA, step, key)
+  # bitwise equal on all devices: the names of those that are not.
+  leaves, _ = jax.tree_util.tree_flatten_with_path(s)
+  result["pmap"]["replicas_differ"] = [
+      jax.tree_util.keystr(path) for path, x in leaves
+      if not np.all(_bits(x) == _bits(x)[:1])]
+  result["pmap"]["replicated_leaves"] = len(leaves)
   return result
+
+
+def _bits(x):
+  """A leaf as host numpy (PRNG keys as their key data)."""
+  if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+    x = jax.random.key_data(x)
+  return np.asarray(jax.device_get(x))
 
 
 def _error(fn):

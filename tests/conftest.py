@@ -9,7 +9,9 @@ def _assets_dir() -> pathlib.Path | None:
   env = os.environ.get("JAXGAN_ASSETS")
   if env:
     path = pathlib.Path(env)
-    return path if path.is_dir() else None
+    if not path.is_dir():  # set on purpose: a wrong path fails instead of skipping every asset test
+      pytest.fail(f"JAXGAN_ASSETS={env!r} is not a folder: point it at the shared assets or unset it", pytrace=False)
+    return path
   beside = pathlib.Path(__file__).resolve().parents[1].parent / "shared"
   return beside if beside.is_dir() else None
 

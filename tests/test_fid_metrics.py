@@ -253,8 +253,19 @@ def test_kid_against_formula():
   yy = y[:12]
   mean, std = kid.kernel_inception_distance(x, yy, num_subsets=3, subset_size=50)  # clamps to 12: whole sets
   assert mean == pytest.approx(mmd(x, yy), rel=1e-4) and std < 1e-6 * abs(mean) + 1e-9
-  sub, _ = kid.kernel_inception_distance(x, y, num_subsets=4, subset_size=6, key=jax.random.key(1))
-  assert np.isfinite(sub) and sub != pytest.approx(mean)  # real subsets of 6: a different estimate
+  # Random subsets of 6 (without replacement) on each side: each subset's MMD^2_u is an unbiased estimate of the
+  # U-statistic over all 12 x 15 rows, so their mean lands within a few standard errors of it (subsets drawn with
+  # replacement would bias it with k(x_i, x_i) terms).
+  def mmd_all(xs, ys):
+    kxx = sum(k(xs[i], xs[j]) for i in range(len(xs)) for j in range(len(xs)) if i != j)
+    kyy = sum(k(ys[i], ys[j]) for i in range(len(ys)) for j in range(len(ys)) if i != j)
+    kxy = sum(k(a, b) for a in xs for b in ys)
+    return kxx / (len(xs) * (len(xs) - 1)) + kyy / (len(ys) * (len(ys) - 1)) - 2 * kxy / (len(xs) * len(ys))
+  n = 4000
+  sub, sub_std = kid.kernel_inception_distance(x, y, num_subsets=n, subset_size=6, key=jax.random.key(1))
+  assert sub_std > 0.1 * abs(sub) and abs(sub - mmd_all(x, y)) < 4 * sub_std / math.sqrt(n)
+  again, _ = kid.kernel_inception_distance(x, y, num_subsets=n, subset_size=6, key=jax.random.key(1))
+  assert again == sub  # the key fixes the subsets
   with pytest.raises(ValueError, match="same D"):
     kid.kernel_inception_distance(x, y[:, :4])
 

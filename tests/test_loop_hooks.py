@@ -192,8 +192,8 @@ def test_periodic_fid_hook(monkeypatch, compiled, tmp_path):
   def sample_fn(variables, key, n):
     return G.apply(variables, jax.random.normal(key, (n, 2)), train=False)
 
-  hook = H.PeriodicFID(sample_fn, lambda s: s.g_variables(), stats=str(stats), num=6, every=2, path=tmp_path / "fid.jsonl",
-                       batch_size=4)
+  hook = H.PeriodicFID(sample_fn, lambda s: s.g_variables(), stats=str(stats), num=6, every=2,
+                       path=tmp_path / "fid.jsonl", batch_size=4)
   train(compiled, _fresh(), RingStream(8), LoopConfig(num_steps=3, log_every=3, checkpoint_every=0),
         workdir=tmp_path, hooks=[hook])
   lines = [json.loads(l) for l in open(tmp_path / "fid.jsonl")]

@@ -73,21 +73,38 @@ def test_one_sided_label_smoothing():
       _value(L.non_saturating(), "g")[0])
 
 
+def _bce64(logits, target):
+  """Binary cross-entropy with logits in float64: -t log s(l) - (1 - t) log(1 - s(l))."""
+  return -target * np.log(_sig(logits)) - (1 - target) * np.log(1 - _sig(logits))
+
+
 def test_noisy_labels_flip_targets():
-  # With many examples, the D loss under flip probability p equals the expectation
-  # (1 - p) * loss(correct targets) + p * loss(flipped targets) up to sampling noise,
-  # and it is deterministic for a given key.
-  n = 20000
+  # Asymmetric logits (D confident and right) make the correct-target and flipped-target losses
+  # differ a lot, so an implementation that never (or always) flips cannot pass.
+  n = 2000
   rng = np.random.default_rng(0)
-  r, f = rng.normal(size=n).astype(np.float32), rng.normal(size=n).astype(np.float32)
+  r = rng.normal(2.0, 1.0, size=n).astype(np.float32)
+  f = rng.normal(-2.0, 1.0, size=n).astype(np.float32)
+  right = np.mean(_bce64(r, 1.0)) + np.mean(_bce64(f, 0.0))
+  flipped = np.mean(_bce64(r, 0.0)) + np.mean(_bce64(f, 1.0))
+  assert flipped > 5 * right
+  # p = 0: exactly the unflipped loss.
+  np.testing.assert_allclose(_value(L.non_saturating(flip_prob=0.0), "d", d_real=r, d_fake=f)[0], right, rtol=1e-5)
   p = 0.3
   term = L.non_saturating(flip_prob=p)
-  got, _ = _value(term, "d", d_real=r, d_fake=f)
-  again, _ = _value(term, "d", d_real=r, d_fake=f)
-  assert got == again
-  right = np.mean(-np.log(_sig(r))) + np.mean(-np.log(1 - _sig(f)))
-  flipped = np.mean(-np.log(1 - _sig(r))) + np.mean(-np.log(_sig(f)))
-  np.testing.assert_allclose(got, (1 - p) * right + p * flipped, rtol=0.02)
+  for key in (0, 7):
+    got, _ = _value(term, "d", d_real=r, d_fake=f, key=key)
+    assert got == _value(term, "d", d_real=r, d_fake=f, key=key)[0]  # deterministic for a key
+    # The mask as the loss draws it: one U[0, 1) per target, real targets first, flip where u < p.
+    flip = np.asarray(jax.random.uniform(jax.random.PRNGKey(key), (2 * n,))) < p
+    assert 0.25 < flip.mean() < 0.35
+    t_real, t_fake = np.where(flip[:n], 0.0, 1.0), np.where(flip[n:], 1.0, 0.0)
+    expected = np.mean(_bce64(r, t_real)) + np.mean(_bce64(f, t_fake))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    # and, without the mask, close to the expectation (1 - p) * right + p * flipped
+    np.testing.assert_allclose(got, (1 - p) * right + p * flipped, rtol=0.05)
+  # another key flips other targets, so the loss changes
+  assert abs(_value(term, "d", d_real=r, d_fake=f, key=0)[0] - _value(term, "d", d_real=r, d_fake=f, key=7)[0]) > 1e-3
 
 
 def test_bad_hyperparameters_raise():
@@ -173,6 +190,51 @@ def test_penalties_are_zero_for_generator():
 def test_dragan_linear_d():
   loss, _ = _value(L.dragan(2.0), "d", real=X_REAL, fake=X_FAKE, d_fn=_linear_d(jnp.asarray(W)))
   np.testing.assert_allclose(loss, 2.0 * (np.linalg.norm(W) - 1) ** 2, rtol=1e-5)
+
+
+def _dragan_expected(real, key, weight, noise_scale):
+  """DRAGAN penalty of `_quadratic_d(A)` in float64: x_hat = real + noise_scale * std(real) * u, u ~ U[0, 1)."""
+  u = np.asarray(jax.random.uniform(jax.random.PRNGKey(key), real.shape), np.float64)
+  x_hat = real.astype(np.float64) + noise_scale * np.std(real.astype(np.float64)) * u
+  norms = np.linalg.norm(x_hat @ A.T.astype(np.float64), axis=1)  # grad_x 0.5 x^T A x = A x (A symmetric)
+  return weight * np.mean((norms - 1) ** 2)
+
+
+@pytest.mark.parametrize("noise_scale", [0.5, 2.0])
+def test_dragan_quadratic_d_perturbs_real(noise_scale):
+  # grad_x D varies with x, so the penalty depends on where the perturbed points are: rebuild them from the key.
+  term = L.dragan(2.0, noise_scale=noise_scale)
+  loss, aux = _value(term, "d", real=X_REAL, fake=X_FAKE, d_fn=_quadratic_d(jnp.asarray(A)), key=5)
+  expected = _dragan_expected(X_REAL, 5, 2.0, noise_scale)
+  np.testing.assert_allclose(loss, expected, rtol=1e-5)
+  np.testing.assert_allclose(aux["dragan"], expected / 2.0, rtol=1e-5)
+  # the unperturbed penalty (no noise) is far from it
+  assert abs(_dragan_expected(X_REAL, 5, 2.0, 0.0) - expected) > 0.05 * expected
+
+
+def test_dragan_std_is_global_under_axis_name():
+  # Two "devices" whose shards have very different spreads: the noise scale must use the std of the global batch,
+  # and the per-device noise must be the slice of the global draw, so the mean over devices equals the
+  # single-device penalty on the concatenated batch.
+  real = np.concatenate([X_REAL, 4.0 * X_REAL[::-1] + 3.0]).astype(np.float32)  # (8, 3)
+  term = L.dragan(2.0)
+  d_fn = _quadratic_d(jnp.asarray(A))
+
+  def local(x):
+    ctx = _ctx("d", real=x, fake=jnp.zeros_like(x), d_fn=d_fn, key=5).replace(axis_name="dev")
+    return term.apply(ctx, term.init(jax.random.PRNGKey(0)))[0]
+
+  per_device = jax.vmap(local, axis_name="dev")(jnp.asarray(real).reshape(2, 4, 3))
+  expected = _dragan_expected(real, 5, 2.0, 0.5)
+  np.testing.assert_allclose(float(jnp.mean(per_device)), expected, rtol=1e-5)
+  whole, _ = _value(term, "d", real=real, d_fn=d_fn, key=5)
+  np.testing.assert_allclose(float(jnp.mean(per_device)), whole, rtol=1e-5)
+  # with per-shard stds instead, the result would differ
+  u = np.asarray(jax.random.uniform(jax.random.PRNGKey(5), real.shape), np.float64)
+  local_std = np.repeat([np.std(real[:4]), np.std(real[4:])], 4)[:, None]
+  x_local = real + 0.5 * local_std * u
+  wrong = 2.0 * np.mean((np.linalg.norm(x_local @ A.T, axis=1) - 1) ** 2)
+  assert abs(wrong - expected) > 0.01 * expected
 
 
 # ---- combinators ----------------------------------------------------------------------------

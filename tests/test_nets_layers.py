@@ -194,22 +194,42 @@ def test_check_labels():
 
 
 def test_sn_gradient_treats_u_and_v_as_constants():
-  """d/dW of sum(x @ W / sigma(W)) with sigma = u^T W v, u and v held fixed (Miyato et al. 2018, section 2.2)."""
+  """d/dW of sum(x @ W / sigma(W)) in a training step, with u and v held fixed (Miyato et al. 2018, section 2.2).
+
+  With train=True one power iteration runs on W, so u and v depend on W; the reference gradient is the analytic one
+  with them constant: d/dK [S(K) / sigma] = (dS/dK) / sigma - S / sigma^2 * v u^T, with sigma = u^T W v, W = K^T.
+  """
   layer = layers.SNDense(3, use_bias=False)
   x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 4)), jnp.float32)
   variables = layer.init(KEY, x)
-  u = variables["spectral"]["u"]
+  kernel = variables["params"]["kernel"]
 
-  def loss(kernel):
-    return jnp.sum(layer.apply({"params": {"kernel": kernel}, "spectral": variables["spectral"]}, x, train=False))
+  def loss(k):
+    y, updates = layer.apply({"params": {"kernel": k}, "spectral": variables["spectral"]}, x, train=True,
+                             mutable=["spectral"])
+    return jnp.sum(y), updates["spectral"]["u"]
 
-  def reference(kernel):
-    w_mat = kernel.T
-    v = lax.stop_gradient(w_mat.T @ u / jnp.linalg.norm(w_mat.T @ u))
-    return jnp.sum(x @ kernel / (u @ w_mat @ v))
+  (value, new_u), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(kernel)
 
-  grads, expected = jax.jit(lambda k: (jax.grad(loss)(k), jax.grad(reference)(k)))(variables["params"]["kernel"])
-  np.testing.assert_allclose(np.asarray(grads), np.asarray(expected), rtol=1e-4, atol=1e-5)
+  # one power iteration from the stored u, in float64 numpy, on a constant copy of W
+  k64, x64 = np.asarray(kernel, np.float64), np.asarray(x, np.float64)
+  w_mat, u = k64.T, np.asarray(variables["spectral"]["u"], np.float64)
+  v = w_mat.T @ u / np.linalg.norm(w_mat.T @ u)
+  u = w_mat @ v / np.linalg.norm(w_mat @ v)
+  v = w_mat.T @ u / np.linalg.norm(w_mat.T @ u)
+  sigma = u @ w_mat @ v
+  total = np.sum(x64 @ k64)
+  expected = np.outer(x64.sum(axis=0), np.ones(3)) / sigma - total / sigma**2 * np.outer(v, u)
+
+  np.testing.assert_allclose(np.asarray(new_u), u, rtol=1e-5, atol=1e-6)  # the iteration did run and advance u
+  np.testing.assert_allclose(float(value), total / sigma, rtol=1e-5)
+  np.testing.assert_allclose(np.asarray(grads), expected, rtol=1e-4, atol=1e-5)
+
+  def loss_of_u(u0):
+    y, _ = layer.apply({"params": {"kernel": kernel}, "spectral": {"u": u0}}, x, train=True, mutable=["spectral"])
+    return jnp.sum(y)
+
+  np.testing.assert_array_equal(np.asarray(jax.jit(jax.grad(loss_of_u))(variables["spectral"]["u"])), 0.0)
 
 
 # ----------------------------------------------------------------------------------------------------------------

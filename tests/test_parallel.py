@@ -22,7 +22,7 @@ from jaxgan.train import parallel
 CHECK = pathlib.Path(__file__).with_name("_parallel_check.py")
 # Fast CPU compilation: the check compiles 6 steps; numerics are compared within one process, same flags.
 FAST_XLA = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-RTOL, ATOL = 1e-5, 1e-6
+ATOL = 1e-6
 
 
 def run_script(path: pathlib.Path, args: list[str], num_devices: int, timeout: float) -> dict:
@@ -58,8 +58,9 @@ def test_matches_single_device(report, case, mode):
 
 
 def test_pmap_replicas_stay_equal(report):
-  assert report["dcgan_bn"]["pmap"]["replicas_equal"]
-  assert report["wgan_gp"]["pmap"]["replicas_equal"]
+  for case in ("dcgan_bn", "wgan_gp"):
+    result = report[case]["pmap"]
+    assert result["replicas_differ"] == [] and result["replicated_leaves"] > 10, (case, result["replicas_differ"])
 
 
 def test_mesh_batch_is_sharded_per_d_step(report):

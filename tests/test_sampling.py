@@ -1,12 +1,14 @@
 """Latent sampling, truncation and interpolation against their formulas; standing statistics against numpy."""
 
 import functools
+import math
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 
 from jaxgan import sampling
 
@@ -22,8 +24,15 @@ def test_latent_distributions():
 
 
 def test_truncation():
-  z = sampling.truncated_normal(jax.random.PRNGKey(0), (1000, 4), 0.5)
-  assert float(jnp.abs(z).max()) <= 0.5
+  # entries follow N(0, 1) conditioned on [-2, 2], not a clipped normal (mass on +-2) nor a uniform draw
+  z = sampling.truncated_normal(jax.random.PRNGKey(0), (10000, 4), 2.0)
+  assert z.shape == (10000, 4) and z.dtype == jnp.float32
+  flat = np.asarray(z, np.float64).ravel()
+  assert np.all(np.abs(flat) < 2.0)  # strictly inside: clipping would put samples exactly on the threshold
+  reference = stats.truncnorm(-2.0, 2.0)
+  assert stats.kstest(flat, reference.cdf).pvalue > 1e-3
+  var, fourth = reference.var(), reference.moment(4)  # mean 0, so moment(4) is the central fourth moment
+  assert abs(flat.var() - var) < 4 * math.sqrt((fourth - var**2) / flat.size)
   x = jnp.array([[2.0, -4.0]])
   np.testing.assert_allclose(sampling.truncate(x, 0.25, center=jnp.array([1.0, 0.0])),
                              [[1.25, -1.0]])
@@ -48,6 +57,8 @@ def test_slerp_stays_on_circle_with_constant_angle_steps():
   a2, b2 = jnp.array([[2.0, 0.0], [1.0, 1.0]]), jnp.array([[0.0, 4.0], [1.0, 1.0]])
   mid = np.asarray(sampling.slerp(a2, b2, jnp.array([0.5])))[0]
   np.testing.assert_allclose(np.linalg.norm(mid[0]), 3.0, rtol=1e-6)
+  # orthogonal inputs: halfway along the quarter circle (45 degrees) at the mean norm (2 + 4) / 2
+  np.testing.assert_allclose(mid[0], 3.0 * np.array([math.cos(math.pi / 4), math.sin(math.pi / 4)]), rtol=1e-6)
   np.testing.assert_allclose(mid[1], [1.0, 1.0], rtol=1e-6)  # parallel: falls back to lerp
 
 

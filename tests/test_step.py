@@ -46,8 +46,12 @@ def test_k_discriminator_steps_use_successive_slices():
   # every(1, ...) inside the loss state counted k discriminator calls
   assert int(new.loss_state[1].count) == k
   assert int(new.step) == 1
-  # metrics are scalars and d_real is the mean logit of the last D step (before its update)
+  # metrics are scalars; d_real / d_fake are D's mean logits in the last D step, before its update (b stays 0:
+  # the Wasserstein D loss' gradient in b is 1 - 1)
   assert all(v.shape == () for v in metrics.values())
+  w_last = -lr * sum(fake - real[i * b:(i + 1) * b].mean(0) for i in range(k - 1))
+  np.testing.assert_allclose(float(metrics["d_real"]), (real[(k - 1) * b:] @ w_last).mean(), rtol=1e-5)
+  np.testing.assert_allclose(float(metrics["d_fake"]), fake @ w_last, rtol=1e-5)
 
 
 class ScaleLabelG(nn.Module):
@@ -123,8 +127,10 @@ def test_ema_math():
   batch = {"image": jax.random.normal(jax.random.PRNGKey(1), (8, 2))}
   g, d = TinyMLPGenerator(), TinyMLPDiscriminator()
   state = init_state(jax.random.PRNGKey(0), g, d, loss, tx, tx, cfg, batch)
+  # An average that differs from G's weights (at init they are equal, so blending the old weights would pass too).
+  state = state.replace(g_ema_params=jax.tree.map(lambda p: p + 1.0, state.g_params))
   new, _ = jax.jit(make_train_step(g, d, loss, tx, tx, cfg))(state, batch)
-  expected = jax.tree.map(lambda e, p: 0.9 * e + 0.1 * p, state.g_params, new.g_params)
+  expected = jax.tree.map(lambda e, p: 0.9 * e + 0.1 * p, state.g_ema_params, new.g_params)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
                new.g_ema_params, expected)
   assert not jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.all(a == b)), new.g_params,

@@ -434,8 +434,8 @@ def _default_weights_path(download: bool) -> pathlib.Path:
     return download_weights()
   raise FileNotFoundError(
       f"FID Inception weights not found (looked at ${_WEIGHTS_ENV}, {candidates[-2]}, {candidates[-1]}). Pass "
-      f"weights=<path to {PTH_NAME} or the NVIDIA npz> (CLI: --weights), set {_WEIGHTS_ENV}, or download the standard file with "
-      "load_inception_params(download=True) / `python -m jaxgan.fid download`.")
+      f"weights=<path to {PTH_NAME} or the NVIDIA npz> (CLI: --weights), set {_WEIGHTS_ENV}, or download the "
+      "standard file with load_inception_params(download=True) / `python -m jaxgan.fid download`.")
 
 
 def load_inception_params(path: str | os.PathLike | None = None, *, sha256: str | None = None, verify: bool = True,
