@@ -329,6 +329,8 @@ def read_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path: the file.
   Returns:
     name -> numpy array (dtype as stored).
+  Raises:
+    ValueError: neither reader could read the file (the message gives both reasons).
   """
   path = pathlib.Path(path)
   try:
@@ -339,7 +341,11 @@ def read_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except ImportError:
       raise ValueError(f"could not read {path} without torch ({err}); install torch or convert the file to .npz") \
           from err
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+      obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as torch_err:  # pylint: disable=broad-except  (torch raises RuntimeError, UnpicklingError...)
+      raise ValueError(f"could not read {path}: {err}; torch.load(weights_only=True) failed too: {torch_err}") \
+          from torch_err
     obj = {k: v.detach().cpu().float().numpy() if v.is_floating_point() else v.cpu().numpy() for k, v in obj.items()}
   if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
     obj = obj["state_dict"]
