@@ -40,8 +40,14 @@ def truncate(z: jax.Array, psi: float, center: jax.Array | float = 0.0) -> jax.A
   return center + psi * (z - center)
 
 
+def _check_pair(what: str, a: jax.Array, b: jax.Array) -> None:
+  if jnp.shape(a) != jnp.shape(b) or jnp.ndim(a) < 1:
+    raise ValueError(f"{what}: a and b must have one shape (..., Z), got {jnp.shape(a)} and {jnp.shape(b)}")
+
+
 def lerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
-  """Linear interpolation. a, b: (..., Z); t: (T,) -> (T, ..., Z)."""
+  """Linear interpolation. a, b: (..., Z) of one shape; t: (T,) -> (T, ..., Z)."""
+  _check_pair("lerp", a, b)
   t = jnp.asarray(t, jnp.float32).reshape((-1,) + (1,) * a.ndim)
   return (1.0 - t) * a[None] + t * b[None]
 
@@ -49,14 +55,16 @@ def lerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
 def slerp(a: jax.Array, b: jax.Array, t: jax.Array, eps: float = 1e-7) -> jax.Array:
   """Spherical interpolation along the great circle (White 2016, arXiv:1609.04468).
 
-  a, b: (..., Z); t: (T,) -> (T, ..., Z). Norms are interpolated linearly, so for
+  a, b: (..., Z) of one shape; t: (T,) -> (T, ..., Z). Norms are interpolated linearly, so for
   unit vectors the path stays on the unit sphere. Falls back to lerp of directions
-  where a and b are (anti)parallel within `eps`.
+  where a and b are (anti)parallel within `eps`, and to lerp of the vectors where one of them is 0 (no direction).
   """
+  _check_pair("slerp", a, b)
   t = jnp.asarray(t, jnp.float32).reshape((-1,) + (1,) * a.ndim)
   na = jnp.linalg.norm(a, axis=-1, keepdims=True)
   nb = jnp.linalg.norm(b, axis=-1, keepdims=True)
-  ua, ub = a / na, b / nb
+  zero = (na <= eps) | (nb <= eps)
+  ua, ub = a / jnp.where(zero, 1.0, na), b / jnp.where(zero, 1.0, nb)
   cos = jnp.clip(jnp.sum(ua * ub, axis=-1, keepdims=True), -1.0, 1.0)
   omega = jnp.arccos(cos)
   so = jnp.sin(omega)
@@ -66,7 +74,7 @@ def slerp(a: jax.Array, b: jax.Array, t: jax.Array, eps: float = 1e-7) -> jax.Ar
   wb = jnp.where(safe, jnp.sin(t * omega) / so_safe, t)
   direction = wa * ua[None] + wb * ub[None]
   norm = (1.0 - t) * na[None] + t * nb[None]
-  return direction * norm
+  return jnp.where(zero[None], (1.0 - t) * a[None] + t * b[None], direction * norm)
 
 
 def make_sample_fn(generator: Any, *, latent_dim: int, latent_dist: str = "normal",

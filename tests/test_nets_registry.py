@@ -68,6 +68,21 @@ def test_unknown_name_lists_known_ones():
     registry.get_discriminator("")
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(channels=0), r"get_generator\('dcgan_tiny'\): channels must be an int >= 1, got 0"),
+    (dict(width=0), "width must be an int >= 1, got 0"),
+    (dict(channels=-1), "channels must be an int >= 1, got -1"),
+    (dict(resolution=28.0), "resolution must be an int >= 1, got 28.0"),
+    (dict(num_classes=-3), "num_classes must be an int >= 0, got -3"),
+])
+def test_bad_sizes_are_named(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    registry.get_generator("dcgan_tiny", **{"resolution": 28, **kwargs})
+  with pytest.raises(ValueError, match=match.replace("get_generator", "get_discriminator")):
+    registry.get_discriminator("dcgan_tiny", **{"resolution": 28, **kwargs})
+  registry.get_generator("dcgan_tiny", resolution=np.int64(28), channels=1, num_classes=0)  # numpy ints are fine
+
+
 def test_register_refuses_duplicates():
   with pytest.raises(ValueError, match="already registered"):
     registry.register("dcgan", infogan.InfoGANGenerator, infogan.InfoGANDiscriminator)

@@ -60,6 +60,12 @@ def test_slerp_stays_on_circle_with_constant_angle_steps():
   # orthogonal inputs: halfway along the quarter circle (45 degrees) at the mean norm (2 + 4) / 2
   np.testing.assert_allclose(mid[0], 3.0 * np.array([math.cos(math.pi / 4), math.sin(math.pi / 4)]), rtol=1e-6)
   np.testing.assert_allclose(mid[1], [1.0, 1.0], rtol=1e-6)  # parallel: falls back to lerp
+  # a zero vector has no direction: lerp of the vectors, finite
+  half = np.asarray(sampling.slerp(jnp.zeros((1, 2)), jnp.array([[0.0, 4.0]]), jnp.array([0.25, 0.5])))
+  np.testing.assert_allclose(half[:, 0], [[0.0, 1.0], [0.0, 2.0]], rtol=1e-6)
+  for fn in (sampling.slerp, sampling.lerp):
+    with pytest.raises(ValueError, match=r"a and b must have one shape \(\.\.\., Z\), got \(2, 4\) and \(2, 5\)"):
+      fn(jnp.ones((2, 4)), jnp.ones((2, 5)), jnp.array([0.5]))
 
 
 class _TwoBatchNorms(nn.Module):

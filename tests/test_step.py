@@ -201,8 +201,23 @@ def test_bad_inputs_raise_clear_errors():
                StepConfig(latent_dim=2, conditional=True), good)
   with pytest.raises(ValueError, match="latent distribution 'cauchy'"):
     StepConfig(latent_dim=2, latent_dist="cauchy")
-  with pytest.raises(ValueError, match="d_steps"):
+  with pytest.raises(ValueError, match="d_steps must be an int >= 1, got 0"):
     StepConfig(latent_dim=2, d_steps=0)
+  with pytest.raises(ValueError, match="latent_dim must be an int >= 1, got 2.0"):
+    StepConfig(latent_dim=2.0)
+  with pytest.raises(ValueError, match="conditional must be True or False, got 'false'"):
+    StepConfig(latent_dim=2, conditional="false")
+  numpy_ints = StepConfig(latent_dim=np.int64(8), d_steps=np.int32(2), conditional=np.bool_(False))
+  assert numpy_ints == StepConfig(latent_dim=8, d_steps=2) and type(numpy_ints.latent_dim) is int
+  # Images outside [-1, 1] (here 0..255 pixels as floats) are refused at init, where the example batch is concrete.
+  from jaxgan.nets.mlp import MLPDiscriminator, MLPGenerator  # pylint: disable=g-import-not-at-top
+  g_img = MLPGenerator(hidden=(8,), out_shape=(4, 4, 1), batch_norm=False)
+  d_img = MLPDiscriminator(hidden=(8,), maxout_pieces=1)
+  pixels = jnp.full((4, 4, 4, 1), 255.0)
+  with pytest.raises(ValueError, match=r"values are in \[255, 255\].*x / 127.5 - 1"):
+    init_state(jax.random.PRNGKey(0), g_img, d_img, loss, tx, tx, StepConfig(latent_dim=2), {"image": pixels})
+  init_state(jax.random.PRNGKey(0), g_img, d_img, loss, tx, tx, StepConfig(latent_dim=2),
+             {"image": pixels / 127.5 - 1})
   with pytest.raises(TypeError, match="LossTransform"):
     make_train_step(g, d, "hinge", tx, tx, cfg)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable
 
 from jaxgan.losses.adversarial import hinge
@@ -69,11 +70,16 @@ def build_loss(adversarial: str, *, regularizer: str | None = None, weight: floa
     adversarial: a name in ADVERSARIAL (or an alias: ns, mm, lsgan, wgan).
     regularizer: None, "" or "none", or a name in REGULARIZERS (alias gp).
     weight: the regularizer's weight (gamma for r1/r2); None keeps its default.
-    interval: lazy regularization interval (1 = every D step).
+    interval: lazy regularization interval (1 = every D step), an int >= 1 (unused without a regularizer, like
+      `weight`).
     adversarial_kwargs: keyword arguments of the adversarial factory.
     top_k_fraction: None (off), or the fraction (or schedule) of `top_k` applied to the
       adversarial term's generator updates (Sinha et al. 2020).
+  Raises:
+    ValueError: an unknown name (the message lists the known ones), or `interval` not an int >= 1.
   """
+  if isinstance(interval, bool) or not isinstance(interval, numbers.Integral) or interval < 1:
+    raise ValueError(f"build_loss: interval must be an int >= 1 (1: regularize at every D step), got {interval!r}")
   adv = _lookup(ADVERSARIAL, "loss", adversarial)(**(adversarial_kwargs or {}))
   if top_k_fraction is not None:
     adv = top_k(adv, top_k_fraction)

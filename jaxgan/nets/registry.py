@@ -19,9 +19,10 @@ Example:
 """
 from collections.abc import Callable
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import flax.linen as nn
+import numpy as np
 
 from jaxgan.nets import dcgan
 from jaxgan.nets import infogan
@@ -66,22 +67,37 @@ def _lookup(name: str) -> NetworkPair:
   return _REGISTRY[name]
 
 
+_SIZES = {"resolution": 1, "channels": 1, "width": 1, "num_classes": 0}  # size argument -> its smallest value
+
+
+def _check_sizes(what: str, name: str, kwargs: dict[str, Any]) -> None:
+  for key, smallest in _SIZES.items():
+    value = kwargs.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest):
+      raise ValueError(f"{what}({name!r}): {key} must be an int >= {smallest}, got {value!r}")
+
+
 def get_generator(name: str, **kwargs) -> nn.Module:
   """Builds the generator registered as `name`; `kwargs` override the variant's attributes.
 
   Raises:
-    ValueError: unknown name (the message lists the known ones).
+    ValueError: unknown name (the message lists the known ones), or a size argument (resolution, channels,
+      width, num_classes) that is not a positive int (num_classes: >= 0).
   """
-  return _lookup(name).generator(**kwargs)
+  pair = _lookup(name)
+  _check_sizes("get_generator", name, kwargs)
+  return pair.generator(**kwargs)
 
 
 def get_discriminator(name: str, **kwargs) -> nn.Module:
   """Builds the discriminator registered as `name`; `kwargs` override the variant's attributes.
 
   Raises:
-    ValueError: unknown name (the message lists the known ones).
+    ValueError: unknown name (the message lists the known ones), or a size argument that is not a positive int.
   """
-  return _lookup(name).discriminator(**kwargs)
+  pair = _lookup(name)
+  _check_sizes("get_discriminator", name, kwargs)
+  return pair.discriminator(**kwargs)
 
 
 _p = functools.partial

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 from typing import Any, Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxgan.losses.base import LossContext, LossTransform, per_example_from_key
@@ -66,15 +68,15 @@ class StepConfig:
   def __post_init__(self):
     if self.compute_dtype is not None and self.compute_dtype not in COMPUTE_DTYPES:
       raise ValueError(f"compute_dtype must be None or one of {COMPUTE_DTYPES}, got {self.compute_dtype!r}")
-    if not isinstance(self.latent_dim, int) or self.latent_dim < 1:
-      raise ValueError(f"latent_dim must be a positive int, got {self.latent_dim!r}")
+    for name in ("latent_dim", "d_steps", "packing", "g_batch_multiplier"):  # numpy ints become ints
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+      object.__setattr__(self, name, int(value))
+    if not isinstance(self.conditional, (bool, np.bool_)):  # a string such as "false" would count as True
+      raise ValueError(f"conditional must be True or False, got {self.conditional!r}")
+    object.__setattr__(self, "conditional", bool(self.conditional))
     check_latent_dist(self.latent_dist)
-    if not isinstance(self.d_steps, int) or self.d_steps < 1:
-      raise ValueError(f"d_steps must be an int >= 1, got {self.d_steps!r}")
-    if not isinstance(self.packing, int) or self.packing < 1:
-      raise ValueError(f"packing must be an int >= 1, got {self.packing!r}")
-    if not isinstance(self.g_batch_multiplier, int) or self.g_batch_multiplier < 1:
-      raise ValueError(f"g_batch_multiplier must be an int >= 1, got {self.g_batch_multiplier!r}")
     if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
       raise ValueError(f"ema_decay must be in [0, 1) or None, got {self.ema_decay}")
     if self.conditional and self.packing > 1:
@@ -347,6 +349,11 @@ def init_state(
   """
   check_batch(example_batch, cfg)
   image = jnp.asarray(example_batch["image"])
+  if image.ndim == 4 and not (_TRACER is not None and isinstance(image, _TRACER)):  # concrete (N, H, W, C) images
+    low, high = float(jnp.min(image)), float(jnp.max(image))
+    if low < -1.001 or high > 1.001:
+      raise ValueError(f"batch['image'] values are in [{low:g}, {high:g}]; jaxgan's generators draw images in "
+                       "[-1, 1]: map uint8 pixels with x / 127.5 - 1 (jaxgan.data does this on the device)")
   n = max(cfg.packing, 2) if image.shape[0] >= max(cfg.packing, 2) else image.shape[0]
   labels = jnp.asarray(example_batch["label"])[:n] if cfg.conditional else None
   build = functools.partial(_init_state, generator, discriminator, loss, g_tx, d_tx, cfg)
