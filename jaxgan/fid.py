@@ -1,6 +1,7 @@
 """Command line FID: statistics of an image source, and the FID between two sources or statistics files.
 
   python -m jaxgan.fid stats SOURCE --out stats.npz [--mode tf1] [--batch-size 100] [--num N] [--weights PATH]
+                                     [--resolution N]
   python -m jaxgan.fid score A B [--mode tf1] ...          # prints "FID: <value>"
   python -m jaxgan.fid download                             # fetch pytorch-fid's weights into the cache
 
@@ -23,12 +24,31 @@ from jaxgan.metrics import modes, stats, weights
 from jaxgan.metrics.frechet import METHODS as FRECHET_METHODS
 
 
+_SOURCES = ("a folder of images, a .zip of images, an .npz (images, or mu/sigma statistics), an idx(.gz) file, a "
+            "folder of idx files or cifar-10-python.tar.gz")
+
+
 def _is_stats_file(path: str) -> bool:
   p = pathlib.Path(path)
-  if p.suffix != ".npz" or not p.is_file():
+  if p.suffix.lower() != ".npz" or not p.is_file():
     return False
-  with np.load(p, allow_pickle=False) as z:
-    return "mu" in z.files and "sigma" in z.files
+  names, _ = stats.read_npz(p, ())  # a corrupt .npz: one clear error (recreate it), not numpy's pickle advice
+  return "mu" in names and "sigma" in names
+
+
+def _check_source(source: str) -> None:
+  """Fails fast, before weights load or any image is measured, on a source that is missing or of no known kind."""
+  path = pathlib.Path(source)
+  if not path.exists():
+    raise FileNotFoundError(f"image source {source} does not exist")
+  if path.is_dir() or _is_stats_file(source) or path.suffix.lower() in (".zip", ".npz"):
+    return
+  try:
+    from jaxgan.data import files  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    return  # _load_images says what is missing
+  if not (files.is_idx_name(path.name) or files.is_cifar10_python(path)):
+    raise ValueError(f"{source}: unknown kind of source; expected {_SOURCES}")
 
 
 def _load_images(source: str, args: argparse.Namespace) -> np.ndarray:
@@ -37,9 +57,8 @@ def _load_images(source: str, args: argparse.Namespace) -> np.ndarray:
   except ImportError as err:
     raise SystemExit(f"jaxgan.data.files.load_uint8 is not available ({err}); compute stats from arrays with "
                      "jaxgan.metrics.stats_from_images instead") from err
-  if not pathlib.Path(source).exists():
-    raise FileNotFoundError(f"image source {source} does not exist")
-  images, _ = load_uint8(source, split=args.split, limit=args.num)
+  _check_source(source)
+  images, _ = load_uint8(source, split=args.split, resolution=args.resolution, limit=args.num)
   return images
 
 
@@ -62,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
   common.add_argument("--batch-size", type=int, default=100, help="images per compiled call")
   common.add_argument("--num", type=int, default=None, help="use at most this many images per source")
   common.add_argument("--split", default=None, help="split for idx/CIFAR sources or sub-folder (load_uint8)")
+  common.add_argument("--resolution", type=int, default=None,
+                      help="center-crop and resize every image to this square size first (images of mixed sizes)")
   common.add_argument("--weights", default=None, help="FID Inception weights (.pth of pytorch-fid or NVIDIA npz)")
   common.add_argument("--download", action="store_true", help="download pytorch-fid's weights if none are found")
   common.add_argument("--no-verify", action="store_true", help="skip the sha256 check of the weights")
@@ -85,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> float | None:
     print(weights.download_weights(args.dir))
     return None
   extractor: list = []
+  for source in [args.source] if args.command == "stats" else [args.a, args.b]:
+    _check_source(source)  # both sides, before weights load or A is measured
   if args.command == "stats":
     result = _stats_of(args.source, args, extractor)
     written = stats.save_stats(args.out, result)

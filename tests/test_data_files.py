@@ -158,7 +158,7 @@ def test_flat_folder_has_no_labels_and_missing_split_is_explained(tmp_path):
 def test_mixed_sizes_need_resolution(tmp_path):
   Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(tmp_path / "a.png")
   Image.fromarray(np.zeros((5, 5, 3), np.uint8)).save(tmp_path / "b.png")
-  with pytest.raises(ValueError, match=r"a.png is 4x6 .* b.png is 5x5; set resolution="):
+  with pytest.raises(ValueError, match=r"a.png is 4x6 .* b.png is 5x5; pass resolution=N \(CLI: --resolution=N\)"):
     files.load_uint8(str(tmp_path))
   images, _ = files.load_uint8(str(tmp_path), resolution=2)
   assert images.shape == (2, 2, 2, 3)
@@ -432,3 +432,55 @@ def test_tfds_offline_missing_data_and_conversion(monkeypatch, tmp_path):
   assert dataset.images.shape == (2, 2, 2, 3) and dataset.class_names == ("zero", "one", "two")
   np.testing.assert_array_equal(dataset.images[1], np.full((2, 2, 3), 10))
   np.testing.assert_array_equal(dataset.labels, [0, 1])
+
+
+# --------------------------------------------------------------------------------------------------- bad inputs
+
+
+def test_corrupt_zip_names_the_path_and_what_to_do(tmp_path):
+  from jaxgan.data import registry
+  bad = tmp_path / "notzip.zip"
+  bad.write_bytes(b"garbage")
+  match = r"notzip\.zip is not a valid zip archive \(corrupt or not a zip\): re-download it"
+  with pytest.raises(ValueError, match=match):
+    registry.get_dataset("folder", data_dir=str(bad))
+  with pytest.raises(ValueError, match=match):
+    registry.get_dataset("folder", data_dir=str(bad), split=None)
+  with pytest.raises(ValueError, match=match):
+    registry.get_dataset("cifar10", data_dir=str(bad))
+  with pytest.raises(ValueError, match=match):
+    files.load_uint8(str(bad))
+
+
+@pytest.mark.parametrize("content", [b"garbage", b"PK\x03\x04 truncated", b""])
+def test_corrupt_npz_says_so_instead_of_talking_about_pickles(tmp_path, content):
+  from jaxgan.data import registry
+  bad = tmp_path / "data.npz"
+  bad.write_bytes(content)
+  match = r"data\.npz is not a valid \.npz file \(corrupt or not written by numpy\.savez\): recreate it"
+  with pytest.raises(ValueError, match=match) as info:
+    registry.get_dataset("npz", data_dir=str(bad))
+  assert "pickle" not in str(info.value)
+  with pytest.raises(ValueError, match=match):
+    files.load_npz(bad)
+
+
+def test_npy_array_under_an_npz_name_is_refused(tmp_path):
+  path = tmp_path / "single.npz"
+  with open(path, "wb") as f:
+    np.save(f, np.zeros((2, 3, 3), np.uint8))
+  with pytest.raises(ValueError, match=r"not a valid \.npz file.*single \.npy array"):
+    files.load_npz(path)
+
+
+def test_unknown_dataset_name_is_refused_before_looking_for_files():
+  from jaxgan.data import registry
+  for data_dir in (None, "/nonexistent/path"):
+    with pytest.raises(ValueError, match="unknown dataset 'mnsit'; known: cifar10, fashion_mnist, folder, mnist, npz"):
+      registry.get_dataset("mnsit", data_dir=data_dir)
+  with pytest.raises(ValueError, match="unknown dataset 'mnsit'; known: .*tfds:<name>"):
+    registry.check_dataset_name("mnsit")
+  with pytest.raises(ValueError, match="use 'tfds:<name>'"):
+    registry.check_dataset_name("tfds:")
+  registry.check_dataset_name("mnist")
+  registry.check_dataset_name("tfds:cifar10")

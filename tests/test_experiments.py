@@ -243,6 +243,9 @@ def test_bad_input_is_refused_before_compute(data_dir, tmp_path, monkeypatch):
   monkeypatch.setattr(experiment, "_shared_data_roots", lambda: [])
   with pytest.raises(experiment.ExperimentError, match=r"`data_dir`.*train-images-idx3-ubyte"):
     dcgan.main(_config(dcgan, data_dir, dataset="mnist", data_dir=""), wd)
+  for folder in ("", str(data_dir)):  # an unknown name is named as such, with or without a data_dir
+    with pytest.raises(experiment.ExperimentError, match=r"unknown dataset 'mnsit'; known: .*mnist"):
+      dcgan.main(_config(dcgan, data_dir, dataset="mnsit", data_dir=folder), wd)
 
   mixed = tmp_path / "mixed"
   mixed.mkdir()

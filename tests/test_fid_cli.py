@@ -1,9 +1,10 @@
 """`python -m jaxgan.fid` end to end on the real network, with synthetic weights (no assets needed) or MNIST."""
 import numpy as np
 import pytest
+from PIL import Image
 
 from jaxgan import fid as cli
-from jaxgan.metrics import stats, weights
+from jaxgan.metrics import pipeline, stats, weights
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,38 @@ def test_cli_errors(tmp_path, weights_file):
     cli.main(["score", str(tmp_path / "missing"), str(tmp_path / "a.npz")] + _common(weights_file))
   with pytest.raises(ValueError, match="unknown sha256"):
     cli.main(["stats", str(tmp_path / "a.npz"), "--out", str(tmp_path / "s.npz"), "--weights", str(weights_file)])
+
+
+def _no_weights(*args, **kwargs):
+  raise AssertionError("the weights were loaded before the sources were checked")
+
+
+def test_bad_sources_fail_before_weights_load(tmp_path, monkeypatch):
+  np.savez(tmp_path / "a.npz", images=np.zeros((3, 28, 28, 1), np.uint8))
+  (tmp_path / "garbage.npz").write_bytes(b"garbage")
+  (tmp_path / "notes.txt").write_text("not images")
+  monkeypatch.setattr(pipeline, "inception_extractor", _no_weights)
+  a = str(tmp_path / "a.npz")
+  with pytest.raises(FileNotFoundError, match="image source .*missing does not exist"):
+    cli.main(["score", a, str(tmp_path / "missing")])
+  with pytest.raises(ValueError, match="unknown kind of source"):
+    cli.main(["score", a, str(tmp_path / "notes.txt")])
+  with pytest.raises(ValueError, match=r"garbage\.npz is not a valid statistics \.npz .*`python -m jaxgan.fid stats`"):
+    cli.main(["score", a, str(tmp_path / "garbage.npz")])
+  with pytest.raises(ValueError, match="not a valid statistics .npz"):
+    cli.main(["score", str(tmp_path / "garbage.npz"), a])
+
+
+def test_mixed_sizes_hint_names_the_cli_option_and_it_works(tmp_path, weights_file):
+  folder = tmp_path / "mixed"
+  folder.mkdir()
+  for i, size in enumerate((28, 32, 40)):
+    Image.fromarray(np.full((size, size), 40 * i, np.uint8)).save(folder / f"{i}.png")
+  out = str(tmp_path / "s.npz")
+  with pytest.raises(ValueError, match=r"differ in size.*resolution=N \(CLI: --resolution=N\) to center-crop"):
+    cli.main(["stats", str(folder), "--out", out] + _common(weights_file))
+  cli.main(["stats", str(folder), "--out", out, "--resolution", "28"] + _common(weights_file))  # (3, 28, 28, 1)
+  assert stats.load_stats(out).num == 3
 
 
 def test_score_mnist_idx(assets, weights_file):

@@ -227,6 +227,19 @@ def test_stats_file_round_trip_and_errors(tmp_path):
     stats.load_stats(tmp_path / "missing.npz")
 
 
+def test_load_stats_of_a_corrupt_npz_says_to_recreate_it(tmp_path):
+  good = tmp_path / "good.npz"
+  stats.save_stats(good, stats.Stats(np.zeros(3), np.eye(3), 5))
+  (tmp_path / "garbage.npz").write_bytes(b"garbage")  # numpy: "pickled (object) data ... allow_pickle"
+  (tmp_path / "truncated.npz").write_bytes(good.read_bytes()[:200])  # zipfile.BadZipFile
+  np.save(tmp_path / "array.npy", np.zeros(3))
+  (tmp_path / "array.npy").rename(tmp_path / "array.npz")  # a single .npy
+  for name in ("garbage.npz", "truncated.npz", "array.npz"):
+    with pytest.raises(ValueError, match=r"not a valid statistics \.npz \(corrupt or not written by numpy\): "
+                       r"recreate it with `python -m jaxgan.fid stats`"):
+      fid_lib.fid_from_stats(str(tmp_path / name), good)
+
+
 # ------------------------------------------------------------------------------------------------ IS, KID, PR
 
 def test_inception_score_against_formula():
@@ -406,6 +419,37 @@ def test_generator_parameters_as_sample_args_compile_once():
   feats = fid_lib.features_from_generator(_scaled_sample_fn, 16, key=key, batch_size=8, extractor=ex,
                                           sample_args=jnp.float32(2.0))["pool3"]
   np.testing.assert_allclose(np.mean(feats, 0), bound.mu, rtol=1e-5, atol=1e-6)
+
+
+def test_bad_counts_and_reference_fail_before_any_sampling_or_extraction():
+  """Too few samples and reference statistics of another dimension are known up front: no sample_fn call, no
+  extractor call (nothing is traced, let alone run)."""
+  calls = []
+
+  def counting_sample_fn(key, n):
+    calls.append("sample")
+    return _sample_fn(key, n)
+
+  ex = fid_lib.FeatureExtractor(_RecordingApply(tag="early"), _tiny_extractor().params, feature_dim=6)
+  _TRACED_BATCHES.clear()
+  ref8 = stats.Stats(np.zeros(8), np.eye(8), 100)
+  with pytest.raises(ValueError, match="reference statistics have dimension 8, features have 6"):
+    fid_lib.fid(counting_sample_fn, ref8, num=10, batch_size=5, extractor=ex)
+  ref6 = stats.Stats(np.zeros(6), np.eye(6), 100)
+  with pytest.raises(ValueError, match="only 4 samples for 6-dimensional features"):
+    fid_lib.fid(counting_sample_fn, ref6, num=4, batch_size=2, extractor=ex)
+  with pytest.raises(ValueError, match="only 4 samples for 6-dimensional features"):
+    fid_lib.stats_from_generator(counting_sample_fn, 4, batch_size=2, extractor=ex)
+  with pytest.raises(ValueError, match="at least 2 samples"):
+    fid_lib.stats_from_generator(counting_sample_fn, 1, extractor=ex, allow_few=True)
+  images = np.zeros((4, 5, 5, 3), np.uint8)
+  with pytest.raises(ValueError, match="only 4 samples for 6-dimensional features"):
+    fid_lib.stats_from_images(images, ex)
+  with pytest.raises(ValueError, match="only 3 samples"):  # the limit bounds the count of an iterable
+    fid_lib.stats_from_images(iter([images, images]), ex, limit=3)
+  with pytest.raises(ValueError, match="only 4 samples for 2048-dimensional features"):  # default extractor:
+    fid_lib.stats_from_images(images)  # no weights needed to say so
+  assert not calls and not _TRACED_BATCHES
 
 
 def test_generator_output_checks():

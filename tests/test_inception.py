@@ -181,6 +181,8 @@ def test_load_verifies_hash_and_caches(tmp_path, monkeypatch):
   digest = _write_npz(src, _fake_arrays("nvidia", seed=1))
   with pytest.raises(ValueError, match="unknown sha256"):
     weights.load_inception_params(src)
+  with pytest.raises(ValueError, match=r"verify=False \(CLI: --no-verify\)"):  # the fix for API and CLI users
+    weights.load_inception_params(src)
   with pytest.raises(ValueError, match="differs from the expected"):
     weights.load_inception_params(src, sha256="0" * 64)
   params = weights.load_inception_params(src, sha256=digest)

@@ -12,6 +12,7 @@ from jaxgan.data.files import load_source
 from jaxgan.data.files import load_uint8
 from jaxgan.data.files import read_idx
 from jaxgan.data.pipeline import Pipeline
+from jaxgan.data.registry import check_dataset_name
 from jaxgan.data.registry import dataset_names
 from jaxgan.data.registry import get_dataset
 from jaxgan.data.registry import register_dataset

@@ -19,6 +19,7 @@ import pathlib
 import pickle
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -176,7 +177,7 @@ def load_idx(path: PathLike, *, split: str = "train") -> ImageDataset:
   return ImageDataset(images, labels, source=str(images_path))
 
 
-def _is_idx_name(name: str) -> bool:
+def is_idx_name(name: str) -> bool:
   name = name.lower().removesuffix(".gz")
   return ("idx" in name and name.endswith("ubyte")) or name.endswith(".idx")
 
@@ -218,6 +219,19 @@ def _list_folder(root: pathlib.Path, split: str | None) -> tuple[pathlib.Path, l
       if _is_image_name(rel):
         rel_paths.append(rel)
   return base, sorted(rel_paths)
+
+
+def open_zip(path: PathLike) -> zipfile.ZipFile:
+  """Opens a zip archive of images for reading.
+
+  Raises:
+    ValueError: the file is not a readable zip archive (the message names it and says what to do).
+  """
+  try:
+    return zipfile.ZipFile(path)
+  except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as e:
+    raise ValueError(f"{path} is not a valid zip archive (corrupt or not a zip): re-download it, or point data_dir "
+                     f"at a folder of images ({type(e).__name__}: {e})") from None
 
 
 def _list_zip(archive: zipfile.ZipFile, split: str | None, source: str) -> tuple[str, list[str]]:
@@ -276,8 +290,8 @@ def load_image_folder(path: PathLike, *, split: str | None = None, resolution: i
     index = _subset(len(rel_paths), limit, subset, source)
     rel_paths = [rel_paths[i] for i in index]
     decoded = arrays.parallel_map(lambda rel: decode(rel, base / rel), rel_paths, num_workers=num_workers)
-  elif path.is_file() and zipfile.is_zipfile(path):
-    with zipfile.ZipFile(path) as archive:
+  elif path.is_file() and (path.suffix.lower() == ".zip" or zipfile.is_zipfile(path)):
+    with open_zip(path) as archive:
       prefix, rel_paths = _list_zip(archive, split, source)
       labels, class_names = _classes(rel_paths)
       index = _subset(len(rel_paths), limit, subset, source)
@@ -304,6 +318,37 @@ def _subset(num: int, limit: int | None, subset: str, source: str) -> np.ndarray
 # ------------------------------------------------------------------------------------------------------------ npz
 
 
+_NPZ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _not_npz(path: PathLike, detail: str = "") -> ValueError:
+  # numpy's own message for a file that is no zip at all talks about pickles and allow_pickle: leave it out.
+  return ValueError(f"{path} is not a valid .npz file (corrupt or not written by numpy.savez): recreate it"
+                    + (f" ({detail})" if detail else ""))
+
+
+def open_npz(path: PathLike) -> np.lib.npyio.NpzFile:
+  """`np.load(path, allow_pickle=False)` of an `.npz`, with one clear error for a file that is not one.
+
+  Raises:
+    ValueError: the file is corrupt or not an npz archive (numpy's own message would talk about pickles).
+  """
+  try:
+    data = np.load(path, allow_pickle=False)
+  except _NPZ_ERRORS:
+    raise _not_npz(path) from None
+  if not isinstance(data, np.lib.npyio.NpzFile):  # a single .npy array saved under an .npz name
+    raise _not_npz(path, "a single .npy array, not an archive of named arrays")
+  return data
+
+
+def _npz_array(data: np.lib.npyio.NpzFile, key: str, path: PathLike) -> np.ndarray:
+  try:
+    return data[key]
+  except _NPZ_ERRORS as e:
+    raise _not_npz(path, f"array {key!r} cannot be read: {e}") from None
+
+
 def load_npz(path: PathLike, *, split: str | None = None) -> ImageDataset:
   """Images (and labels) from a numpy `.npz` file.
 
@@ -315,12 +360,12 @@ def load_npz(path: PathLike, *, split: str | None = None) -> ImageDataset:
     `ImageDataset` with images `(N, H, W, C) uint8` (floats quantized with `arrays.to_uint8`), labels int32 or None.
   Raises:
     KeyError: no image key (the message lists the file's keys).
-    ValueError: wrong shape or range, or label and image counts that differ.
+    ValueError: a corrupt file, wrong shape or range, or label and image counts that differ.
   """
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f"{path} does not exist")
-  with np.load(path, allow_pickle=False) as data:
+  with open_npz(path) as data:
     keys = set(data.files)
     image_keys = ([f"x_{split}", f"images_{split}"] if split else []) + ["images", "x"]
     image_key = next((k for k in image_keys if k in keys), None)
@@ -328,8 +373,8 @@ def load_npz(path: PathLike, *, split: str | None = None) -> ImageDataset:
       raise KeyError(f"{path}: no image array; expected one of the keys {image_keys}, the file has {sorted(keys)}")
     suffix = image_key[image_key.index("_"):] if "_" in image_key else ""
     label_key = next((k for k in (f"labels{suffix}", f"y{suffix}") if k in keys), None)
-    images = arrays.images_to_uint8(data[image_key], what=f"{path}[{image_key!r}]")
-    labels = None if label_key is None else data[label_key]
+    images = arrays.images_to_uint8(_npz_array(data, image_key, path), what=f"{path}[{image_key!r}]")
+    labels = None if label_key is None else _npz_array(data, label_key, path)
   if labels is not None:
     labels = arrays.check_labels(labels, len(images), what=f"{path}[{label_key!r}]")
   return ImageDataset(images, labels, source=str(path))
@@ -444,7 +489,7 @@ def load_source(source: PathLike, *, split: str | None = None, resolution: int |
                              resample=resample, limit=limit, subset=subset, num_workers=num_workers)
   if path.suffix.lower() == ".npz":
     dataset = load_npz(path, split=split)
-  elif _is_idx_name(path.name):
+  elif is_idx_name(path.name):
     dataset = load_idx(path)
   else:
     raise ValueError(f"{path}: unknown kind of source; expected a folder of images, a .zip of images, an .npz, "

@@ -18,8 +18,11 @@ Example:
 
 from __future__ import annotations
 
+import atexit
+import functools
 import queue
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -45,6 +48,16 @@ class _Failure:
 def uint8_to_float(images: jax.Array) -> jax.Array:
   """uint8 [0, 255] -> float32 [-1, 1] (`x / 127.5 - 1`) on the device(s) that hold the images (sharding kept)."""
   return images.astype(jnp.float32) / jnp.float32(127.5) - jnp.float32(1.0)
+
+
+def _close_at_exit(ref: weakref.ref) -> None:
+  """The `atexit` hook of a running pipeline: stops its prefetch thread before the interpreter (and JAX) shut down.
+
+  A prefetch thread still placing arrays on the device while the runtime is torn down aborts the process.
+  """
+  pipeline = ref()
+  if pipeline is not None:
+    pipeline.close()
 
 
 def _label_sharding(sharding: jax.sharding.Sharding) -> jax.sharding.Sharding:
@@ -100,6 +113,9 @@ class Pipeline:
       raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     if num == 0:
       raise ValueError("Pipeline: the dataset is empty")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+      raise ValueError(f"batch_size must be a positive int (the global batch size), got {batch_size!r} of type "
+                       f"{type(batch_size).__name__}")
     if not 1 <= batch_size <= num:
       raise ValueError(f"batch_size={batch_size} must be in [1, {num}] (the dataset has {num} examples and the "
                        "remainder of each epoch is dropped)")
@@ -129,6 +145,7 @@ class Pipeline:
     self._thread: threading.Thread | None = None
     self._queue: queue.Queue | None = None
     self._stop: threading.Event | None = None
+    self._at_exit: Callable[[], None] | None = None
 
   @classmethod
   def from_dataset(cls, dataset: arrays.ImageDataset, batch_size: int, **kwargs: Any) -> Pipeline:
@@ -258,9 +275,18 @@ class Pipeline:
     """Continues from a `state()`: the next batch is the one that followed when the state was taken.
 
     Raises:
-      ValueError: the state was taken with another seed, batch size or dataset size, or names no batch.
+      ValueError: not a `state()` dict (e.g. a checkpoint of another data source), a state taken with another
+        seed, batch size or dataset size, or one that names no batch.
     """
-    state = {k: int(np.asarray(v)) for k, v in state.items()}
+    if not isinstance(state, Mapping) or not {"epoch", "step"} <= set(state):
+      found = sorted(map(str, state)) if isinstance(state, Mapping) else type(state).__name__
+      raise ValueError(f"not a Pipeline position: expected a dict with keys 'epoch' and 'step' (and 'seed', "
+                       f"'batch_size', 'num_examples') as returned by Pipeline.state(), got {found}; a checkpoint "
+                       "of another data source or trainer?")
+    try:
+      state = {k: int(np.asarray(v)) for k, v in state.items() if k in self.state()}
+    except (TypeError, ValueError) as e:
+      raise ValueError(f"not a Pipeline position: its values must be ints, got {dict(state)!r}") from e
     for key in ("seed", "batch_size", "num_examples"):
       if key in state and state[key] != self.state()[key]:
         raise ValueError(f"cannot restore a pipeline state with {key}={state[key]} into one with "
@@ -278,6 +304,10 @@ class Pipeline:
     self._stop = threading.Event()
     self._thread = threading.Thread(target=self._produce, args=(self._epoch, self._step, self._queue, self._stop),
                                     name="jaxgan-prefetch", daemon=True)
+    # Stops the thread at interpreter exit when the user never calls close(): a thread still placing arrays on the
+    # device while the runtime shuts down aborts the process. A weakref, so that the hook keeps nothing alive.
+    self._at_exit = functools.partial(_close_at_exit, weakref.ref(self))
+    atexit.register(self._at_exit)
     self._thread.start()
 
   def _produce(self, epoch: int, step: int, out: queue.Queue, stop: threading.Event) -> None:
@@ -311,7 +341,13 @@ class Pipeline:
           raise RuntimeError("the prefetch thread stopped without a batch or an error") from None
 
   def close(self) -> None:
-    """Stops the prefetch thread and drops prefetched batches (the position stays at the last batch returned)."""
+    """Stops the prefetch thread and drops prefetched batches (the position stays at the last batch returned).
+
+    Safe to call more than once; runs by itself at interpreter exit for a pipeline that was never closed.
+    """
+    if self._at_exit is not None:
+      atexit.unregister(self._at_exit)
+      self._at_exit = None
     if self._thread is None:
       return
     self._stop.set()

@@ -83,8 +83,7 @@ def _folder(*, data_dir: str | None, split: str | None, **kwargs: Any) -> ImageD
 def _has_split(root: pathlib.Path, split: str) -> bool:
   if root.is_dir():
     return (root / split).is_dir()
-  import zipfile  # pylint: disable=import-outside-toplevel
-  with zipfile.ZipFile(root) as archive:
+  with files.open_zip(root) as archive:
     return any(n.startswith(f"{split}/") for n in archive.namelist())
 
 
@@ -120,6 +119,22 @@ def dataset_names() -> tuple[str, ...]:
   return tuple(sorted(_REGISTRY)) + ("tfds:<name>",)
 
 
+def check_dataset_name(name: str) -> None:
+  """Refuses a name that no loader knows, before anything looks for its files.
+
+  Raises:
+    ValueError: `name` is not one of `dataset_names()` (the message lists them).
+  """
+  if not isinstance(name, str) or not name:
+    raise ValueError(f"dataset name must be a non-empty string, got {name!r}; known: {', '.join(dataset_names())}")
+  if name.startswith("tfds:"):
+    if not name[len("tfds:"):]:
+      raise ValueError("dataset 'tfds:' names no TFDS dataset; use 'tfds:<name>', e.g. 'tfds:cifar10'")
+    return
+  if name not in _REGISTRY:
+    raise ValueError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
+
+
 def get_dataset(name: str, *, data_dir: str | None = None, split: str | None = "train",
                 resolution: int | Sequence[int] | None = None, channels: int | None = None,
                 limit: int | None = None, subset: str = "first", download: bool = False) -> ImageDataset:
@@ -143,6 +158,7 @@ def get_dataset(name: str, *, data_dir: str | None = None, split: str | None = "
     ValueError: an unknown name (lists the known ones).
     FileNotFoundError: missing data (names the files expected and the `data_dir` setting).
   """
+  check_dataset_name(name)
   kwargs = dict(resolution=resolution, channels=channels, limit=limit)
   if name.startswith("tfds:"):
     after = subset != "first"  # TFDS reads in its own order: read everything, then take the subset
@@ -152,6 +168,4 @@ def get_dataset(name: str, *, data_dir: str | None = None, split: str | None = "
   kwargs["subset"] = subset
   if download:
     raise ValueError(f"download=True is only for 'tfds:<name>' datasets; {name!r} reads local files")
-  if name not in _REGISTRY:
-    raise ValueError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
   return _REGISTRY[name](data_dir=data_dir, split=split, **kwargs)

@@ -155,6 +155,11 @@ def _default_extractor(extractor: FeatureExtractor | None) -> FeatureExtractor:
   return inception_extractor() if extractor is None else extractor
 
 
+def _feature_dim(extractor: FeatureExtractor | None) -> int:
+  """D of `extractor` (of the default Inception for None), without loading weights."""
+  return FEATURE_DIM if extractor is None else extractor.feature_dim
+
+
 def _rebatch(images: np.ndarray | Iterable[np.ndarray], batch_size: int, limit: int | None) -> Iterator[np.ndarray]:
   """Fixed-size host batches (the last one may be short) from an array or an iterable of arrays."""
   if isinstance(images, (np.ndarray, jax.Array)):
@@ -210,6 +215,14 @@ def _check_generator_range(ranges: tuple, what: str = "sample_fn output") -> Non
 def _check_counts(num: int, batch_size: int) -> None:
   if num < 1 or batch_size < 1:
     raise ValueError(f"num and batch_size must be >= 1, got num={num}, batch_size={batch_size}")
+
+
+def _known_count(images: Any, limit: int | None) -> int | None:
+  """The number of images to measure when it is known before reading them (an array, or a `limit`), else None."""
+  n = images.shape[0] if isinstance(images, (np.ndarray, jax.Array)) else None
+  if limit is not None:
+    n = limit if n is None else min(n, limit)
+  return n
 
 
 def _capped(batch_size: int, images: Any, limit: int | None = None) -> int:
@@ -269,6 +282,9 @@ def stats_from_images(images: np.ndarray | Iterable[np.ndarray], extractor: Feat
   Raises:
     ValueError: bad dtype/range/shape, too few images, non-finite features.
   """
+  known = _known_count(images, limit)
+  if known is not None:  # before any weights load or compute
+    st.check_sample_count(known, _feature_dim(extractor), allow_few=allow_few)
   ex = _default_extractor(extractor)
   batch_size, data_sharding, replicated = _mesh_sharding(_capped(batch_size, images, limit))
   params, moments = ex.params, st.init_moments(ex.feature_dim)
@@ -304,6 +320,7 @@ def stats_from_generator(sample_fn: SampleFn, num: int = 50_000, *, key: jax.Arr
     ValueError: generator output out of range or non-finite, too few samples.
   """
   _check_counts(num, batch_size)
+  st.check_sample_count(num, _feature_dim(extractor), allow_few=allow_few)  # before any weights load or compute
   ex = _default_extractor(extractor)
   key = jax.random.key(0) if key is None else key
   batch_size, data_sharding, replicated = _mesh_sharding(min(batch_size, num))
@@ -379,8 +396,10 @@ def fid(sample_fn: SampleFn, ref_stats: st.Stats | str | os.PathLike, num: int =
     FID, a Python float.
   """
   ref = st.load_stats(ref_stats) if isinstance(ref_stats, (str, os.PathLike)) else ref_stats
+  dim = _feature_dim(extractor)  # checked before any weights load or compute (so is num, in stats_from_generator)
+  if ref.mu.shape != (dim,):
+    raise ValueError(f"reference statistics have dimension {ref.mu.shape[0]}, features have {dim}: compute the "
+                     "reference with the same extractor (`stats_from_images` or `python -m jaxgan.fid stats`)")
   gen = stats_from_generator(sample_fn, num, key=key, batch_size=batch_size, extractor=extractor,
                              allow_few=allow_few, sample_args=sample_args)
-  if gen.mu.shape != ref.mu.shape:
-    raise ValueError(f"reference statistics have dimension {ref.mu.shape[0]}, features have {gen.mu.shape[0]}")
   return frechet.frechet_distance(gen.mu, gen.sigma, ref.mu, ref.sigma, method=method)

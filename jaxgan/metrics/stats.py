@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import pathlib
+import zipfile
+import zlib
 from typing import NamedTuple
 
 import jax
@@ -76,6 +78,16 @@ def update_moments(state: MomentState, features: jax.Array, mask: jax.Array | No
   return MomentState(state.count + n.astype(jnp.int32), shift, s, sc, g, gc)
 
 
+def check_sample_count(n: int, dim: int, *, allow_few: bool = False) -> None:
+  """Raises ValueError unless `n` samples give a usable covariance of `dim`-dimensional features (called before
+  any compute where `n` is known up front, and again on the final count)."""
+  if n < 2:
+    raise ValueError(f"need at least 2 samples for a covariance, got {n}")
+  if n < dim and not allow_few:
+    raise ValueError(f"only {n} samples for {dim}-dimensional features: the covariance is singular and the FID is "
+                     f"meaningless. Use at least {dim} samples (50,000 is standard), or pass allow_few=True.")
+
+
 def finalize_moments(state: MomentState, *, allow_few: bool = False) -> Stats:
   """Mean and unbiased covariance (like `np.cov`) in float64 on the host.
 
@@ -92,11 +104,7 @@ def finalize_moments(state: MomentState, *, allow_few: bool = False) -> Stats:
   gram = st.gram.astype(np.float64) - st.gram_c
   if not (np.all(np.isfinite(total)) and np.all(np.isfinite(gram))):
     raise ValueError("features contain NaN or inf: check the images (NaN in generator output?) and the weights")
-  if n < 2:
-    raise ValueError(f"need at least 2 samples for a covariance, got {n}")
-  if n < dim and not allow_few:
-    raise ValueError(f"only {n} samples for {dim}-dimensional features: the covariance is singular and the FID is "
-                     f"meaningless. Use at least {dim} samples (50,000 is standard), or pass allow_few=True.")
+  check_sample_count(n, dim, allow_few=allow_few)
   mean_c = total / n
   sigma = (gram - n * np.outer(mean_c, mean_c)) / (n - 1)
   sigma = 0.5 * (sigma + sigma.T)
@@ -136,23 +144,41 @@ def save_stats(path: str | os.PathLike, stats: Stats) -> pathlib.Path:
   return path
 
 
+def read_npz(path: str | os.PathLike, keys: tuple[str, ...]) -> tuple[list[str], dict[str, np.ndarray]]:
+  """The names in an .npz and the arrays of those of `keys` it has, read without pickle.
+
+  Raises:
+    ValueError: not a readable numpy .npz (garbage, truncated, a single .npy, pickled objects), saying how to
+      recreate it (instead of numpy's advice to allow pickle).
+  """
+  try:
+    z = np.load(path, allow_pickle=False)
+    if not isinstance(z, np.lib.npyio.NpzFile):
+      raise ValueError("a single .npy array, not an .npz")
+    with z:
+      return list(z.files), {k: np.asarray(z[k]) for k in keys if k in z.files}
+  except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+    raise ValueError(f"{path} is not a valid statistics .npz (corrupt or not written by numpy): recreate it with "
+                     "`python -m jaxgan.fid stats`") from err
+
+
 def load_stats(path: str | os.PathLike) -> Stats:
   """Reads an .npz with `mu` (D,) and `sigma` (D, D) (TTUR / pytorch-fid / jaxgan).
 
   Raises:
-    FileNotFoundError: no such file. ValueError: keys missing or shapes inconsistent.
+    FileNotFoundError: no such file. ValueError: not a valid .npz, keys missing or shapes inconsistent.
   """
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f"statistics file {path} does not exist; create one with `python -m jaxgan.fid stats "
                             "SOURCE --out FILE.npz`")
-  with np.load(path, allow_pickle=False) as z:
-    missing = [k for k in ("mu", "sigma") if k not in z.files]
-    if missing:
-      raise ValueError(f"statistics file {path} lacks {missing} (has {z.files}); a stats file needs 'mu' (D,) and "
-                       "'sigma' (D, D), as written by save_stats, TTUR or pytorch-fid")
-    mu, sigma = np.asarray(z["mu"], np.float64).reshape(-1), np.asarray(z["sigma"], np.float64)
-    num = int(z["num"]) if "num" in z.files else 0
+  names, arrays = read_npz(path, ("mu", "sigma", "num"))
+  missing = [k for k in ("mu", "sigma") if k not in arrays]
+  if missing:
+    raise ValueError(f"statistics file {path} lacks {missing} (has {names}); a stats file needs 'mu' (D,) and "
+                     "'sigma' (D, D), as written by save_stats, TTUR or pytorch-fid")
+  mu, sigma = np.asarray(arrays["mu"], np.float64).reshape(-1), np.asarray(arrays["sigma"], np.float64)
+  num = int(arrays["num"]) if "num" in arrays else 0
   if sigma.shape != (mu.shape[0], mu.shape[0]):
     raise ValueError(f"statistics file {path}: sigma has shape {sigma.shape}, expected {(mu.shape[0],) * 2}")
   return Stats(mu, sigma, num)

@@ -383,7 +383,7 @@ def _check_hash(path: pathlib.Path, digest: str, expected: str | None) -> None:
       f"FID weights {path}: unknown sha256 {digest}. Known files are pytorch-fid's {PTH_NAME} (sha256 starts with "
       f"{PTH_SHA256_PREFIX}) and the NVIDIA-layout npz ({next(iter(KNOWN_SHA256))}). Download the standard file "
       "(load_inception_params(download=True) or `python -m jaxgan.fid download`), or, if you trust this file, pass "
-      "sha256=<its digest> or verify=False.")
+      "sha256=<its digest> or verify=False (CLI: --no-verify).")
 
 
 def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -16,7 +16,6 @@ The resolution must be a multiple of 4 (28 by default; 32 also works).
 """
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from jaxgan.nets import conditional
 from jaxgan.nets import layers

@@ -37,7 +37,7 @@ import optax
 from jaxgan import config as config_lib
 from jaxgan import losses
 from jaxgan import sampling
-from jaxgan.data import Pipeline, get_dataset
+from jaxgan.data import Pipeline, check_dataset_name, get_dataset
 from jaxgan.data.arrays import ImageDataset
 from jaxgan.data.files import idx_file_names
 from jaxgan.data.pipeline import uint8_to_float
@@ -232,8 +232,13 @@ def resolve_data_dir(dataset: str, data_dir: str, split: str = "train") -> str |
   Returns:
     A path, or None for TFDS datasets without a data_dir (TFDS' default folder).
   Raises:
-    ExperimentError: no data_dir given and no default found (names the expected files).
+    ExperimentError: an unknown dataset name (lists the known ones), or no data_dir given and no default found
+      (names the expected files).
   """
+  try:
+    check_dataset_name(dataset)
+  except ValueError as e:
+    raise ExperimentError(str(e)) from None
   if data_dir:
     return os.path.expanduser(data_dir)
   if dataset.startswith("tfds:"):
