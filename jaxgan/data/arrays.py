@@ -277,7 +277,8 @@ def stack_images(arrays: Sequence[np.ndarray], names: Sequence[str], *, channels
     if array.shape[:2] != first:
       raise ValueError(
         f"images in {source} differ in size: {names[0]} is {first[0]}x{first[1]} (HxW) but {name} is "
-        f"{array.shape[0]}x{array.shape[1]}; pass resolution=N (CLI: --resolution=N) to center-crop and resize them all to NxN")
+        f"{array.shape[0]}x{array.shape[1]}; pass resolution=N (CLI: --resolution=N) to center-crop and resize "
+        "them all to NxN")
   num_channels = channels or max(a.shape[-1] for a in arrays)
   out = np.empty((len(arrays), *first, num_channels), np.uint8)
   for i, array in enumerate(arrays):
