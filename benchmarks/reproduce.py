@@ -939,13 +939,20 @@ def main(argv: Sequence[str] | None = None) -> str:
     return ""
   try:
     rows = classics.expand_rows(args.rows)
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    try:
+      seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+      raise ValueError(f"--seeds {args.seeds!r}: expected comma-separated ints, e.g. 0,1,2") from None
     for name in args.protocols.split(","):
       proto.get_protocol(name)
     row_datasets = list(dict.fromkeys(classics.get_row(r).dataset for r in rows))
     datasets = ([d.strip() for d in args.datasets.split(",") if d.strip()] or row_datasets
                 or list(proto.SPLIT_SIZES))
     data_dirs = parse_data_dirs(args.data_dir, row_datasets + (datasets if args.baselines else []))
+    missing = [f"{name}={folder}" for name, folder in data_dirs.items()
+               if not pathlib.Path(folder).expanduser().exists()]
+    if missing:
+      raise ValueError(f"--data-dir: {', '.join(missing)} does not exist")
     steps = parse_steps(args.steps, rows)
   except (experiment.ExperimentError, proto.ProtocolError, ValueError) as e:
     sys.exit(f"error: {e}")

@@ -345,6 +345,10 @@ def test_plan_checks_arguments_and_lists_rows(capsys):
     reproduce.main(["--rows", "mnist_ns,fashion_ns", "--data-dir", "data/mnist", "--plan"])
   with pytest.raises(SystemExit, match="unknown row 'nope'"):
     reproduce.main(["--rows", "nope", "--plan"])
+  with pytest.raises(SystemExit, match=r"--seeds '0,a': expected comma-separated ints"):
+    reproduce.main(["--rows", "mnist_ns", "--seeds", "0,a", "--plan"])
+  with pytest.raises(SystemExit, match=r"--data-dir: mnist=/nonexistent/mnist does not exist"):
+    reproduce.main(["--rows", "mnist_ns", "--data-dir", "/nonexistent/mnist", "--plan"])
 
 
 def test_steps_for_every_row_or_per_row():
