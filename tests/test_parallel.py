@@ -15,6 +15,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from jaxgan.train import parallel
@@ -146,3 +147,24 @@ def test_data_parallel_auto_and_jit():
   placed = jit_dp.put_state(tree)
   jax.jit(lambda t: t, donate_argnums=0)(placed)
   assert not tree["w"].is_deleted()
+
+
+@pytest.mark.parametrize("mode", ["mesh", "pmap"])
+def test_unplaced_batch_is_refused_with_the_remedy(mode):
+  # A host batch handed to the step as it is (without dp.put_batch) fails with the remedy before the sharding code.
+  from jaxgan import losses as L  # pylint: disable=g-import-not-at-top
+  from jaxgan.nets.mlp import TinyMLPDiscriminator, TinyMLPGenerator  # pylint: disable=g-import-not-at-top
+  from jaxgan.train.step import StepConfig, init_state  # pylint: disable=g-import-not-at-top
+  g, d, loss, tx = TinyMLPGenerator(), TinyMLPDiscriminator(), L.non_saturating(), optax.sgd(0.1)
+  cfg = StepConfig(latent_dim=2, d_steps=2)
+  host = {"image": np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32)}
+  dp = parallel.DataParallel.create(mode, d_steps=2)
+  step = dp.compile(g, d, loss, tx, tx, cfg)
+  state = dp.put_state(init_state(jax.random.PRNGKey(0), g, d, loss, tx, tx, cfg, host))
+  for bad in (host, {"image": jnp.asarray(host["image"])}):
+    with pytest.raises(ValueError, match=rf"DataParallel\('{mode}'\) step: .*pass each host batch through "
+                                         r"dp.put_batch"):
+      step(state, bad)
+  state, metrics = step(state, dp.put_batch(host))
+  assert np.isfinite(float(metrics["d_loss"]))
+

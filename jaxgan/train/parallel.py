@@ -44,7 +44,7 @@ Example (pmap):
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import flax.linen as nn
 import jax
@@ -468,15 +468,31 @@ class DataParallel:
       return jax.jit(make_train_step(generator, discriminator, loss, g_tx, d_tx, cfg), donate_argnums=0,
                      compiler_options=compiler_options)
     if self.mode == "mesh":
-      return make_mesh_step(generator, discriminator, loss, g_tx, d_tx, cfg, self.mesh,
-                            compiler_options=compiler_options)
+      mesh_step = make_mesh_step(generator, discriminator, loss, g_tx, d_tx, cfg, self.mesh,
+                                 compiler_options=compiler_options)
+
+      def placed_mesh_step(state, batch):
+        self._check_placed(batch, self.d_steps, "d_steps")
+        return mesh_step(state, batch)
+
+      return placed_mesh_step
     step = make_pmap_step(generator, discriminator, loss, g_tx, d_tx, cfg)
 
     def pmap_step(state, batch):
+      self._check_placed(batch, jax.local_device_count(), "local devices")
       state, metrics = step(state, batch)
       return state, unreplicate(metrics)
 
     return pmap_step
+
+  def _check_placed(self, batch: Any, leading: int, what: str) -> None:
+    """A batch that did not go through `put_batch` fails here with the remedy, not deep inside the sharding code."""
+    image = batch.get("image") if isinstance(batch, Mapping) else None
+    if not isinstance(image, jax.Array) or image.ndim < 2 or image.shape[0] != leading:
+      got = (f"{type(image).__name__} of shape {getattr(image, 'shape', None)}" if image is not None
+             else repr(batch)[:80])
+      raise ValueError(f"DataParallel({self.mode!r}) step: batch['image'] must be placed by dp.put_batch (leading "
+                       f"axis {leading}, the {what}), got {got}; pass each host batch through dp.put_batch")
 
   def put_state(self, state: Any) -> Any:
     """The state placed for the step (a copy: the step donates it)."""
