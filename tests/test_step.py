@@ -218,6 +218,15 @@ def test_bad_inputs_raise_clear_errors():
     init_state(jax.random.PRNGKey(0), g_img, d_img, loss, tx, tx, StepConfig(latent_dim=2), {"image": pixels})
   init_state(jax.random.PRNGKey(0), g_img, d_img, loss, tx, tx, StepConfig(latent_dim=2),
              {"image": pixels / 127.5 - 1})
+  # conditional=True with nets built without classes would train an unconditional GAN: refused.
+  from jaxgan.nets import registry  # pylint: disable=g-import-not-at-top
+  sizes = dict(resolution=28, channels=1)
+  g_plain = registry.get_generator("dcgan_tiny", **sizes)
+  d_cond = registry.get_discriminator("dcgan_tiny", num_classes=3, **sizes)
+  labelled = {"image": jnp.zeros((4, 28, 28, 1)), "label": jnp.zeros((4,), jnp.int32)}
+  with pytest.raises(ValueError, match=r"the generator \(DCGANGenerator\) has num_classes=0 .*num_classes=K"):
+    init_state(jax.random.PRNGKey(0), g_plain, d_cond, loss, tx, tx, StepConfig(latent_dim=2, conditional=True),
+               labelled)
   with pytest.raises(TypeError, match="LossTransform"):
     make_train_step(g, d, "hinge", tx, tx, cfg)
 

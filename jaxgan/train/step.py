@@ -348,6 +348,11 @@ def init_state(
     ValueError: a batch that does not fit `cfg`, or a generator whose output does not match the data's shape.
   """
   check_batch(example_batch, cfg)
+  if cfg.conditional:
+    for role, model in (("generator", generator), ("discriminator", discriminator)):
+      if getattr(model, "num_classes", None) == 0:
+        raise ValueError(f"conditional=True, but the {role} ({type(model).__name__}) has num_classes=0 and would "
+                         "ignore the labels: build it with num_classes=K (the number of classes)")
   image = jnp.asarray(example_batch["image"])
   if image.ndim == 4 and not (_TRACER is not None and isinstance(image, _TRACER)):  # concrete (N, H, W, C) images
     low, high = float(jnp.min(image)), float(jnp.max(image))
