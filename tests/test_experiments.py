@@ -281,6 +281,15 @@ def test_bad_input_is_refused_before_compute(data_dir, tmp_path, monkeypatch):
   assert not os.path.exists(os.path.join(wd, "checkpoints"))
 
 
+def test_unsupported_resolution_is_refused_before_the_data_is_read(data_dir, tmp_path, monkeypatch):
+  read = []
+  monkeypatch.setattr(experiment, "load_data", lambda c: read.append(c) or pytest.fail("data read"))
+  wd = tmp_path / "res40"
+  with pytest.raises(experiment.ExperimentError, match=r"cannot build net .* for 40x40x3 images: .*resolution 40"):
+    dcgan.main(_config(dcgan, data_dir, resolution=40), str(wd))
+  assert not read and not (wd / "config.json").exists()
+
+
 def test_linear_lr_schedule_falls_to_zero_over_the_run():
   """Adam's first update on a constant gradient is -lr * sign(g); under the linear schedule the k-th update
   is -lr * (1 - k / n) * sign(g) (bias-corrected moments of a constant gradient equal g and g^2)."""

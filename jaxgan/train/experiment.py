@@ -541,6 +541,8 @@ def _prepare(config: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDi
   c = apply_smoke(config) if config.smoke else ml_collections.ConfigDict(config.to_dict())
   check_config(c)
   c.data_dir = resolve_data_dir(c.dataset, c.data_dir, c.split) or ""
+  if c.resolution:  # a size the nets cannot take is refused before the images are decoded
+    _check_net_size(c, c.resolution, c.channels or 3)
   data = load_data(c)
   num_classes = check_labels(c, data)
   h, w = data.resolution
@@ -575,8 +577,25 @@ def _example(c: ml_collections.ConfigDict, data: ImageDataset, num_classes: int)
 
 def _build_error(c: ml_collections.ConfigDict, data: ImageDataset, e: ValueError) -> ExperimentError:
   h, w = data.resolution
-  return ExperimentError(f"cannot build net {c.net!r} for {h}x{w}x{data.channels} images: {e}; "
+  return _size_error(c, f"{h}x{w}x{data.channels}", e)
+
+
+def _size_error(c: ml_collections.ConfigDict, size: str, e: ValueError) -> ExperimentError:
+  return ExperimentError(f"cannot build net {c.net!r} for {size} images: {e}; "
                          "set --resolution (and --channels) to a size the net supports")
+
+
+def _check_net_size(c: ml_collections.ConfigDict, resolution: int, channels: int) -> None:
+  """Builds G and D for `resolution` abstractly (shapes only, nothing compiled or computed)."""
+  generator, discriminator = build_nets(c, resolution, channels, 0)
+  z = jnp.zeros((2, c.latent_dim), jnp.float32)
+  x = jnp.zeros((2, resolution, resolution, channels), jnp.float32)
+  key = jax.random.PRNGKey(0)
+  try:
+    jax.eval_shape(lambda: generator.init(key, z, None, train=False))
+    jax.eval_shape(lambda: discriminator.init(key, x, None, train=False))
+  except ValueError as e:
+    raise _size_error(c, f"{resolution}x{resolution}x{channels}", e) from None
 
 
 def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = True, *,
