@@ -452,11 +452,19 @@ def test_bad_counts_and_reference_fail_before_any_sampling_or_extraction():
   assert not calls and not _TRACED_BATCHES
 
 
-def test_generator_output_checks():
+def test_generator_output_checks(monkeypatch):
   ex = _tiny_extractor()
   nan_fn = lambda key, n: jnp.full((n, 5, 5, 3), jnp.nan)
   with pytest.raises(ValueError, match="non-finite"):
     fid_lib.stats_from_generator(nan_fn, 8, batch_size=8, extractor=ex, allow_few=True)
+  # A NaN generator is named after its first batch, not after all of them.
+  steps = []
+  real_step = fid_lib._generator_step  # pylint: disable=protected-access
+  monkeypatch.setattr(fid_lib, "_generator_step", lambda *a: steps.append(1) or real_step(*a))
+  with pytest.raises(ValueError, match="non-finite"):
+    fid_lib.stats_from_generator(nan_fn, 32, batch_size=4, extractor=ex, allow_few=True)
+  assert len(steps) == 1
+  monkeypatch.undo()
   wide_fn = lambda key, n: jax.random.uniform(key, (n, 5, 5, 3)) * 255
   with pytest.raises(ValueError, match=r"must be in \[-1, 1\]"):
     fid_lib.stats_from_generator(wide_fn, 8, batch_size=8, extractor=ex, allow_few=True)

@@ -333,6 +333,8 @@ def stats_from_generator(sample_fn: SampleFn, num: int = 50_000, *, key: jax.Arr
   for i in range(math.ceil(num / batch_size)):
     moments, ranges = _generator_step(ex.apply_fn, sample_fn, batch_size, data_sharding, params, sample_args,
                                       moments, ranges, key, jnp.int32(i), num_arr)
+    if i == 0:  # a diverged (NaN) or wrongly scaled G is named after its first batch, not after all of them
+      _check_generator_range(ranges)
   _check_generator_range(ranges)
   return st.finalize_moments(moments, allow_few=allow_few)
 
@@ -361,6 +363,8 @@ def features_from_generator(sample_fn: SampleFn, num: int, *, key: jax.Array | N
     for k, v in jax.device_get(feats).items():
       outs.setdefault(k, []).append(np.asarray(v))
     ranges = _merge_range(ranges, r)
+    if i == 0:  # as in stats_from_generator
+      _check_generator_range(ranges)
   _check_generator_range(ranges)
   out = {k: np.concatenate(v)[:num] for k, v in outs.items()}
   if not np.all(np.isfinite(out["pool3"])):
