@@ -57,7 +57,6 @@ def _load_images(source: str, args: argparse.Namespace) -> np.ndarray:
   except ImportError as err:
     raise SystemExit(f"jaxgan.data.files.load_uint8 is not available ({err}); compute stats from arrays with "
                      "jaxgan.metrics.stats_from_images instead") from err
-  _check_source(source)
   images, _ = load_uint8(source, split=args.split, resolution=args.resolution, limit=args.num)
   return images
 
