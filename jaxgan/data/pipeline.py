@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan._checks import is_int
 from jaxgan.data import arrays
 
 _PERMUTATION_STREAM = 0
@@ -109,11 +110,11 @@ class Pipeline:
     self._labels = None if labels is None else arrays.check_labels(labels, num)
     process_index = jax.process_index() if process_index is None else int(process_index)
     process_count = jax.process_count() if process_count is None else int(process_count)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if not is_int(seed) or seed < 0:
       raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     if num == 0:
       raise ValueError("Pipeline: the dataset is empty")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+    if not is_int(batch_size):
       raise ValueError(f"batch_size must be a positive int (the global batch size), got {batch_size!r} of type "
                        f"{type(batch_size).__name__}")
     if not 1 <= batch_size <= num:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Callable
 
+from jaxgan import _checks
 from jaxgan.losses.adversarial import hinge
 from jaxgan.losses.adversarial import least_squares
 from jaxgan.losses.adversarial import minimax
@@ -78,7 +78,7 @@ def build_loss(adversarial: str, *, regularizer: str | None = None, weight: floa
   Raises:
     ValueError: an unknown name (the message lists the known ones), or `interval` not an int >= 1.
   """
-  if isinstance(interval, bool) or not isinstance(interval, numbers.Integral) or interval < 1:
+  if not _checks.is_int(interval) or interval < 1:
     raise ValueError(f"build_loss: interval must be an int >= 1 (1: regularize at every D step), got {interval!r}")
   adv = _lookup(ADVERSARIAL, "loss", adversarial)(**(adversarial_kwargs or {}))
   if top_k_fraction is not None:

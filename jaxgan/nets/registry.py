@@ -22,8 +22,8 @@ import functools
 from typing import Any, NamedTuple
 
 import flax.linen as nn
-import numpy as np
 
+from jaxgan._checks import is_int
 from jaxgan.nets import dcgan
 from jaxgan.nets import infogan
 from jaxgan.nets import resnet
@@ -73,7 +73,7 @@ _SIZES = {"resolution": 1, "channels": 1, "width": 1, "num_classes": 0}  # size 
 def _check_sizes(what: str, name: str, kwargs: dict[str, Any]) -> None:
   for key, smallest in _SIZES.items():
     value = kwargs.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest):
+    if value is not None and (not is_int(value) or value < smallest):
       raise ValueError(f"{what}({name!r}): {key} must be an int >= {smallest}, got {value!r}")
 
 

@@ -31,6 +31,8 @@ from typing import Any, Callable, TypeVar
 import jax
 import numpy as np
 
+from jaxgan._checks import is_int
+
 ENV_COORDINATOR = "JAXGAN_COORDINATOR"
 ENV_NUM_PROCESSES = "JAXGAN_NUM_PROCESSES"
 ENV_PROCESS_ID = "JAXGAN_PROCESS_ID"
@@ -76,7 +78,7 @@ def _from_env(value: Any, env: str, cast: Callable[[str], Any]) -> Any:
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+  if not is_int(value) or value < minimum:
     raise ValueError(f"initialize: {name} must be an int >= {minimum}, got {value!r}")
   return int(value)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import numbers
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -20,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxgan._checks import is_int
 from jaxgan.losses.base import LossContext, LossTransform, per_example_from_key
 from jaxgan.sampling import check_latent_dist, sample_latent
 from jaxgan.train.state import GANState
@@ -70,7 +70,7 @@ class StepConfig:
       raise ValueError(f"compute_dtype must be None or one of {COMPUTE_DTYPES}, got {self.compute_dtype!r}")
     for name in ("latent_dim", "d_steps", "packing", "g_batch_multiplier"):  # numpy ints become ints
       value = getattr(self, name)
-      if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+      if not is_int(value) or value < 1:
         raise ValueError(f"{name} must be an int >= 1, got {value!r}")
       object.__setattr__(self, name, int(value))
     if not isinstance(self.conditional, (bool, np.bool_)):  # a string such as "false" would count as True
