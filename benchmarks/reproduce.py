@@ -493,7 +493,7 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
 
 def _row_settings(row: str, steps: int, smoke: bool, eval_cap: int) -> dict[str, Any]:
   """What makes two runs of a row comparable: its config (seed 0, no host-only fields), steps, smoke, eval cap."""
-  config = json.loads(json.dumps(row_config(row, 0, steps=steps).to_dict(), default=str))
+  config = experiment.plain_config(row_config(row, 0, steps=steps))
   return {"config": config, "smoke": smoke, "eval_cap": eval_cap}
 
 
@@ -505,7 +505,7 @@ def _same_settings(earlier: Mapping[str, Any], settings: Mapping[str, Any]) -> b
   old, new = earlier.get("config"), settings.get("config")
   if not isinstance(old, dict) or not isinstance(new, dict) or set(old) - set(new):
     return False
-  defaults = json.loads(json.dumps(experiment.base_config().to_dict(), default=str))
+  defaults = experiment.plain_config(experiment.base_config())
   return all(old[k] == v if k in old else (k in defaults and defaults[k] == v) for k, v in new.items())
 
 

@@ -555,7 +555,7 @@ def _prepare(config: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDi
   return c, data, num_classes
 
 
-def _plain(c: ml_collections.ConfigDict) -> dict[str, Any]:
+def plain_config(c: ml_collections.ConfigDict) -> dict[str, Any]:
   """The config as JSON-able plain values (what config.json holds)."""
   return json.loads(json.dumps(c.to_dict(), default=str))
 
@@ -619,7 +619,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   c, data, num_classes = _prepare(config)
   h, _ = data.resolution
   per_step = c.d_steps * c.batch_size
-  config_dict = _plain(c)
+  config_dict = plain_config(c)
   fingerprinted = _fingerprinted(config_dict)
   if workdir:
     if resume:
@@ -861,7 +861,7 @@ def run_together(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequenc
     if workdir:
       config_lib.save_config(ci, workdir)
       ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=ci.keep,
-                          config=_fingerprinted(_plain(ci)))
+                          config=_fingerprinted(plain_config(ci)))
       ckpt.save(int(state_i.step), state_i, {"data": pipelines[i].state()})
       with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in history)
