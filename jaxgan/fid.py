@@ -24,10 +24,6 @@ from jaxgan.metrics import modes, stats, weights
 from jaxgan.metrics.frechet import METHODS as FRECHET_METHODS
 
 
-_SOURCES = ("a folder of images, a .zip of images, an .npz (images, or mu/sigma statistics), an idx(.gz) file, a "
-            "folder of idx files or cifar-10-python.tar.gz")
-
-
 def _is_stats_file(path: str) -> bool:
   p = pathlib.Path(path)
   if p.suffix.lower() != ".npz" or not p.is_file():
@@ -41,14 +37,13 @@ def _check_source(source: str) -> None:
   path = pathlib.Path(source)
   if not path.exists():
     raise FileNotFoundError(f"image source {source} does not exist")
-  if path.is_dir() or _is_stats_file(source) or path.suffix.lower() in (".zip", ".npz"):
+  if _is_stats_file(source):
     return
   try:
     from jaxgan.data import files  # pylint: disable=import-outside-toplevel
   except ImportError:
     return  # _load_images says what is missing
-  if not (files.is_idx_name(path.name) or files.is_cifar10_python(path)):
-    raise ValueError(f"{source}: unknown kind of source; expected {_SOURCES}")
+  files.check_source(path)
 
 
 def _load_images(source: str, args: argparse.Namespace) -> np.ndarray:

@@ -177,7 +177,7 @@ def load_idx(path: PathLike, *, split: str = "train") -> ImageDataset:
   return ImageDataset(images, labels, source=str(images_path))
 
 
-def is_idx_name(name: str) -> bool:
+def _is_idx_name(name: str) -> bool:
   name = name.lower().removesuffix(".gz")
   return ("idx" in name and name.endswith("ubyte")) or name.endswith(".idx")
 
@@ -474,10 +474,8 @@ def load_source(source: PathLike, *, split: str | None = None, resolution: int |
   Returns:
     `ImageDataset` with `(N, H, W, C) uint8` images.
   """
-  path = pathlib.Path(source)
   arrays.check_transform_args(channels, resize, resample)
-  if not path.exists():
-    raise FileNotFoundError(f"{path} does not exist")
+  path = check_source(source)
   if path.is_dir() and any(find_idx(path, s, "images") for s in ("train", "test")):
     dataset = load_idx(path, split=split or "train")
     return _finish(dataset, resolution, channels, limit, subset, resize, resample, num_workers)
@@ -487,14 +485,25 @@ def load_source(source: PathLike, *, split: str | None = None, resolution: int |
   if path.is_dir() or (path.suffix.lower() == ".zip"):
     return load_image_folder(path, split=split, resolution=resolution, channels=channels, resize=resize,
                              resample=resample, limit=limit, subset=subset, num_workers=num_workers)
-  if path.suffix.lower() == ".npz":
-    dataset = load_npz(path, split=split)
-  elif is_idx_name(path.name):
-    dataset = load_idx(path)
-  else:
+  dataset = load_npz(path, split=split) if path.suffix.lower() == ".npz" else load_idx(path)  # check_source: idx
+  return _finish(dataset, resolution, channels, limit, subset, resize, resample, num_workers)
+
+
+def check_source(source: PathLike) -> pathlib.Path:
+  """The path of `source` if it is of a kind `load_source` reads; nothing is read from it.
+
+  Raises:
+    FileNotFoundError: it does not exist.
+    ValueError: it is a file of no known kind.
+  """
+  path = pathlib.Path(source)
+  if not path.exists():
+    raise FileNotFoundError(f"{path} does not exist")
+  if not (path.is_dir() or path.suffix.lower() in (".zip", ".npz") or _is_idx_name(path.name)
+          or is_cifar10_python(path)):
     raise ValueError(f"{path}: unknown kind of source; expected a folder of images, a .zip of images, an .npz, "
                      "an idx file (*-idx3-ubyte[.gz]), a folder of idx files, or cifar-10-python.tar.gz")
-  return _finish(dataset, resolution, channels, limit, subset, resize, resample, num_workers)
+  return path
 
 
 def is_cifar10_python(path: pathlib.Path) -> bool:
