@@ -284,14 +284,15 @@ class Pipeline:
       raise ValueError(f"not a Pipeline position: expected a dict with keys 'epoch' and 'step' (and 'seed', "
                        f"'batch_size', 'num_examples') as returned by Pipeline.state(), got {found}; a checkpoint "
                        "of another data source or trainer?")
+    own = self.state()
     try:
-      state = {k: int(np.asarray(v)) for k, v in state.items() if k in self.state()}
+      state = {k: int(np.asarray(v)) for k, v in state.items() if k in own}
     except (TypeError, ValueError) as e:
       raise ValueError(f"not a Pipeline position: its values must be ints, got {dict(state)!r}") from e
     for key in ("seed", "batch_size", "num_examples"):
-      if key in state and state[key] != self.state()[key]:
+      if key in state and state[key] != own[key]:
         raise ValueError(f"cannot restore a pipeline state with {key}={state[key]} into one with "
-                         f"{key}={self.state()[key]}: the batches would differ")
+                         f"{key}={own[key]}: the batches would differ")
     epoch, step = state["epoch"], state["step"]
     if epoch < 0 or not 0 <= step < self.steps_per_epoch:
       raise ValueError(f"invalid pipeline state epoch={epoch}, step={step} ({self.steps_per_epoch} steps/epoch)")
