@@ -17,8 +17,8 @@ Where jaxgan differs from the papers (all written per row in `ROWS[...].note`):
   * hinge + SN on MNIST / Fashion is not in Lucic et al.: it uses the InfoGAN pair with a spectrally normalized
     critic (`sninfogan`) and Miyato et al.'s setting B optimizer.
   * The ResNet rows decay the learning rate linearly to 0 (Gulrajani et al.; the SN-GAN projection code of
-    Miyato & Koyama 2018 does the same over 50k G steps). The SN-GAN row draws 128 latents per G update with D
-    batch 64, as that code does (`g_batch_multiplier=2`); the other rows draw D's batch.
+    Miyato & Koyama 2018 does the same over 50k G steps). The two ResNet rows draw 128 latents per G update with D
+    batch 64, as both papers' code does (`g_batch_multiplier=2`); the other rows draw D's batch.
   * "Epochs" count real images read: one G step reads `d_steps * batch_size` images.
 
 Run one row (the benchmark runner `python -m benchmarks.reproduce` runs, evaluates and tabulates several):
@@ -160,12 +160,14 @@ def _rows_cifar() -> list[Row]:
           "standard CNN without SN and its 100k G steps",
           {"fid": 40.2, "source": f"{MIYATO}, Table 2 (WGAN-GP, standard CNN)"}, jpeg),
       Row("cifar_wgan_gp_resnet", "cifar10", "miyato2018",
-          dict(res, net="resnet", loss="wasserstein", regularizer="gradient_penalty", reg_weight=10.0,
-               num_steps=100_000),
+          dict(res, net="gpresnet", loss="wasserstein", regularizer="gradient_penalty", reg_weight=10.0,
+               num_steps=100_000, g_batch_multiplier=2),
           "Gulrajani et al. 2017, arXiv:1704.00028, Sec. 5 and App. F (ResNet, lambda 10, n_critic 5, Adam 2e-4 "
           "(0, 0.9) decayed linearly to 0, 100k G steps)",
           {"is": 7.86, "source": "Gulrajani et al. 2017, Table 3 (unsupervised ResNet; no FID published)"},
-          f"{jpeg}; G and D widths 256 / 128 (jaxgan's ResNet pair), not Gulrajani's 128 / 128"),
+          f"{jpeg}; G and D 128 wide, D mean-pooled, 128 latents per G update with D batch 64, as in the code "
+          "released with the paper (gan_cifar_resnet.py); its uniform dequantization noise on real images is not "
+          "added"),
       Row("cifar_sngan_resnet_hinge", "cifar10", "miyato2018",
           dict(res, net="snresnet", loss="hinge", num_steps=50_000, g_batch_multiplier=2),
           f"{MIYATO}, ResNet with SN and hinge loss, Adam 2e-4 (0, 0.9), n_dis 5, 50k G steps, lr decayed "

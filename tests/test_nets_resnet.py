@@ -80,6 +80,22 @@ def test_tiny_parameter_counts():
   assert set(dv) == {"params"}  # no batch norm, no spectral state without SN
 
 
+def test_mean_pooling_is_the_sum_over_the_final_map_size():
+  """D(x) with mean pooling = D(x) with sum pooling and the head's kernel divided by the 8x8 final map."""
+  d_sum = resnet.ResNetDiscriminator(resolution=32, width=W)
+  d_mean = resnet.ResNetDiscriminator(resolution=32, width=W, pooling="mean")
+  x = jax.random.normal(KEY, (N, 32, 32, 3))
+  dv = fake_init(d_mean, x)
+  dv["params"]["head"]["bias"] = jnp.full((1,), 0.3)
+  scaled = jax.tree.map(lambda a: a, dv)
+  scaled["params"]["head"]["kernel"] = dv["params"]["head"]["kernel"] / 64.0
+  mean_logits = d_mean.apply(dv, x)
+  np.testing.assert_allclose(mean_logits, d_sum.apply(scaled, x), rtol=1e-5, atol=1e-6)
+  assert not np.allclose(mean_logits, d_sum.apply(dv, x), rtol=1e-3)  # the two poolings differ
+  with pytest.raises(ValueError, match="pooling must be one of sum, mean, got 'max'"):
+    jax.eval_shape(resnet.ResNetDiscriminator(pooling="max").init, KEY, x)
+
+
 @pytest.mark.parametrize("res", [48, 64])
 def test_other_resolutions_shapes(res):
   g = resnet.ResNetGenerator(resolution=res, width=W)

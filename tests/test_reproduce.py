@@ -95,10 +95,11 @@ def test_rows_carry_the_papers_settings():
   assert (sn.net, sn.loss, sn.beta1, sn.beta2, sn.d_steps, sn.num_steps, sn.latent_dim) == (
       "snresnet", "hinge", 0.0, 0.9, 5, 50_000, 128)
   assert sn.lr_schedule == "linear" and classics.get_config("cifar_wgan_gp_resnet").lr_schedule == "linear"
-  # The SN-GAN code draws 128 latents per G update with D batch 64; every other row draws D's batch.
+  # The SN-GAN and WGAN-GP ResNet code draws 128 latents per G update with D batch 64; every other row draws
+  # D's batch.
   assert (sn.batch_size, sn.g_batch_multiplier) == (64, 2)
   assert {n for n in classics.row_names() if classics.get_config(n).g_batch_multiplier != 1} == {
-      "cifar_sngan_resnet_hinge"}
+      "cifar_sngan_resnet_hinge", "cifar_wgan_gp_resnet"}
   cnn = classics.get_config("cifar_wgan_gp_cnn")  # Miyato et al.'s WGAN-GP row: their CNN, no SN, setting A
   assert (cnn.net, cnn.regularizer, cnn.g_lr, cnn.beta1, cnn.beta2, cnn.d_steps) == (
       "cnn", "gradient_penalty", 1e-4, 0.5, 0.9, 5)
@@ -109,6 +110,75 @@ def test_rows_carry_the_papers_settings():
   assert classics.get_row("mnist_ns").published["fid"] == 6.8
   assert classics.get_row("cifar_sngan_resnet_hinge").published == {
       "fid": 21.7, "is": 8.22, "source": classics.get_row("cifar_sngan_resnet_hinge").published["source"]}
+
+
+def _infogan_sizes(z, channels, d_norm, w=64, side=28):
+  """Lucic et al. 2018, Table 7 (InfoGAN nets, width w = 64): no bias before a normalization layer."""
+  b = side // 4
+  g = (z * 16 * w + 2 * 16 * w) + (16 * w * b * b * 2 * w + 2 * b * b * 2 * w) + (16 * 2 * w * w + 2 * w) + (
+      16 * w * channels + channels)
+  per_channel = 2 * (2 * w + 16 * w)  # a scale and a shift per channel of the two normalized layers
+  d = (16 * channels * w + w) + 16 * w * 2 * w + b * b * 2 * w * 16 * w + (16 * w + 1) + (
+      per_channel if d_norm != "none" else per_channel // 2)  # without normalization: the layers' own biases
+  return g, d
+
+
+def _sndcgan_sizes(z=128, channels=3, w=64, m=4):
+  """Miyato et al. 2018, Table 3 (standard CNN): Dense + 3 deconvs 4x4 with batch norm, conv 3x3 out; D 7 convs."""
+  g = z * m * m * 8 * w + 2 * 8 * w + sum(16 * a * b * w * w + 2 * b * w for a, b in ((8, 4), (4, 2), (2, 1)))
+  g += 9 * w * channels + channels
+  convs = ((channels, w, 3), (w, w, 4), (w, 2 * w, 3), (2 * w, 2 * w, 4), (2 * w, 4 * w, 3), (4 * w, 4 * w, 4),
+           (4 * w, 8 * w, 3))
+  d = sum(k * k * cin * cout + cout for cin, cout, k in convs) + (m * m * 8 * w + 1)
+  return g, d
+
+
+def _resnet_sizes(g_width, z=128, channels=3, w=128):
+  """Miyato et al. 2018, Table 4 / Gulrajani et al. 2017, App. F: 3 up blocks in G, 4 blocks in D, at 32x32."""
+  conv3 = lambda cin, cout: 9 * cin * cout + cout
+  gw = g_width
+  g_block = 2 * (2 * gw) + 2 * conv3(gw, gw) + (gw * gw + gw)  # two BNs, two 3x3 convs, a 1x1 shortcut
+  g = (z * 16 * gw + 16 * gw) + 3 * g_block + 2 * gw + conv3(gw, channels)
+  optimized = conv3(channels, w) + conv3(w, w) + (channels * w + w)
+  d = optimized + (2 * conv3(w, w) + w * w + w) + 2 * 2 * conv3(w, w) + (w + 1)
+  return g, d
+
+
+def _dcgan_sizes(z=100, channels=3, w=64):
+  """Radford et al. 2015's guidelines at 32x32, width 64: 4x4x256 -> 128 -> 64 -> 3; D 64 -> 128 -> 256."""
+  g = z * 16 * 4 * w + 2 * 4 * w + 16 * 4 * w * 2 * w + 2 * 2 * w + 16 * 2 * w * w + 2 * w + 16 * w * channels + channels
+  d = (16 * channels * w + w) + (16 * w * 2 * w + 2 * 2 * w) + (16 * 2 * w * 4 * w + 2 * 4 * w) + (16 * 4 * w + 1)
+  return g, d
+
+
+def test_rows_build_the_papers_networks():
+  """Parameter counts of every row's G and D (traced, not compiled), against the papers' architecture tables."""
+  expected = {
+      "cifar_dcgan_ns": _dcgan_sizes(),
+      "cifar_sndcgan_ns": _sndcgan_sizes(), "cifar_sndcgan_hinge": _sndcgan_sizes(),
+      "cifar_wgan_gp_cnn": _sndcgan_sizes(),
+      "cifar_wgan_gp_resnet": _resnet_sizes(g_width=128),  # Gulrajani et al.: G 128 wide
+      "cifar_sngan_resnet_hinge": _resnet_sizes(g_width=256),  # Miyato et al.: G 256 wide
+  }
+  for prefix in ("mnist", "fashion"):
+    expected.update({f"{prefix}_{key}": _infogan_sizes(64, 1, d_norm) for key, d_norm in (
+        ("mm", "batch"), ("ns", "batch"), ("ls", "batch"), ("wgan", "batch"), ("wgan_gp", "layer"),
+        ("dragan", "layer"), ("hinge_sn", "none"))})
+  assert set(expected) == set(classics.row_names())
+  spectral = {"cifar_sndcgan_ns", "cifar_sndcgan_hinge", "cifar_sngan_resnet_hinge", "mnist_hinge_sn",
+              "fashion_hinge_sn"}
+  for name, (g_size, d_size) in expected.items():
+    c = classics.get_config(name)
+    side, channels = (32, 3) if c.dataset == "cifar10" else (28, 1)
+    g, d = experiment.build_nets(c, side, channels, 0)
+    key = jax.random.key(0)
+    gv = jax.eval_shape(g.init, key, jnp.zeros((2, c.latent_dim)))
+    dv = jax.eval_shape(d.init, key, jnp.zeros((2, side, side, channels)))
+    count = lambda tree: sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+    assert (count(gv["params"]), count(dv["params"])) == (g_size, d_size), name
+    assert ("spectral" in dv) == (name in spectral), name
+    if "resnet" in name:  # global pooling before D's head: Gulrajani et al.'s code averages, Miyato et al.'s sums
+      assert d.pooling == ("mean" if name == "cifar_wgan_gp_resnet" else "sum")
 
 
 def test_unknown_row_lists_the_known_ones():

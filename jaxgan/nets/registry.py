@@ -9,6 +9,7 @@ defaults); keyword arguments given at lookup override those defaults. Tiny varia
 | sndcgan         | SNDCGANGenerator (width 64)   | SNDCGANDiscriminator (spectral norm)        |
 | resnet          | ResNetGenerator (width 256)   | ResNetDiscriminator (width 128, no SN)      |
 | snresnet        | ResNetGenerator (width 256)   | ResNetDiscriminator (width 128, SN)         |
+| gpresnet        | ResNetGenerator (width 128)   | ResNetDiscriminator (width 128, mean pool)  |
 | infogan         | InfoGANGenerator (width 64)   | InfoGANDiscriminator (width 64, batch norm) |
 | sninfogan       | InfoGANGenerator (width 64)   | InfoGANDiscriminator (SN, no batch norm)    |
 | cnn             | SNDCGANGenerator (width 64)   | SNDCGANDiscriminator (no SN: WGAN-GP's CNN) |
@@ -111,6 +112,11 @@ register("snresnet", resnet.ResNetGenerator, _p(resnet.ResNetDiscriminator, spec
 register(
     "snresnet_tiny", _p(resnet.ResNetGenerator, width=8),
     _p(resnet.ResNetDiscriminator, width=8, spectral_norm=True))
+# Gulrajani et al. 2017's CIFAR-10 ResNet (the gan_cifar_resnet.py released with the paper): G and D 128 wide,
+# D mean-pools.
+register("gpresnet", _p(resnet.ResNetGenerator, width=128), _p(resnet.ResNetDiscriminator, pooling="mean"))
+register("gpresnet_tiny", _p(resnet.ResNetGenerator, width=8),
+         _p(resnet.ResNetDiscriminator, width=8, pooling="mean"))
 register("infogan", infogan.InfoGANGenerator, infogan.InfoGANDiscriminator)
 register("infogan_tiny", _p(infogan.InfoGANGenerator, width=4), _p(infogan.InfoGANDiscriminator, width=4))
 register("sninfogan", infogan.InfoGANGenerator, _p(infogan.InfoGANDiscriminator, norm="none", spectral_norm=True))

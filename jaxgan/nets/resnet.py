@@ -2,9 +2,9 @@
 
 The architecture of Gulrajani et al. 2017 (arXiv:1704.00028, appendix F) as used by Miyato et al. 2018
 (arXiv:1802.05957, Table 4): pre-activation residual blocks with nearest-neighbour upsampling in G and average-pool
-downsampling in D, a "optimized" first D block that starts directly from the image, global sum pooling before D's
-linear head. Spectral normalization of every D layer is optional (`spectral_norm`, on for SN-GAN, off for
-WGAN-GP, whose critic has no normalization at all).
+downsampling in D, a "optimized" first D block that starts directly from the image, global pooling before D's
+linear head: a sum in Miyato et al.'s code, a mean in Gulrajani et al.'s (`pooling`). Spectral normalization of every
+D layer is optional (`spectral_norm`, on for SN-GAN, off for WGAN-GP, whose critic has no normalization at all).
 
 Where jaxgan differs: the class-conditional generator concatenates a label embedding to z instead of using
 conditional batch norm (Miyato & Koyama 2018); the conditional discriminator uses the projection head
@@ -22,6 +22,7 @@ from jaxgan.nets import layers
 
 # resolution -> (side of the first generator feature map, number of upsampling blocks)
 RESNET_RESOLUTIONS = {32: (4, 3), 48: (6, 3), 64: (4, 4)}
+_POOLING = {"sum": jnp.sum, "mean": jnp.mean}  # D's global pooling before the head
 
 
 def _plan(resolution: int, who: str) -> tuple[int, int]:
@@ -144,8 +145,8 @@ class ResNetDiscriminator(nn.Module):
   """ResNet discriminator (Gulrajani et al. 2017; Miyato et al. 2018, Table 4c).
 
   x -> optimized block (down) -> down blocks -> two blocks without downsampling, all `width` channels -> ReLU
-  -> global sum pooling -> phi (N, width) -> Dense(1) (+ projection term). width 128 at resolution 32 is the
-  CIFAR-10 model. No batch norm.
+  -> global sum (or mean) pooling -> phi (N, width) -> Dense(1) (+ projection term). width 128 at resolution 32
+  is the CIFAR-10 model of both papers. No batch norm.
 
   Attributes:
     resolution: input side, 32, 48 or 64.
@@ -154,6 +155,8 @@ class ResNetDiscriminator(nn.Module):
     num_classes: K > 0 for a class-conditional discriminator, 0 otherwise.
     conditioning: "projection" (on phi) or "concat" (one-hot label maps appended to the input).
     spectral_norm: spectral normalization of every conv and dense layer (SN-GAN); off for WGAN-GP.
+    pooling: "sum" over H and W (Miyato et al.'s SN-GAN code) or "mean" (Gulrajani et al.'s WGAN-GP code); the
+      function class is the same, the head's scale at init and its effective learning rate are not.
   """
   resolution: int = 32
   channels: int = 3
@@ -161,12 +164,15 @@ class ResNetDiscriminator(nn.Module):
   num_classes: int = 0
   conditioning: str = "projection"
   spectral_norm: bool = False
+  pooling: str = "sum"
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool = True) -> jax.Array:
     """Maps images (N, H, W, C') float32 (and labels int (N,) if conditional) to logits (N,) float32."""
     who = type(self).__name__
     _, num_blocks = _plan(self.resolution, who)
+    if self.pooling not in _POOLING:
+      raise ValueError(f"{who}: pooling must be one of {', '.join(_POOLING)}, got {self.pooling!r}")
     conditional.check_conditioning(self.num_classes, self.conditioning, who)
     h, proj_labels = conditional.discriminator_inputs(
         x, labels, resolution=self.resolution, num_classes=self.num_classes, conditioning=self.conditioning,
@@ -177,5 +183,5 @@ class ResNetDiscriminator(nn.Module):
       h = DiscriminatorBlock(self.width, downsample=True, spectral_norm=sn)(h, train=train)
     for _ in range(2):
       h = DiscriminatorBlock(self.width, downsample=False, spectral_norm=sn)(h, train=train)
-    phi = jnp.sum(nn.relu(h), axis=(1, 2))
+    phi = _POOLING[self.pooling](nn.relu(h), axis=(1, 2))
     return conditional.project(phi, proj_labels, self.num_classes, spectral_norm=sn, train=train)
