@@ -280,7 +280,8 @@ def format_table(summary: dict[str, Any]) -> str:
 if __name__ == "__main__":
   try:
     cfg, wd, res = config_lib.parse_args(get_config(), sys.argv[1:])
-  except config_lib.ConfigError as err:
+    experiment.check_overrides(cfg, get_config())
+  except (config_lib.ConfigError, experiment.ExperimentError) as err:
     sys.exit(f"error: {err}")
   wd = wd or "workdirs/toy2d"
   print("config:", json.dumps(cfg.to_dict(), sort_keys=True, default=str))

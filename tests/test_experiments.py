@@ -323,6 +323,34 @@ def test_config_overrides_and_errors():
     config_lib.parse_args(dcgan.get_config(), ["--batch_size=big"])
 
 
+def test_cli_refuses_settings_that_would_have_no_effect(tmp_path):
+  """A field changed from the experiment's default that the other settings ignore is named before any work."""
+  def run(get_config, *args):
+    experiment.cli(get_config, lambda *a: pytest.fail("main ran"), ["--workdir", str(tmp_path), *args],
+                   default_workdir="unused")
+
+  with pytest.raises(SystemExit, match=r"^error: --reg_weight=5.0 has no effect: there is no regularizer \(set "
+                     r"--regularizer to one of gradient_penalty, r1, r2, dragan\)\. Drop it"):
+    run(dcgan.get_config, "--reg_weight=5")
+  with pytest.raises(SystemExit, match=r"--beta1=0.0 has no effect: they are Adam's and the optimizer is "
+                     r"'rmsprop'; --fid_num=500 has no effect: no FID"):
+    run(dcgan.get_config, "--optimizer=rmsprop", "--beta1=0", "--fid_num=500")
+  with pytest.raises(SystemExit, match=r"--ls_a=-1.0 has no effect: the loss is 'hinge', not least_squares"):
+    run(lsgan.get_config, "--loss=hinge", "--ls_a=-1")
+  with pytest.raises(SystemExit, match=r"--conditioning='concat' has no effect: the model is unconditional"):
+    run(dcgan.get_config, "--conditioning=concat")
+  # Turning the regularizer off leaves the experiment's default weight unused, which is not the user's doing.
+  no_reg = config_lib.parse_args(wgan_gp.get_config(), ["--regularizer=none"])[0]
+  assert set(experiment.unused_fields(no_reg)) == {"reg_weight", "reg_every", "rmsprop_decay", "conditioning",
+                                                   "fid_stats", "fid_num", "fid_batch", "fid_weights"}
+  experiment.check_overrides(config_lib.parse_args(wgan_gp.get_config(), ["--regularizer=none"])[0],
+                             wgan_gp.get_config())
+  # The same fields are fine where they take effect.
+  experiment.check_overrides(config_lib.parse_args(dcgan.get_config(), ["--regularizer=r1", "--reg_weight=5",
+                                                                        "--fid_every=5", "--fid_num=500"])[0],
+                             dcgan.get_config())
+
+
 def test_cli_prints_errors_without_traceback(dcgan_run, data_dir, tmp_path, capsys):
   with pytest.raises(SystemExit, match=r"^error: unknown config field 'lr'"):
     experiment.cli(dcgan.get_config, dcgan.main, ["--workdir", str(tmp_path), "--lr=1"],

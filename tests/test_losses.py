@@ -117,7 +117,12 @@ def test_build_loss_composes_the_named_pieces():
     for player in ("d", "g"):
       (got, got_aux), (want, want_aux) = _value(built, player, **kw), _value(by_hand, player, **kw)
       assert got == pytest.approx(want, rel=1e-6) and got_aux == pytest.approx(want_aux, rel=1e-6)
-  assert _value(L.build_loss("hinge", regularizer="none", weight=3.0), "d") == _value(L.hinge(), "d")
+  assert _value(L.build_loss("hinge", regularizer="none"), "d") == _value(L.hinge(), "d")
+  # A weight or an interval without a regularizer would be ignored: refused, naming what was given.
+  for kw, named in ((dict(weight=3.0), "weight=3.0 given"), (dict(regularizer="none", interval=4), "interval=4 given"),
+                    (dict(weight=1.0, interval=2), "weight=1.0 and interval=2 given")):
+    with pytest.raises(ValueError, match=f"build_loss: {named} without a regularizer.*gradient_penalty, r1"):
+      L.build_loss("hinge", **kw)
   assert _value(L.build_loss("lsgan", adversarial_kwargs={"a": -1.0}), "d") == \
       _value(L.least_squares(a=-1.0), "d")
   with pytest.raises(ValueError, match="unknown loss 'nope'; known: .*hinge"):

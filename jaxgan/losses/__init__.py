@@ -46,6 +46,11 @@ _ALIASES = {"ns": "non_saturating", "mm": "minimax", "lsgan": "least_squares", "
             "gp": "gradient_penalty", "wgan_gp": "gradient_penalty"}
 
 
+def canonical_name(name: str) -> str:
+  """The name an alias stands for (`ns` -> `non_saturating`); other names unchanged."""
+  return _ALIASES.get(name, name)
+
+
 def _lookup(table: dict[str, Callable[..., LossTransform]], kind: str, name: str):
   key = _ALIASES.get(name, name)
   if key not in table:
@@ -69,17 +74,22 @@ def build_loss(adversarial: str, *, regularizer: str | None = None, weight: floa
   Args:
     adversarial: a name in ADVERSARIAL (or an alias: ns, mm, lsgan, wgan).
     regularizer: None, "" or "none", or a name in REGULARIZERS (alias gp).
-    weight: the regularizer's weight (gamma for r1/r2); None keeps its default.
-    interval: lazy regularization interval (1 = every D step), an int >= 1 (unused without a regularizer, like
-      `weight`).
+    weight: the regularizer's weight (gamma for r1/r2); None keeps its default. Only with a regularizer.
+    interval: lazy regularization interval (1 = every D step), an int >= 1; other than 1 only with a regularizer.
     adversarial_kwargs: keyword arguments of the adversarial factory.
     top_k_fraction: None (off), or the fraction (or schedule) of `top_k` applied to the
       adversarial term's generator updates (Sinha et al. 2020).
   Raises:
-    ValueError: an unknown name (the message lists the known ones), or `interval` not an int >= 1.
+    ValueError: an unknown name (the message lists the known ones), `interval` not an int >= 1, or `weight` /
+      `interval` given without a regularizer (they would be ignored).
   """
   if not _checks.is_int(interval) or interval < 1:
     raise ValueError(f"build_loss: interval must be an int >= 1 (1: regularize at every D step), got {interval!r}")
+  given = [f"weight={weight!r}"] * (weight is not None) + [f"interval={interval!r}"] * (interval != 1)
+  if regularizer in (None, "", "none") and given:
+    raise ValueError(f"build_loss: {' and '.join(given)} given without a regularizer, which would ignore "
+                     f"{'them' if len(given) > 1 else 'it'}; pass regularizer= (one of {', '.join(REGULARIZERS)}) "
+                     f"or drop {'them' if len(given) > 1 else 'it'}")
   adv = _lookup(ADVERSARIAL, "loss", adversarial)(**(adversarial_kwargs or {}))
   if top_k_fraction is not None:
     adv = top_k(adv, top_k_fraction)

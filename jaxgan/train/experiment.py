@@ -165,6 +165,40 @@ def _check(ok: bool, message: str) -> None:
     raise ExperimentError(message)
 
 
+def unused_fields(c: ml_collections.ConfigDict) -> dict[str, str]:
+  """The fields of `c` its other settings leave without effect, each with the reason (fields `c` lacks skipped)."""
+  rules = [
+      (("reg_weight", "reg_every"), c.get("regularizer", "none") in ("", "none"),
+       f"there is no regularizer (set --regularizer to one of {', '.join(losses.REGULARIZERS)})"),
+      (("ls_a", "ls_b", "ls_c"), losses.canonical_name(c.get("loss", "")) != "least_squares",
+       f"the loss is {c.get('loss')!r}, not least_squares"),
+      (("beta1", "beta2"), c.get("optimizer", "adam") != "adam", f"they are Adam's and the optimizer is "
+       f"{c.get('optimizer')!r}"),
+      (("rmsprop_decay",), c.get("optimizer", "rmsprop") != "rmsprop",
+       f"it is RMSProp's and the optimizer is {c.get('optimizer')!r}"),
+      (("conditioning",), not c.get("conditional", True), "the model is unconditional (set --conditional=true)"),
+      (("top_k_decay", "top_k_period"), c.get("top_k", 0.5) == 1.0, "top-k updates are off (top_k = 1)"),
+      (("lr_final_fraction",), c.get("lr_schedule") == "constant", "the learning rate is constant"),
+      (("fid_stats", "fid_num", "fid_batch", "fid_weights"), c.get("fid_every", 1) == 0,
+       "no FID is computed during training (set --fid_every)"),
+  ]
+  return {name: why for names, unused, why in rules if unused for name in names if name in c}
+
+
+def check_overrides(config: ml_collections.ConfigDict, defaults: ml_collections.ConfigDict) -> None:
+  """Refuses fields set away from `defaults` that `config`'s other settings leave without effect.
+
+  Raises:
+    ExperimentError: naming each such field, its value and why it has no effect.
+  """
+  unused = unused_fields(config)
+  changed = [name for name in unused if config[name] != defaults.get(name, config[name])]
+  if changed:
+    raise ExperimentError("; ".join(f"--{name}={config[name]!r} has no effect: {unused[name]}" for name in changed)
+                          + f". Drop {'them' if len(changed) > 1 else 'it'}, or set what "
+                          f"{'they depend' if len(changed) > 1 else 'it depends'} on.")
+
+
 def check_config(c: ml_collections.ConfigDict) -> None:
   """Value checks that need no data; names are checked against the registries."""
   nets = registry.list_networks()
@@ -321,14 +355,15 @@ def build_loss(c: ml_collections.ConfigDict) -> losses.LossTransform:
   with the kept fraction annealed by `top_k_decay` every `top_k_period` steps down to it.
   """
   kwargs = {}
-  if losses._ALIASES.get(c.loss, c.loss) == "least_squares":  # pylint: disable=protected-access
+  if losses.canonical_name(c.loss) == "least_squares":
     kwargs = {k: c[f"ls_{k}"] for k in ("a", "b", "c") if f"ls_{k}" in c}
   try:
     top_k = None
     if c.get("top_k", 1.0) != 1.0:  # annealed_fraction rejects values outside (0, 1]
       top_k = losses.annealed_fraction(c.top_k, c.get("top_k_decay", 0.99), c.get("top_k_period", 1))
-    return losses.build_loss(c.loss, regularizer=c.regularizer, weight=c.reg_weight,
-                             interval=c.reg_every, adversarial_kwargs=kwargs, top_k_fraction=top_k)
+    reg = {} if c.regularizer in ("", "none") else dict(regularizer=c.regularizer, weight=c.reg_weight,
+                                                        interval=c.reg_every)
+    return losses.build_loss(c.loss, adversarial_kwargs=kwargs, top_k_fraction=top_k, **reg)
   except ValueError as e:
     raise ExperimentError(f"loss: {e}") from None
 
@@ -887,7 +922,9 @@ def cli(get_config: Callable[[], ml_collections.ConfigDict],
   or a NaN stop.
   """
   try:
-    config, workdir, resume = config_lib.parse_args(get_config(), argv)
+    defaults = get_config()
+    config, workdir, resume = config_lib.parse_args(defaults, argv)
+    check_overrides(config, defaults)
     workdir = workdir or default_workdir
     try:
       distributed.initialize(config.coordinator or None, config.num_processes or None,
