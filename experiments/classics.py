@@ -5,11 +5,18 @@ arXiv:1711.10337) and the code released with it (google/compare_gan, 2018): Info
 arXiv:1606.03657; `jaxgan.nets.infogan`) with LeakyReLU(0.2) in G as in that code, a 64-d latent ~ U(-1, 1),
 batch 64, 20 epochs counted in D steps (18,750 D steps; G steps = D steps / n_critic), FID of 10k samples
 against the 10k test images. Each row takes its loss' own paper for the optimizer settings. Lucic et al. picked
-their best FIDs from a search (their "narrow" range: Adam with beta1 0.5, learning rate log-uniform in
-[1e-4, 1e-3], n_critic 1, batch norm in D on or off; the best settings per model are not published), so a row
-here is one point of that range, not their best point. CIFAR-10 rows follow Miyato et al. 2018 (SN-GAN,
-arXiv:1802.05957) and Gulrajani et al. 2017 (WGAN-GP, arXiv:1704.00028); the DCGAN row is compared with
-StudioGAN (Kang et al. 2023, arXiv:2206.09479).
+their best FIDs from a hyper-parameter search (learning rate, Adam's beta1, n_critic, batch norm in D on or off;
+the best settings per model are not published), so a row here is one point of their search space, not their best
+point. CIFAR-10 rows follow Miyato et al. 2018 (SN-GAN, arXiv:1802.05957) and Gulrajani et al. 2017 (WGAN-GP,
+arXiv:1704.00028); the DCGAN row is StudioGAN's DCGAN (Kang et al. 2023, arXiv:2206.09479), compared with its
+figure.
+
+Where the 28x28 rows differ from the compare_gan code (read 2026-11-26; the published FIDs come from it), beyond
+each row's optimizer: its LSGAN squares D's sigmoid output, where ours squares D's raw output as Mao et al. do; its
+WGAN uses Adam, ours Arjovsky et al.'s RMSProp; its WGAN-GP and DRAGAN critics have no normalization and Adam's
+beta2 0.999, ours layer norm and 0.9 (Gulrajani et al.); its DRAGAN penalizes the gradient of D's sigmoid output;
+its batch norm keeps running averages with decay 0.999 and eps 1e-3 (ours 0.9 and 1e-5); its images are in [0, 1]
+(ours [-1, 1], which changes what a gradient norm of 1 means in the penalties).
 
 Where jaxgan differs from the papers (all written per row in `ROWS[...].note`):
   * Our CIFAR-10 is a JPEG (quality 75) copy: its FIDs are not comparable with published ones, so the tables say
@@ -140,13 +147,16 @@ def _rows_cifar() -> list[Row]:
   jpeg = "JPEG CIFAR-10 (q75): not comparable with the published figure; see the real-data baseline"
   return [
       Row("cifar_dcgan_ns", "cifar10", "studiogan",
-          dict(dataset="cifar10", net="dcgan", g_width=64, d_width=64, loss="non_saturating", latent_dim=100,
-               batch_size=64, optimizer="adam", g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999, d_steps=1,
-               num_steps=100_000),
-          "Radford et al. 2015, arXiv:1511.06434 (DCGAN, Adam 2e-4, beta1 0.5); protocol of StudioGAN, "
-          "Kang et al. 2023, arXiv:2206.09479",
+          dict(dataset="cifar10", net="deepconv", g_width=0, d_width=0, loss="non_saturating", latent_dim=128,
+               batch_size=64, optimizer="adam", g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999, d_steps=2,
+               num_steps=200_000, init="orthogonal", flip=True),
+          "StudioGAN's DCGAN (Kang et al. 2023, arXiv:2206.09479; the src/configs/CIFAR10/DCGAN.yaml released with "
+          "it: the deep_conv nets, 2 D steps per G step, 200k G steps; its defaults: z 128, batch 64, Adam 2e-4 "
+          "(0.5, 0.999), orthogonal init, random flips), after Radford et al. 2015, arXiv:1511.06434",
           {"fid": 48.29, "source": "StudioGAN (Kang et al. 2023), DCGAN on CIFAR-10, 50k vs train"},
-          f"{jpeg}; jaxgan's DCGAN pair at 32x32, width 64"),
+          f"{jpeg}; StudioGAN's DCGAN is Miyato et al.'s standard CNN with batch norm and ReLU in D and D's last "
+          "map sum-pooled (`deepconv`), not Radford et al.'s net; we score the final G (and its weight average) "
+          "where StudioGAN's tables may report the best checkpoint"),
       Row("cifar_sndcgan_ns", "cifar10", "miyato2018", dict(snd, loss="non_saturating"),
           f"{MIYATO}, standard CNN with SN, setting B of Table 1",
           {"fid": 29.3, "source": f"{MIYATO}, Table 2 (SN-GANs, standard CNN)"}, jpeg),

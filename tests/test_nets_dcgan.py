@@ -280,3 +280,42 @@ def test_sndcgan_48_shapes_and_parametercount():
   g_expected = (8 * 6 * 6 * 32 + 2 * 32 + 16 * 32 * 16 + 2 * 16 + 16 * 16 * 8 + 2 * 8 + 16 * 8 * 4 + 2 * 4
                 + 9 * 4 * 3 + 3)
   assert count(gv["params"]) == g_expected
+
+
+def test_studiogan_deepconv_options():
+  """norm="batch", activation="relu", pooling="sum": every conv then batch norm then ReLU, D's last map summed."""
+  d = dcgan.SNDCGANDiscriminator(width=4, spectral_norm=False, norm="batch", activation="relu", pooling="sum")
+  x = jax.random.normal(KEY, (4, 32, 32, 3))
+  dv = fake_init(d, x)
+  assert sorted(dv["batch_stats"]) == [f"BatchNorm_{i}" for i in range(7)]
+  assert dv["params"]["head"]["kernel"].shape == (32, 1)  # 8w summed features, not the 4x4x8w flattened map
+  logits, updates = d.apply(dv, x, train=True, mutable=["batch_stats"])
+  chex.assert_shape(logits, (4,))
+  assert all(jax.tree.leaves(jax.tree.map(lambda a, b: bool(jnp.any(a != b)), dv["batch_stats"],
+                                          updates["batch_stats"])))
+
+  # The same sum by hand: the last feature map of a copy of D that stops before the head.
+  class Features(dcgan.SNDCGANDiscriminator):
+    @nn.compact
+    def __call__(self, x, labels=None, *, train=True):
+      h = x
+      plan = ((1, 3, 1), (1, 4, 2), (2, 3, 1), (2, 4, 2), (4, 3, 1), (4, 4, 2), (8, 3, 1))
+      for i, (mult, kernel, stride) in enumerate(plan):
+        h = dcgan.layers.Conv(mult * self.width, (kernel, kernel), (stride, stride), padding="SAME",
+                              name=f"Conv_{i}")(h)
+        h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                                 name=f"BatchNorm_{i}")(h))
+      return h
+
+  feats = Features(width=4).apply({k: v for k, v in dv.items()}, x, train=False)
+  head = dv["params"]["head"]
+  want = jnp.sum(feats, axis=(1, 2)) @ head["kernel"][:, 0] + head["bias"][0]
+  np.testing.assert_allclose(d.apply(dv, x, train=False), want, rtol=1e-5, atol=1e-5)
+  for kw, match in ((dict(activation="elu"), "activation must be one of leaky_relu, relu"),
+                    (dict(pooling="mean"), "pooling must be flatten or sum"), (dict(norm="group"), "norm must be")):
+    with pytest.raises(ValueError, match=match):
+      jax.eval_shape(dcgan.SNDCGANDiscriminator(width=4, **kw).init, KEY, x)
+  g = dcgan.SNDCGANGenerator(width=4, input_norm=False)
+  gv = jax.eval_shape(g.init, KEY, jnp.zeros((N, Z)))
+  assert sorted(gv["batch_stats"]) == ["BatchNorm_0", "BatchNorm_1", "BatchNorm_2"]  # none after the input layer
+  assert gv["params"]["Dense_0"]["bias"].shape == (4 * 4 * 32,)

@@ -14,7 +14,8 @@ KEY = jax.random.key(0, impl="rbg")  # rbg keys compile much faster on CPU than 
 N = 2
 Z = 8
 OURS = ["dcgan", "dcgan_tiny", "sndcgan", "sndcgan_tiny", "resnet", "resnet_tiny", "snresnet", "snresnet_tiny",
-        "infogan", "infogan_tiny", "sninfogan", "sninfogan_tiny", "cnn", "cnn_tiny", "gpresnet", "gpresnet_tiny"]
+        "infogan", "infogan_tiny", "sninfogan", "sninfogan_tiny", "cnn", "cnn_tiny", "gpresnet", "gpresnet_tiny",
+        "deepconv", "deepconv_tiny"]
 
 
 @pytest.mark.parametrize("name", OURS)

@@ -103,6 +103,9 @@ def test_rows_carry_the_papers_settings():
   cnn = classics.get_config("cifar_wgan_gp_cnn")  # Miyato et al.'s WGAN-GP row: their CNN, no SN, setting A
   assert (cnn.net, cnn.regularizer, cnn.g_lr, cnn.beta1, cnn.beta2, cnn.d_steps) == (
       "cnn", "gradient_penalty", 1e-4, 0.5, 0.9, 5)
+  dc = classics.get_config("cifar_dcgan_ns")  # StudioGAN's DCGAN.yaml and its config defaults
+  assert (dc.net, dc.d_steps, dc.num_steps, dc.latent_dim, dc.init, dc.flip, dc.batch_size, dc.g_lr, dc.beta1) == (
+      "deepconv", 2, 200_000, 128, "orthogonal", True, 64, 2e-4, 0.5)
   # Fashion rows are the MNIST rows on another dataset.
   for key in ("mm", "ns", "ls", "wgan", "wgan_gp", "dragan", "hinge_sn"):
     a, b = classics.get_config(f"mnist_{key}").to_dict(), classics.get_config(f"fashion_{key}").to_dict()
@@ -144,17 +147,20 @@ def _resnet_sizes(g_width, z=128, channels=3, w=128):
   return g, d
 
 
-def _dcgan_sizes(z=100, channels=3, w=64):
-  """Radford et al. 2015's guidelines at 32x32, width 64: 4x4x256 -> 128 -> 64 -> 3; D 64 -> 128 -> 256."""
-  g = z * 16 * 4 * w + 2 * 4 * w + 16 * 4 * w * 2 * w + 2 * 2 * w + 16 * 2 * w * w + 2 * w + 16 * w * channels + channels
-  d = (16 * channels * w + w) + (16 * w * 2 * w + 2 * 2 * w) + (16 * 2 * w * 4 * w + 2 * 4 * w) + (16 * 4 * w + 1)
+def _deepconv_sizes(z=128, channels=3, w=64, m=4):
+  """StudioGAN's deep_conv (src/models/deep_conv.py): the standard CNN with a biased input layer and no batch norm
+  after it in G (its deconvs' biases, which batch norm cancels, are left out here); D's seven convs keep their
+  biases, each followed by batch norm; D's last map is summed over H and W before Dense(1)."""
+  g, d = _sndcgan_sizes(z, channels, w, m)
+  g += m * m * 8 * w - 2 * 8 * w  # the input layer's bias instead of its batch norm
+  d += 2 * w * (1 + 1 + 2 + 2 + 4 + 4 + 8) - (m * m * 8 * w - 8 * w)  # 7 batch norms; head on 8w features
   return g, d
 
 
 def test_rows_build_the_papers_networks():
   """Parameter counts of every row's G and D (traced, not compiled), against the papers' architecture tables."""
   expected = {
-      "cifar_dcgan_ns": _dcgan_sizes(),
+      "cifar_dcgan_ns": _deepconv_sizes(),
       "cifar_sndcgan_ns": _sndcgan_sizes(), "cifar_sndcgan_hinge": _sndcgan_sizes(),
       "cifar_wgan_gp_cnn": _sndcgan_sizes(),
       "cifar_wgan_gp_resnet": _resnet_sizes(g_width=128),  # Gulrajani et al.: G 128 wide

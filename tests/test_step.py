@@ -263,6 +263,37 @@ def test_normal_init_state_redraws_kernels_and_resets_optimizers():
   assert jax.tree.structure(new) == jax.tree.structure(state) and int(new.step) == 0
 
 
+def test_orthogonal_init_is_orthogonal_as_pytorch_flattens_each_weight():
+  from jaxgan.nets.dcgan import SNDCGANGenerator  # pylint: disable=g-import-not-at-top
+  from jaxgan.train.step import orthogonal_init, reinit_state  # pylint: disable=g-import-not-at-top
+  g = SNDCGANGenerator(width=4, num_classes=3, input_norm=False)
+  z, y = jnp.zeros((2, 16)), jnp.zeros((2,), jnp.int32)
+  params = g.init(jax.random.PRNGKey(0), z, y)["params"]
+  new = orthogonal_init(params, jax.random.PRNGKey(1))
+  eye = lambda n: np.eye(n, dtype=np.float32)
+  dense = np.asarray(new["Dense_0"]["kernel"])  # (16 + 32, 512): PyTorch's (512, 48) weight, orthonormal columns
+  np.testing.assert_allclose(dense @ dense.T, eye(dense.shape[0]), atol=1e-5)
+  conv = np.asarray(new["Conv_0"]["kernel"])  # (3, 3, 4, 3): PyTorch's (3, 36) weight, orthonormal rows
+  m = conv.reshape(-1, 3)
+  np.testing.assert_allclose(m.T @ m, eye(3), atol=1e-5)
+  for name in ("ConvTranspose_0", "ConvTranspose_1", "ConvTranspose_2"):
+    k = np.asarray(new[name]["kernel"])  # (4, 4, in, out): PyTorch's (in, out, 4, 4) weight, flattened (in, -1)
+    rows = np.moveaxis(k, 2, 0).reshape(k.shape[2], -1)
+    np.testing.assert_allclose(rows @ rows.T, eye(k.shape[2]), atol=1e-5)
+  assert not np.any(np.asarray(new["Dense_0"]["bias"])) and not np.any(np.asarray(new["Conv_0"]["bias"]))
+  assert all(np.all(np.asarray(bn["scale"]) == 1) for n, bn in new.items() if n.startswith("BatchNorm"))
+  np.testing.assert_array_equal(new["label_embed"]["embedding"], params["label_embed"]["embedding"])
+  # reinit_state: the same parameters for G (its key is the first split), optimizer states for the new ones.
+  tx = optax.adam(1e-3)
+  state = init_state(jax.random.PRNGKey(0), g, TinyMLPDiscriminator(), L.non_saturating(), tx, tx,
+                     StepConfig(latent_dim=16, conditional=True), {"image": jnp.zeros((2, 32, 32, 3)), "label": y})
+  fresh = reinit_state(state, jax.random.PRNGKey(1), orthogonal_init, tx, tx)
+  want = orthogonal_init(state.g_params, jax.random.split(jax.random.PRNGKey(1))[0])
+  assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(fresh.g_params), jax.tree.leaves(want)))
+  assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(fresh.g_opt_state),
+                                                   jax.tree.leaves(tx.init(fresh.g_params))))
+
+
 def test_apply_model_in_bfloat16_rounds_like_a_bfloat16_matmul():
   """compute_dtype casts parameters and inputs on entry and the output back to float32."""
   class Dense(nn.Module):

@@ -6,6 +6,9 @@
   (4 -> 8 -> 16 -> 32) and 64 (4 -> 8 -> 16 -> 32 -> 64). Channels double at every downsampling from `width`.
 * `SNDCGANGenerator`, `SNDCGANDiscriminator`: the standard CNN of Miyato et al. 2018 (arXiv:1802.05957), Table 3,
   with spectral normalization in D, LeakyReLU(0.1). Resolutions 32 (CIFAR-10, M = 4) and 48 (STL-10, M = 6).
+  Options give StudioGAN's "DCGAN" (Kang et al. 2023, arXiv:2206.09479; its `deep_conv` backbone, registered as
+  `deepconv`): the same layers with no batch norm after G's input layer, batch norm and ReLU in D, and D's last
+  map summed over H and W before the head.
 
 All models follow the jaxgan network contract: `G(z, labels=None, *, train=True)` maps z `(N, Z)` float32 to images
 `(N, H, W, C)` float32 in [-1, 1]; `D(x, labels=None, *, train=True)` maps `(N, H, W, C')` float32 to logits `(N,)`
@@ -26,6 +29,7 @@ from jaxgan.nets import layers
 # resolution -> (spatial size of the first feature map, number of 2x up/downsamplings)
 DCGAN_RESOLUTIONS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
 SNDCGAN_RESOLUTIONS = {32: 4, 48: 6}
+_SNDCGAN_ACTIVATIONS = {"leaky_relu": lambda x: nn.leaky_relu(x, 0.1), "relu": nn.relu}
 
 
 def _dcgan_plan(resolution: int, who: str) -> tuple[int, int]:
@@ -131,7 +135,8 @@ class SNDCGANGenerator(nn.Module):
   """Standard CNN generator of Miyato et al. 2018 (arXiv:1802.05957), Table 3(a).
 
   z -> Dense(M*M*8w) -> BN -> ReLU -> [Deconv 4x4/2 -> BN -> ReLU] to 4w, 2w, w -> Conv 3x3/1 to C -> tanh,
-  M = resolution / 8 (w = 64 gives the paper's 512-256-128-64).
+  M = resolution / 8 (w = 64 gives the paper's 512-256-128-64). With `input_norm=False` the Dense layer has a bias
+  and feeds the first deconv directly, as StudioGAN's deep_conv generator does.
 
   Attributes:
     resolution: 32 (M = 4) or 48 (M = 6).
@@ -140,6 +145,7 @@ class SNDCGANGenerator(nn.Module):
     num_classes: K > 0 for a class-conditional generator (label embedding concatenated to z), 0 otherwise.
     embed_dim: width of the label embedding.
     bn_axis_name: axis name over which batch statistics are averaged (pmap), or None.
+    input_norm: batch norm and ReLU after the Dense layer (Miyato et al.), or neither and a bias (StudioGAN).
   """
   resolution: int = 32
   channels: int = 3
@@ -147,6 +153,7 @@ class SNDCGANGenerator(nn.Module):
   num_classes: int = 0
   embed_dim: int = 32
   bn_axis_name: str | None = None
+  input_norm: bool = True
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None, *, train: bool = True) -> jax.Array:
@@ -155,9 +162,10 @@ class SNDCGANGenerator(nn.Module):
     base = _sndcgan_base(self.resolution, who)
     h = conditional.generator_inputs(
         z, labels, num_classes=self.num_classes, embed_dim=self.embed_dim, who=who)
-    h = nn.Dense(base * base * 8 * self.width, use_bias=False)(h)
+    h = nn.Dense(base * base * 8 * self.width, use_bias=not self.input_norm)(h)
     h = h.reshape(h.shape[0], base, base, 8 * self.width)
-    h = nn.relu(layers.batch_norm(h, train=train, bn_axis_name=self.bn_axis_name))
+    if self.input_norm:
+      h = nn.relu(layers.batch_norm(h, train=train, bn_axis_name=self.bn_axis_name))
     for mult in (4, 2, 1):
       h = layers.ConvTranspose(mult * self.width, (4, 4), (2, 2), padding="SAME", use_bias=False)(h)
       h = nn.relu(layers.batch_norm(h, train=train, bn_axis_name=self.bn_axis_name))
@@ -169,7 +177,8 @@ class SNDCGANDiscriminator(nn.Module):
   """Standard CNN discriminator of Miyato et al. 2018 (arXiv:1802.05957), Table 3(b).
 
   Conv 3x3/1 w, 4x4/2 w, 3x3/1 2w, 4x4/2 2w, 3x3/1 4w, 4x4/2 4w, 3x3/1 8w, each followed by LeakyReLU(0.1);
-  flatten -> Dense(1) (+ projection term). w = 64 gives the paper's 64-...-512. No batch norm.
+  flatten -> Dense(1) (+ projection term). w = 64 gives the paper's 64-...-512. No batch norm by default;
+  StudioGAN's deep_conv discriminator is `norm="batch", activation="relu", pooling="sum"` without SN.
 
   Attributes:
     resolution: input side, 32 or 48.
@@ -178,6 +187,10 @@ class SNDCGANDiscriminator(nn.Module):
     num_classes: K > 0 for a class-conditional discriminator, 0 otherwise.
     conditioning: "projection" or "concat" (see `DCGANDiscriminator`).
     spectral_norm: spectral normalization of every conv and dense layer (the paper's SN-GAN), default on.
+    norm: "none" (the paper), "batch" or "layer", after every conv (convs keep their biases).
+    activation: "leaky_relu" (slope 0.1, the paper) or "relu".
+    pooling: "flatten" (the paper: Dense on the whole last map) or "sum" over H and W (StudioGAN).
+    bn_axis_name: axis name over which batch statistics are averaged (pmap), or None.
   """
   resolution: int = 32
   channels: int = 3
@@ -185,6 +198,10 @@ class SNDCGANDiscriminator(nn.Module):
   num_classes: int = 0
   conditioning: str = "projection"
   spectral_norm: bool = True
+  norm: str = "none"
+  activation: str = "leaky_relu"
+  pooling: str = "flatten"
+  bn_axis_name: str | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool = True) -> jax.Array:
@@ -195,9 +212,16 @@ class SNDCGANDiscriminator(nn.Module):
     h, proj_labels = conditional.discriminator_inputs(
         x, labels, resolution=self.resolution, num_classes=self.num_classes, conditioning=self.conditioning,
         who=who)
+    layers.check_norm(self.norm, who)
+    if self.activation not in _SNDCGAN_ACTIVATIONS:
+      raise ValueError(f"{who}: activation must be one of {', '.join(_SNDCGAN_ACTIVATIONS)}, got {self.activation!r}")
+    if self.pooling not in ("flatten", "sum"):
+      raise ValueError(f"{who}: pooling must be flatten or sum, got {self.pooling!r}")
+    act = _SNDCGAN_ACTIVATIONS[self.activation]
     plan = ((1, 3, 1), (1, 4, 2), (2, 3, 1), (2, 4, 2), (4, 3, 1), (4, 4, 2), (8, 3, 1))
     for mult, kernel, stride in plan:
       layer = layers.conv(mult * self.width, kernel, stride, spectral_norm=self.spectral_norm)
-      h = nn.leaky_relu(layers.call_layer(layer, h, train), 0.1)
-    phi = h.reshape(h.shape[0], -1)
+      h = layers.call_layer(layer, h, train)
+      h = act(layers.normalization(h, self.norm, train=train, bn_axis_name=self.bn_axis_name))
+    phi = h.reshape(h.shape[0], -1) if self.pooling == "flatten" else jnp.sum(h, axis=(1, 2))
     return conditional.project(phi, proj_labels, self.num_classes, spectral_norm=self.spectral_norm, train=train)

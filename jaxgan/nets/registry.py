@@ -13,6 +13,7 @@ defaults); keyword arguments given at lookup override those defaults. Tiny varia
 | infogan         | InfoGANGenerator (width 64)   | InfoGANDiscriminator (width 64, batch norm) |
 | sninfogan       | InfoGANGenerator (width 64)   | InfoGANDiscriminator (SN, no batch norm)    |
 | cnn             | SNDCGANGenerator (width 64)   | SNDCGANDiscriminator (no SN: WGAN-GP's CNN) |
+| deepconv        | SNDCGANGenerator (no input BN) | SNDCGANDiscriminator (BN, ReLU, sum pool: StudioGAN's DCGAN) |
 
 Example:
   >>> g = get_generator("dcgan_tiny", resolution=28, channels=1)
@@ -112,6 +113,10 @@ register("snresnet", resnet.ResNetGenerator, _p(resnet.ResNetDiscriminator, spec
 register(
     "snresnet_tiny", _p(resnet.ResNetGenerator, width=8),
     _p(resnet.ResNetDiscriminator, width=8, spectral_norm=True))
+# StudioGAN's "DCGAN" (its deep_conv backbone): the standard CNN with batch norm and ReLU in D, D sum-pooled.
+_deepconv_d = _p(dcgan.SNDCGANDiscriminator, spectral_norm=False, norm="batch", activation="relu", pooling="sum")
+register("deepconv", _p(dcgan.SNDCGANGenerator, input_norm=False), _deepconv_d)
+register("deepconv_tiny", _p(dcgan.SNDCGANGenerator, width=4, input_norm=False), _p(_deepconv_d, width=4))
 # Gulrajani et al. 2017's CIFAR-10 ResNet (the gan_cifar_resnet.py released with the paper): G and D 128 wide,
 # D mean-pools.
 register("gpresnet", _p(resnet.ResNetGenerator, width=128), _p(resnet.ResNetDiscriminator, pooling="mean"))
@@ -124,7 +129,7 @@ register("sninfogan_tiny", _p(infogan.InfoGANGenerator, width=4),
          _p(infogan.InfoGANDiscriminator, width=4, norm="none", spectral_norm=True))
 register("cnn", dcgan.SNDCGANGenerator, _p(dcgan.SNDCGANDiscriminator, spectral_norm=False))
 register("cnn_tiny", _p(dcgan.SNDCGANGenerator, width=4), _p(dcgan.SNDCGANDiscriminator, width=4, spectral_norm=False))
-del _p
+del _p, _deepconv_d
 
 
 def _mlp_generator(*, resolution: int | None = None, channels: int | None = None, **kwargs) -> nn.Module:

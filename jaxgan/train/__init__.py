@@ -9,7 +9,9 @@ from jaxgan.train.step import jit_step
 from jaxgan.train.step import make_train_step
 from jaxgan.train.step import normal_init
 from jaxgan.train.step import normal_init_state
+from jaxgan.train.step import orthogonal_init
 from jaxgan.train.step import pack
+from jaxgan.train.step import reinit_state
 from jaxgan.train.parallel import DataParallel
 from jaxgan.train.parallel import make_mesh
 from jaxgan.train.parallel import make_mesh_step

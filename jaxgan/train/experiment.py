@@ -50,10 +50,10 @@ from jaxgan.train.loop import RUN_ARTEFACTS, LoopConfig, NonFiniteError, move_as
 from jaxgan.train.optim import clip_params
 from jaxgan.train.state import GANState
 from jaxgan.train.step import (COMPUTE_DTYPES, UNOPTIMIZED, StepConfig, init_state, make_train_step,
-                               normal_init_state)
+                               normal_init_state, orthogonal_init, reinit_state)
 
 OPTIMIZERS = ("adam", "rmsprop")
-INITS = ("normal", "default")
+INITS = ("normal", "default", "orthogonal")
 LR_SCHEDULES = ("constant", "linear")
 # Fields that change how long a run goes or what it reports, not its trajectory: a checkpoint
 # written under other values of these can be resumed (e.g. to train longer).
@@ -91,7 +91,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.d_width = 0
   c.d_norm = ""  # "": the net's default; batch, layer or none (DCGAN D only)
   c.g_activation = ""  # "": the net's default; relu or leaky_relu (InfoGAN G only)
-  c.init = "normal"  # normal: kernels ~ N(0, init_std), biases 0, norm scales ~ N(1, init_std)
+  c.init = "normal"  # normal: kernels ~ N(0, init_std), biases 0, norm scales ~ N(1, init_std); default: the
+  # layers' own (flax); orthogonal: semi-orthogonal kernels, biases 0, norm scales 1 (StudioGAN's "ortho")
   c.init_std = 0.02
   c.latent_dim = 100
   c.latent_dist = "normal"  # normal or uniform
@@ -448,6 +449,8 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
   @functools.partial(jax.jit, compiler_options=UNOPTIMIZED if (cpu or c.fast_compile) else None)
   def init_fn(key, example):
     state = init_state(key, generator, discriminator, loss, g_tx, d_tx, step_cfg, example)
+    if c.init == "orthogonal":
+      return reinit_state(state, jax.random.fold_in(key, 1), orthogonal_init, g_tx, d_tx)
     if c.init != "normal":
       return state
     return normal_init_state(state, jax.random.fold_in(key, 1), c.init_std, g_tx, d_tx)
@@ -473,8 +476,8 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
 
 
 def init(c: ml_collections.ConfigDict, model: Compiled, example: dict[str, jax.Array]) -> GANState:
-  """The initial state from `c.seed` (`init_state`, then the DCGAN N(0, init_std) init when
-  `c.init == "normal"`); only the shapes of `example` matter."""
+  """The initial state from `c.seed` (`init_state`, then the DCGAN N(0, init_std) init when `c.init == "normal"`,
+  or `orthogonal_init` when it is "orthogonal"); only the shapes of `example` matter."""
   small = jax.tree.map(lambda x: x[:2], example)  # init needs a couple of examples' shapes
   return model.init_fn(jax.random.PRNGKey(c.seed), small)
 

@@ -428,13 +428,44 @@ def normal_init(params: Any, key: jax.Array, std: float = 0.02) -> Any:
   return jax.tree_util.tree_unflatten(treedef, out)
 
 
+def orthogonal_init(params: Any, key: jax.Array) -> Any:
+  """Orthogonal initialization as PyTorch's `nn.init.orthogonal_` (gain 1) applies it to every weight (StudioGAN's
+  "ortho", after Saxe et al. 2014, arXiv:1312.6120): every "kernel" a random semi-orthogonal matrix, every "bias"
+  0, normalization scales 1; embeddings keep their init.
+
+  A kernel is orthogonal as the matrix PyTorch's weight flattens to: `(in, out)` for a Dense kernel,
+  `(kh*kw*in, out)` for a convolution, `(kh*kw*out, in)` for a transposed convolution (a layer whose module name
+  contains "ConvTranspose"; PyTorch stores those weights `(in, out, kh, kw)`).
+  """
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
+  keys = jax.random.split(key, len(leaves))
+  out = []
+  for (path, x), k in zip(leaves, keys):
+    names = [str(getattr(p, "key", p)) for p in path]
+    if names[-1] == "kernel":
+      transposed = any("ConvTranspose" in n for n in names[:-1])
+      x = jax.nn.initializers.orthogonal(column_axis=-2 if transposed else -1)(k, x.shape, x.dtype)
+    elif names[-1] == "bias":
+      x = jnp.zeros_like(x)
+    elif names[-1] == "scale":
+      x = jnp.ones_like(x)
+    out.append(x)
+  return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def reinit_state(state: GANState, key: jax.Array, init: Callable[[Any, jax.Array], Any],
+                 g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation) -> GANState:
+  """`state` with G's and D's parameters re-drawn by `init(params, key)` (e.g. `orthogonal_init`), the optimizer
+  states re-initialized for them and G's EMA (if any) set to them."""
+  k_g, k_d = jax.random.split(key)
+  g_params, d_params = init(state.g_params, k_g), init(state.d_params, k_d)
+  return state.replace(
+      g_params=g_params, d_params=d_params, g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
+      g_ema_params=None if state.g_ema_params is None else jax.tree.map(jnp.copy, g_params))
+
+
 def normal_init_state(state: GANState, key: jax.Array, std: float, g_tx: optax.GradientTransformation,
                       d_tx: optax.GradientTransformation) -> GANState:
   """`state` with G's and D's parameters re-drawn by `normal_init` (N(0, std) kernels, zero biases), the
   optimizer states re-initialized for them and G's EMA (if any) set to them."""
-  k_g, k_d = jax.random.split(key)
-  g_params = normal_init(state.g_params, k_g, std)
-  d_params = normal_init(state.d_params, k_d, std)
-  return state.replace(
-      g_params=g_params, d_params=d_params, g_opt_state=g_tx.init(g_params), d_opt_state=d_tx.init(d_params),
-      g_ema_params=None if state.g_ema_params is None else jax.tree.map(jnp.copy, g_params))
+  return reinit_state(state, key, lambda params, k: normal_init(params, k, std), g_tx, d_tx)
