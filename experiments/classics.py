@@ -176,14 +176,15 @@ def _rows_cifar() -> list[Row]:
           "(0, 0.9) decayed linearly to 0, 100k G steps)",
           {"is": 7.86, "source": "Gulrajani et al. 2017, Table 3 (unsupervised ResNet; no FID published)"},
           f"{jpeg}; G and D 128 wide, D mean-pooled, 128 latents per G update with D batch 64, as in the code "
-          "released with the paper (gan_cifar_resnet.py); its uniform dequantization noise on real images is not "
-          "added"),
+          "released with the paper (gan_cifar_resnet.py); its He-uniform initialization and uniform "
+          "dequantization noise on real images are not reproduced (flax's default init)"),
       Row("cifar_sngan_resnet_hinge", "cifar10", "miyato2018",
-          dict(res, net="snresnet", loss="hinge", num_steps=50_000, g_batch_multiplier=2),
+          dict(res, net="snresnet", loss="hinge", num_steps=50_000, g_batch_multiplier=2, init="sngan"),
           f"{MIYATO}, ResNet with SN and hinge loss, Adam 2e-4 (0, 0.9), n_dis 5, 50k G steps, lr decayed "
           "linearly to 0 (as in the SN-GAN projection code's unconditional CIFAR-10 config)",
           {"fid": 21.7, "is": 8.22, "source": f"{MIYATO}, Table 2 (SN-GANs ResNet, hinge)"},
-          f"{jpeg}; G draws 128 latents per update, D 64 per step, as in the SN-GAN code"),
+          f"{jpeg}; G draws 128 latents per update, D 64 per step, and the weights start as in the SN-GAN code "
+          "(init='sngan'); D's head has a bias, the code's has none"),
   ]
 
 

@@ -294,6 +294,38 @@ def test_orthogonal_init_is_orthogonal_as_pytorch_flattens_each_weight():
                                                    jax.tree.leaves(tx.init(fresh.g_params))))
 
 
+def test_sngan_init_is_glorot_uniform_with_gain_sqrt2_in_residual_blocks():
+  from jaxgan.nets.resnet import ResNetDiscriminator, ResNetGenerator  # pylint: disable=g-import-not-at-top
+  from jaxgan.train.step import sngan_init  # pylint: disable=g-import-not-at-top
+  g = ResNetGenerator(width=64)
+  params = sngan_init(jax.eval_shape(g.init, jax.random.PRNGKey(0), jnp.zeros((2, 128)))["params"],
+                      jax.random.PRNGKey(1))
+
+  def check(kernel, gain):  # U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out)): std b / sqrt(3), |x| <= b
+    k = np.asarray(kernel)
+    receptive = int(np.prod(k.shape[:-2])) if k.ndim > 2 else 1
+    bound = gain * np.sqrt(6.0 / (receptive * (k.shape[-2] + k.shape[-1])))
+    assert np.abs(k).max() <= bound  # a gain of sqrt(2) would exceed it
+    if k.size >= 4096:  # enough draws for the spread to pin the gain from below too
+      assert np.abs(k).max() > 0.99 * bound and abs(k.std() - bound / np.sqrt(3)) < 0.02 * bound
+
+  for i in range(3):
+    block = params[f"GeneratorBlock_{i}"]
+    check(block["Conv_0"]["kernel"], np.sqrt(2))
+    check(block["Conv_1"]["kernel"], np.sqrt(2))
+    check(block["shortcut"]["kernel"], 1.0)
+  check(params["Dense_0"]["kernel"], 1.0)
+  check(params["Conv_0"]["kernel"], 1.0)
+  assert all(not np.any(np.asarray(b)) for b in jax.tree.leaves(
+      jax.tree_util.tree_map_with_path(lambda p, x: x if p[-1].key == "bias" else jnp.zeros(()), params)))
+  d = ResNetDiscriminator(width=64, spectral_norm=True)
+  d_params = sngan_init(jax.eval_shape(d.init, jax.random.PRNGKey(0), jnp.zeros((2, 32, 32, 3)))["params"],
+                        jax.random.PRNGKey(2))
+  check(d_params["DiscriminatorBlock_0"]["SNConv_0"]["kernel"], np.sqrt(2))
+  check(d_params["DiscriminatorBlock_1"]["shortcut"]["kernel"], 1.0)
+  check(d_params["head"]["kernel"], 1.0)
+
+
 def test_apply_model_in_bfloat16_rounds_like_a_bfloat16_matmul():
   """compute_dtype casts parameters and inputs on entry and the output back to float32."""
   class Dense(nn.Module):

@@ -12,6 +12,7 @@ from jaxgan.train.step import normal_init_state
 from jaxgan.train.step import orthogonal_init
 from jaxgan.train.step import pack
 from jaxgan.train.step import reinit_state
+from jaxgan.train.step import sngan_init
 from jaxgan.train.parallel import DataParallel
 from jaxgan.train.parallel import make_mesh
 from jaxgan.train.parallel import make_mesh_step

@@ -50,10 +50,10 @@ from jaxgan.train.loop import RUN_ARTEFACTS, LoopConfig, NonFiniteError, move_as
 from jaxgan.train.optim import clip_params
 from jaxgan.train.state import GANState
 from jaxgan.train.step import (COMPUTE_DTYPES, UNOPTIMIZED, StepConfig, init_state, make_train_step,
-                               normal_init_state, orthogonal_init, reinit_state)
+                               normal_init_state, orthogonal_init, reinit_state, sngan_init)
 
 OPTIMIZERS = ("adam", "rmsprop")
-INITS = ("normal", "default", "orthogonal")
+INITS = ("normal", "default", "orthogonal", "sngan")
 LR_SCHEDULES = ("constant", "linear")
 # Fields that change how long a run goes or what it reports, not its trajectory: a checkpoint
 # written under other values of these can be resumed (e.g. to train longer).
@@ -92,7 +92,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.d_norm = ""  # "": the net's default; batch, layer or none (DCGAN D only)
   c.g_activation = ""  # "": the net's default; relu or leaky_relu (InfoGAN G only)
   c.init = "normal"  # normal: kernels ~ N(0, init_std), biases 0, norm scales ~ N(1, init_std); default: the
-  # layers' own (flax); orthogonal: semi-orthogonal kernels, biases 0, norm scales 1 (StudioGAN's "ortho")
+  # layers' own (flax); orthogonal: semi-orthogonal kernels, biases 0, norm scales 1 (StudioGAN's "ortho");
+  # sngan: Glorot-uniform kernels, gain sqrt(2) in residual blocks' 3x3 convs (Miyato et al.'s code)
   c.init_std = 0.02
   c.latent_dim = 100
   c.latent_dist = "normal"  # normal or uniform
@@ -449,8 +450,9 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
   @functools.partial(jax.jit, compiler_options=UNOPTIMIZED if (cpu or c.fast_compile) else None)
   def init_fn(key, example):
     state = init_state(key, generator, discriminator, loss, g_tx, d_tx, step_cfg, example)
-    if c.init == "orthogonal":
-      return reinit_state(state, jax.random.fold_in(key, 1), orthogonal_init, g_tx, d_tx)
+    if c.init in ("orthogonal", "sngan"):
+      init = orthogonal_init if c.init == "orthogonal" else sngan_init
+      return reinit_state(state, jax.random.fold_in(key, 1), init, g_tx, d_tx)
     if c.init != "normal":
       return state
     return normal_init_state(state, jax.random.fold_in(key, 1), c.init_std, g_tx, d_tx)
@@ -477,7 +479,7 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
 
 def init(c: ml_collections.ConfigDict, model: Compiled, example: dict[str, jax.Array]) -> GANState:
   """The initial state from `c.seed` (`init_state`, then the DCGAN N(0, init_std) init when `c.init == "normal"`,
-  or `orthogonal_init` when it is "orthogonal"); only the shapes of `example` matter."""
+  `orthogonal_init` / `sngan_init` when it is "orthogonal" / "sngan"); only the shapes of `example` matter."""
   small = jax.tree.map(lambda x: x[:2], example)  # init needs a couple of examples' shapes
   return model.init_fn(jax.random.PRNGKey(c.seed), small)
 

@@ -453,6 +453,28 @@ def orthogonal_init(params: Any, key: jax.Array) -> Any:
   return jax.tree_util.tree_unflatten(treedef, out)
 
 
+def sngan_init(params: Any, key: jax.Array) -> Any:
+  """The initialization of Miyato et al. 2018's SN-GAN code (pfnet-research/sngan_projection, chainer): every
+  "kernel" Glorot-uniform, with gain sqrt(2) for the two 3x3 convs of a residual block (a module whose name contains
+  "Block", its 1x1 "shortcut" excepted) and gain 1 elsewhere (input Dense, output conv, shortcuts, D's head); every
+  "bias" 0, normalization scales 1; embeddings keep their init."""
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
+  keys = jax.random.split(key, len(leaves))
+  out = []
+  for (path, x), k in zip(leaves, keys):
+    names = [str(getattr(p, "key", p)) for p in path]
+    if names[-1] == "kernel":
+      in_block = any("Block" in n for n in names[:-1]) and "shortcut" not in names
+      gain_sq = 2.0 if in_block else 1.0
+      x = jax.nn.initializers.variance_scaling(gain_sq, "fan_avg", "uniform")(k, x.shape, x.dtype)
+    elif names[-1] == "bias":
+      x = jnp.zeros_like(x)
+    elif names[-1] == "scale":
+      x = jnp.ones_like(x)
+    out.append(x)
+  return jax.tree_util.tree_unflatten(treedef, out)
+
+
 def reinit_state(state: GANState, key: jax.Array, init: Callable[[Any, jax.Array], Any],
                  g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation) -> GANState:
   """`state` with G's and D's parameters re-drawn by `init(params, key)` (e.g. `orthogonal_init`), the optimizer
