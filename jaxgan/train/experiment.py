@@ -89,7 +89,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.net = "dcgan"  # a name of jaxgan.nets.registry (dcgan, sndcgan, resnet, snresnet, infogan)
   c.g_width = 0  # 0: the registered variant's width
   c.d_width = 0
-  c.d_norm = ""  # "": the net's default; batch, layer or none (DCGAN D only)
+  c.d_norm = ""  # "": the net's default; batch, layer or none (the DCGAN, InfoGAN and standard-CNN critics)
   c.g_activation = ""  # "": the net's default; relu or leaky_relu (InfoGAN G only)
   c.init = "normal"  # normal: kernels ~ N(0, init_std), biases 0, norm scales ~ N(1, init_std); default: the
   # layers' own (flax); orthogonal: semi-orthogonal kernels, biases 0, norm scales 1 (StudioGAN's "ortho");
