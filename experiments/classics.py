@@ -141,9 +141,10 @@ def _rows_cifar() -> list[Row]:
   # Miyato et al. 2018, Sec. 4: standard CNN (SNDCGAN) 100k G updates, batch 64, z 128.
   snd = dict(dataset="cifar10", net="sndcgan", g_width=0, d_width=0, latent_dim=128, batch_size=64,
              optimizer="adam", g_lr=1e-4, d_lr=1e-4, beta1=0.5, beta2=0.999, d_steps=1, num_steps=100_000)
-  # Miyato et al. 2018 / Gulrajani et al. 2017: ResNet, Adam 2e-4 (0, 0.9), n_dis 5, batch 64.
+  # Miyato et al. 2018 / Gulrajani et al. 2017: ResNet, Adam 2e-4 (0, 0.9), n_dis 5, batch 64; both papers' code
+  # initializes the weights Glorot-uniform, gain sqrt(2) in the residual blocks' 3x3 convs (init="glorot").
   res = dict(dataset="cifar10", g_width=0, d_width=0, latent_dim=128, batch_size=64, optimizer="adam",
-             g_lr=2e-4, d_lr=2e-4, beta1=0.0, beta2=0.9, d_steps=5, init="default", lr_schedule="linear")
+             g_lr=2e-4, d_lr=2e-4, beta1=0.0, beta2=0.9, d_steps=5, init="glorot", lr_schedule="linear")
   jpeg = "JPEG CIFAR-10 (q75): not comparable with the published figure; see the real-data baseline"
   return [
       Row("cifar_dcgan_ns", "cifar10", "studiogan",
@@ -176,15 +177,15 @@ def _rows_cifar() -> list[Row]:
           "(0, 0.9) decayed linearly to 0, 100k G steps)",
           {"is": 7.86, "source": "Gulrajani et al. 2017, Table 3 (unsupervised ResNet; no FID published)"},
           f"{jpeg}; G and D 128 wide, D mean-pooled, 128 latents per G update with D batch 64, as in the code "
-          "released with the paper (gan_cifar_resnet.py); its He-uniform initialization and uniform "
-          "dequantization noise on real images are not reproduced (flax's default init)"),
+          "released with the paper (gan_cifar_resnet.py); its uniform dequantization noise on real images is not "
+          "added"),
       Row("cifar_sngan_resnet_hinge", "cifar10", "miyato2018",
-          dict(res, net="snresnet", loss="hinge", num_steps=50_000, g_batch_multiplier=2, init="sngan"),
+          dict(res, net="snresnet", loss="hinge", num_steps=50_000, g_batch_multiplier=2),
           f"{MIYATO}, ResNet with SN and hinge loss, Adam 2e-4 (0, 0.9), n_dis 5, 50k G steps, lr decayed "
           "linearly to 0 (as in the SN-GAN projection code's unconditional CIFAR-10 config)",
           {"fid": 21.7, "is": 8.22, "source": f"{MIYATO}, Table 2 (SN-GANs ResNet, hinge)"},
-          f"{jpeg}; G draws 128 latents per update, D 64 per step, and the weights start as in the SN-GAN code "
-          "(init='sngan'); D's head has a bias, the code's has none"),
+          f"{jpeg}; G draws 128 latents per update, D 64 per step, as in the SN-GAN code; D's head has a bias, the "
+          "code's has none"),
   ]
 
 

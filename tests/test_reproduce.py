@@ -95,7 +95,7 @@ def test_rows_carry_the_papers_settings():
   assert (sn.net, sn.loss, sn.beta1, sn.beta2, sn.d_steps, sn.num_steps, sn.latent_dim) == (
       "snresnet", "hinge", 0.0, 0.9, 5, 50_000, 128)
   assert sn.lr_schedule == "linear" and classics.get_config("cifar_wgan_gp_resnet").lr_schedule == "linear"
-  assert sn.init == "sngan"  # the SN-GAN code's Glorot-uniform init
+  assert sn.init == classics.get_config("cifar_wgan_gp_resnet").init == "glorot"  # both ResNet codes' init
   # The SN-GAN and WGAN-GP ResNet code draws 128 latents per G update with D batch 64; every other row draws
   # D's batch.
   assert (sn.batch_size, sn.g_batch_multiplier) == (64, 2)

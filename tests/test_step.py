@@ -294,11 +294,11 @@ def test_orthogonal_init_is_orthogonal_as_pytorch_flattens_each_weight():
                                                    jax.tree.leaves(tx.init(fresh.g_params))))
 
 
-def test_sngan_init_is_glorot_uniform_with_gain_sqrt2_in_residual_blocks():
+def test_glorot_init_is_glorot_uniform_with_gain_sqrt2_in_residual_blocks():
   from jaxgan.nets.resnet import ResNetDiscriminator, ResNetGenerator  # pylint: disable=g-import-not-at-top
-  from jaxgan.train.step import sngan_init  # pylint: disable=g-import-not-at-top
+  from jaxgan.train.step import glorot_init  # pylint: disable=g-import-not-at-top
   g = ResNetGenerator(width=64)
-  params = sngan_init(jax.eval_shape(g.init, jax.random.PRNGKey(0), jnp.zeros((2, 128)))["params"],
+  params = glorot_init(jax.eval_shape(g.init, jax.random.PRNGKey(0), jnp.zeros((2, 128)))["params"],
                       jax.random.PRNGKey(1))
 
   def check(kernel, gain):  # U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out)): std b / sqrt(3), |x| <= b
@@ -319,7 +319,7 @@ def test_sngan_init_is_glorot_uniform_with_gain_sqrt2_in_residual_blocks():
   assert all(not np.any(np.asarray(b)) for b in jax.tree.leaves(
       jax.tree_util.tree_map_with_path(lambda p, x: x if p[-1].key == "bias" else jnp.zeros(()), params)))
   d = ResNetDiscriminator(width=64, spectral_norm=True)
-  d_params = sngan_init(jax.eval_shape(d.init, jax.random.PRNGKey(0), jnp.zeros((2, 32, 32, 3)))["params"],
+  d_params = glorot_init(jax.eval_shape(d.init, jax.random.PRNGKey(0), jnp.zeros((2, 32, 32, 3)))["params"],
                         jax.random.PRNGKey(2))
   check(d_params["DiscriminatorBlock_0"]["SNConv_0"]["kernel"], np.sqrt(2))
   check(d_params["DiscriminatorBlock_1"]["shortcut"]["kernel"], 1.0)

@@ -49,11 +49,11 @@ from jaxgan.train.checkpoint import CheckpointMismatchError, Checkpointer
 from jaxgan.train.loop import RUN_ARTEFACTS, LoopConfig, NonFiniteError, move_aside, train
 from jaxgan.train.optim import clip_params
 from jaxgan.train.state import GANState
-from jaxgan.train.step import (COMPUTE_DTYPES, UNOPTIMIZED, StepConfig, init_state, make_train_step,
-                               normal_init_state, orthogonal_init, reinit_state, sngan_init)
+from jaxgan.train.step import (COMPUTE_DTYPES, UNOPTIMIZED, StepConfig, glorot_init, init_state, make_train_step,
+                               normal_init_state, orthogonal_init, reinit_state)
 
 OPTIMIZERS = ("adam", "rmsprop")
-INITS = ("normal", "default", "orthogonal", "sngan")
+INITS = ("normal", "default", "orthogonal", "glorot")
 LR_SCHEDULES = ("constant", "linear")
 # Fields that change how long a run goes or what it reports, not its trajectory: a checkpoint
 # written under other values of these can be resumed (e.g. to train longer).
@@ -93,7 +93,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.g_activation = ""  # "": the net's default; relu or leaky_relu (InfoGAN G only)
   c.init = "normal"  # normal: kernels ~ N(0, init_std), biases 0, norm scales ~ N(1, init_std); default: the
   # layers' own (flax); orthogonal: semi-orthogonal kernels, biases 0, norm scales 1 (StudioGAN's "ortho");
-  # sngan: Glorot-uniform kernels, gain sqrt(2) in residual blocks' 3x3 convs (Miyato et al.'s code)
+  # glorot: Glorot-uniform kernels, gain sqrt(2) in residual blocks' 3x3 convs (the SN-GAN / WGAN-GP ResNet code)
   c.init_std = 0.02
   c.latent_dim = 100
   c.latent_dist = "normal"  # normal or uniform
@@ -450,8 +450,8 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
   @functools.partial(jax.jit, compiler_options=UNOPTIMIZED if (cpu or c.fast_compile) else None)
   def init_fn(key, example):
     state = init_state(key, generator, discriminator, loss, g_tx, d_tx, step_cfg, example)
-    if c.init in ("orthogonal", "sngan"):
-      init = orthogonal_init if c.init == "orthogonal" else sngan_init
+    if c.init in ("orthogonal", "glorot"):
+      init = orthogonal_init if c.init == "orthogonal" else glorot_init
       return reinit_state(state, jax.random.fold_in(key, 1), init, g_tx, d_tx)
     if c.init != "normal":
       return state
@@ -479,7 +479,7 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
 
 def init(c: ml_collections.ConfigDict, model: Compiled, example: dict[str, jax.Array]) -> GANState:
   """The initial state from `c.seed` (`init_state`, then the DCGAN N(0, init_std) init when `c.init == "normal"`,
-  `orthogonal_init` / `sngan_init` when it is "orthogonal" / "sngan"); only the shapes of `example` matter."""
+  `orthogonal_init` / `glorot_init` when it is "orthogonal" / "glorot"); only the shapes of `example` matter."""
   small = jax.tree.map(lambda x: x[:2], example)  # init needs a couple of examples' shapes
   return model.init_fn(jax.random.PRNGKey(c.seed), small)
 

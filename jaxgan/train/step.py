@@ -453,11 +453,13 @@ def orthogonal_init(params: Any, key: jax.Array) -> Any:
   return jax.tree_util.tree_unflatten(treedef, out)
 
 
-def sngan_init(params: Any, key: jax.Array) -> Any:
-  """The initialization of Miyato et al. 2018's SN-GAN code (pfnet-research/sngan_projection, chainer): every
-  "kernel" Glorot-uniform, with gain sqrt(2) for the two 3x3 convs of a residual block (a module whose name contains
-  "Block", its 1x1 "shortcut" excepted) and gain 1 elsewhere (input Dense, output conv, shortcuts, D's head); every
-  "bias" 0, normalization scales 1; embeddings keep their init."""
+def glorot_init(params: Any, key: jax.Array) -> Any:
+  """Glorot-uniform initialization as the ResNet GAN code of Gulrajani et al. 2017 (igul222/improved_wgan_training,
+  tflib: `he_init` convs) and Miyato et al. 2018 (pfnet-research/sngan_projection, chainer) both apply it: every
+  "kernel" ~ U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out)) (fans include the kernel's taps), with gain sqrt(2)
+  for the two 3x3 convs of a residual block (a module whose name contains "Block", its 1x1 "shortcut" excepted)
+  and gain 1 elsewhere (input Dense, output conv, shortcuts, D's head; every kernel of a net without residual
+  blocks); every "bias" 0, normalization scales 1; embeddings keep their init."""
   leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
   keys = jax.random.split(key, len(leaves))
   out = []
