@@ -410,22 +410,35 @@ def jit_step(step: Callable[[GANState, Batch], tuple[GANState, Metrics]]):
   return jax.jit(step, donate_argnums=0)
 
 
-def normal_init(params: Any, key: jax.Array, std: float = 0.02) -> Any:
-  """DCGAN initialization (Radford et al. 2015, arXiv:1511.06434, Sec. 4): every "kernel" ~ N(0, std),
-  every "bias" 0, normalization "scale" ~ N(1, std); embeddings keep their init."""
+def _redraw(params: Any, key: jax.Array, kernel: Callable[[list[str], jax.Array, jax.Array], jax.Array],
+            scale: Callable[[jax.Array, jax.Array], jax.Array]) -> Any:
+  """`params` with every "kernel" `kernel(path names, key, old)`, every "bias" 0 and every normalization "scale"
+  `scale(key, old)`, each leaf with a key of its own; other leaves (embeddings) unchanged."""
   leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
   keys = jax.random.split(key, len(leaves))
   out = []
   for (path, x), k in zip(leaves, keys):
-    name = str(getattr(path[-1], "key", path[-1]))
-    if name == "kernel":
-      x = std * jax.random.normal(k, x.shape, x.dtype)
-    elif name == "bias":
+    names = [str(getattr(p, "key", p)) for p in path]
+    if names[-1] == "kernel":
+      x = kernel(names, k, x)
+    elif names[-1] == "bias":
       x = jnp.zeros_like(x)
-    elif name == "scale":
-      x = 1.0 + std * jax.random.normal(k, x.shape, x.dtype)
+    elif names[-1] == "scale":
+      x = scale(k, x)
     out.append(x)
   return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def _ones(key: jax.Array, x: jax.Array) -> jax.Array:
+  del key
+  return jnp.ones_like(x)
+
+
+def normal_init(params: Any, key: jax.Array, std: float = 0.02) -> Any:
+  """DCGAN initialization (Radford et al. 2015, arXiv:1511.06434, Sec. 4): every "kernel" ~ N(0, std),
+  every "bias" 0, normalization "scale" ~ N(1, std); embeddings keep their init."""
+  normal = lambda k, x: std * jax.random.normal(k, x.shape, x.dtype)
+  return _redraw(params, key, lambda names, k, x: normal(k, x), lambda k, x: 1.0 + normal(k, x))
 
 
 def orthogonal_init(params: Any, key: jax.Array) -> Any:
@@ -437,20 +450,10 @@ def orthogonal_init(params: Any, key: jax.Array) -> Any:
   `(kh*kw*in, out)` for a convolution, `(kh*kw*out, in)` for a transposed convolution (a layer whose module name
   contains "ConvTranspose"; PyTorch stores those weights `(in, out, kh, kw)`).
   """
-  leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
-  keys = jax.random.split(key, len(leaves))
-  out = []
-  for (path, x), k in zip(leaves, keys):
-    names = [str(getattr(p, "key", p)) for p in path]
-    if names[-1] == "kernel":
-      transposed = any("ConvTranspose" in n for n in names[:-1])
-      x = jax.nn.initializers.orthogonal(column_axis=-2 if transposed else -1)(k, x.shape, x.dtype)
-    elif names[-1] == "bias":
-      x = jnp.zeros_like(x)
-    elif names[-1] == "scale":
-      x = jnp.ones_like(x)
-    out.append(x)
-  return jax.tree_util.tree_unflatten(treedef, out)
+  def kernel(names, k, x):
+    transposed = any("ConvTranspose" in n for n in names[:-1])
+    return jax.nn.initializers.orthogonal(column_axis=-2 if transposed else -1)(k, x.shape, x.dtype)
+  return _redraw(params, key, kernel, _ones)
 
 
 def glorot_init(params: Any, key: jax.Array) -> Any:
@@ -460,21 +463,10 @@ def glorot_init(params: Any, key: jax.Array) -> Any:
   for the two 3x3 convs of a residual block (a module whose name contains "Block", its 1x1 "shortcut" excepted)
   and gain 1 elsewhere (input Dense, output conv, shortcuts, D's head; every kernel of a net without residual
   blocks); every "bias" 0, normalization scales 1; embeddings keep their init."""
-  leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
-  keys = jax.random.split(key, len(leaves))
-  out = []
-  for (path, x), k in zip(leaves, keys):
-    names = [str(getattr(p, "key", p)) for p in path]
-    if names[-1] == "kernel":
-      in_block = any("Block" in n for n in names[:-1]) and "shortcut" not in names
-      gain_sq = 2.0 if in_block else 1.0
-      x = jax.nn.initializers.variance_scaling(gain_sq, "fan_avg", "uniform")(k, x.shape, x.dtype)
-    elif names[-1] == "bias":
-      x = jnp.zeros_like(x)
-    elif names[-1] == "scale":
-      x = jnp.ones_like(x)
-    out.append(x)
-  return jax.tree_util.tree_unflatten(treedef, out)
+  def kernel(names, k, x):
+    in_block = any("Block" in n for n in names[:-1]) and "shortcut" not in names
+    return jax.nn.initializers.variance_scaling(2.0 if in_block else 1.0, "fan_avg", "uniform")(k, x.shape, x.dtype)
+  return _redraw(params, key, kernel, _ones)
 
 
 def reinit_state(state: GANState, key: jax.Array, init: Callable[[Any, jax.Array], Any],
