@@ -339,6 +339,9 @@ def test_cli_refuses_settings_that_would_have_no_effect(tmp_path):
     run(lsgan.get_config, "--loss=hinge", "--ls_a=-1")
   with pytest.raises(SystemExit, match=r"--conditioning='concat' has no effect: the model is unconditional"):
     run(dcgan.get_config, "--conditioning=concat")
+  with pytest.raises(SystemExit, match=r"--init_std=0.05 has no effect: it is the normal init's and init is "
+                     r"'glorot'"):
+    run(dcgan.get_config, "--init=glorot", "--init_std=0.05")
   # Turning the regularizer off leaves the experiment's default weight unused, which is not the user's doing.
   no_reg = config_lib.parse_args(wgan_gp.get_config(), ["--regularizer=none"])[0]
   assert set(experiment.unused_fields(no_reg)) == {"reg_weight", "reg_every", "rmsprop_decay", "conditioning",

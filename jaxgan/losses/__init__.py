@@ -52,7 +52,7 @@ def canonical_name(name: str) -> str:
 
 
 def _lookup(table: dict[str, Callable[..., LossTransform]], kind: str, name: str):
-  key = _ALIASES.get(name, name)
+  key = canonical_name(name)
   if key not in table:
     known = ", ".join(sorted(table) + sorted(k for k, v in _ALIASES.items() if v in table))
     raise ValueError(f"unknown {kind} {name!r}; known: {known}")

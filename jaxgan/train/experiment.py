@@ -54,6 +54,7 @@ from jaxgan.train.step import (COMPUTE_DTYPES, UNOPTIMIZED, StepConfig, glorot_i
 
 OPTIMIZERS = ("adam", "rmsprop")
 INITS = ("normal", "default", "orthogonal", "glorot")
+_REINIT = {"orthogonal": orthogonal_init, "glorot": glorot_init}  # init name -> parameter redraw after init_state
 LR_SCHEDULES = ("constant", "linear")
 # Fields that change how long a run goes or what it reports, not its trajectory: a checkpoint
 # written under other values of these can be resumed (e.g. to train longer).
@@ -181,6 +182,7 @@ def unused_fields(c: ml_collections.ConfigDict) -> dict[str, str]:
       (("conditioning",), not c.get("conditional", True), "the model is unconditional (set --conditional=true)"),
       (("top_k_decay", "top_k_period"), c.get("top_k", 0.5) == 1.0, "top-k updates are off (top_k = 1)"),
       (("lr_final_fraction",), c.get("lr_schedule") == "constant", "the learning rate is constant"),
+      (("init_std",), c.get("init", "normal") != "normal", f"it is the normal init's and init is {c.get('init')!r}"),
       (("fid_stats", "fid_num", "fid_batch", "fid_weights"), c.get("fid_every", 1) == 0,
        "no FID is computed during training (set --fid_every)"),
   ]
@@ -450,12 +452,11 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
   @functools.partial(jax.jit, compiler_options=UNOPTIMIZED if (cpu or c.fast_compile) else None)
   def init_fn(key, example):
     state = init_state(key, generator, discriminator, loss, g_tx, d_tx, step_cfg, example)
-    if c.init in ("orthogonal", "glorot"):
-      init = orthogonal_init if c.init == "orthogonal" else glorot_init
-      return reinit_state(state, jax.random.fold_in(key, 1), init, g_tx, d_tx)
-    if c.init != "normal":
-      return state
-    return normal_init_state(state, jax.random.fold_in(key, 1), c.init_std, g_tx, d_tx)
+    if c.init == "normal":
+      return normal_init_state(state, jax.random.fold_in(key, 1), c.init_std, g_tx, d_tx)
+    if c.init in _REINIT:
+      return reinit_state(state, jax.random.fold_in(key, 1), _REINIT[c.init], g_tx, d_tx)
+    return state  # "default": the layers' own initializers
 
   @functools.partial(jax.jit, compiler_options=options)
   def sample_fn(variables, z, labels):
