@@ -19,12 +19,12 @@ import pathlib
 import pickle
 import tarfile
 import zipfile
-import zlib
 from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
 
+from jaxgan import _npz
 from jaxgan.data import arrays
 from jaxgan.data.arrays import ImageDataset
 
@@ -318,13 +318,7 @@ def _subset(num: int, limit: int | None, subset: str, source: str) -> np.ndarray
 # ------------------------------------------------------------------------------------------------------------ npz
 
 
-_NPZ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
-
-
-def _not_npz(path: PathLike, detail: str = "") -> ValueError:
-  # numpy's own message for a file that is no zip at all talks about pickles and allow_pickle: leave it out.
-  return ValueError(f"{path} is not a valid .npz file (corrupt or not written by numpy.savez): recreate it"
-                    + (f" ({detail})" if detail else ""))
+_NPZ = (".npz file (corrupt or not written by numpy.savez)", "recreate it")  # what it is, what to do
 
 
 def open_npz(path: PathLike) -> np.lib.npyio.NpzFile:
@@ -333,20 +327,7 @@ def open_npz(path: PathLike) -> np.lib.npyio.NpzFile:
   Raises:
     ValueError: the file is corrupt or not an npz archive (numpy's own message would talk about pickles).
   """
-  try:
-    data = np.load(path, allow_pickle=False)
-  except _NPZ_ERRORS:
-    raise _not_npz(path) from None
-  if not isinstance(data, np.lib.npyio.NpzFile):  # a single .npy array saved under an .npz name
-    raise _not_npz(path, "a single .npy array, not an archive of named arrays")
-  return data
-
-
-def _npz_array(data: np.lib.npyio.NpzFile, key: str, path: PathLike) -> np.ndarray:
-  try:
-    return data[key]
-  except _NPZ_ERRORS as e:
-    raise _not_npz(path, f"array {key!r} cannot be read: {e}") from None
+  return _npz.open_npz(path, *_NPZ)
 
 
 def load_npz(path: PathLike, *, split: str | None = None) -> ImageDataset:
@@ -373,8 +354,8 @@ def load_npz(path: PathLike, *, split: str | None = None) -> ImageDataset:
       raise KeyError(f"{path}: no image array; expected one of the keys {image_keys}, the file has {sorted(keys)}")
     suffix = image_key[image_key.index("_"):] if "_" in image_key else ""
     label_key = next((k for k in (f"labels{suffix}", f"y{suffix}") if k in keys), None)
-    images = arrays.images_to_uint8(_npz_array(data, image_key, path), what=f"{path}[{image_key!r}]")
-    labels = None if label_key is None else _npz_array(data, label_key, path)
+    images = arrays.images_to_uint8(_npz.read_array(data, image_key, path, *_NPZ), what=f"{path}[{image_key!r}]")
+    labels = None if label_key is None else _npz.read_array(data, label_key, path, *_NPZ)
   if labels is not None:
     labels = arrays.check_labels(labels, len(images), what=f"{path}[{label_key!r}]")
   return ImageDataset(images, labels, source=str(path))

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import pathlib
-import zipfile
-import zlib
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxgan import _npz
 
 
 class Stats(NamedTuple):
@@ -151,15 +151,9 @@ def read_npz(path: str | os.PathLike, keys: tuple[str, ...]) -> tuple[list[str],
     ValueError: not a readable numpy .npz (garbage, truncated, a single .npy, pickled objects), saying how to
       recreate it (instead of numpy's advice to allow pickle).
   """
-  try:
-    z = np.load(path, allow_pickle=False)
-    if not isinstance(z, np.lib.npyio.NpzFile):
-      raise ValueError("a single .npy array, not an .npz")
-    with z:
-      return list(z.files), {k: np.asarray(z[k]) for k in keys if k in z.files}
-  except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-    raise ValueError(f"{path} is not a valid statistics .npz (corrupt or not written by numpy): recreate it with "
-                     "`python -m jaxgan.fid stats`") from err
+  kind = ("statistics .npz (corrupt or not written by numpy)", "recreate it with `python -m jaxgan.fid stats`")
+  with _npz.open_npz(path, *kind) as z:
+    return list(z.files), {k: _npz.read_array(z, k, path, *kind) for k in keys if k in z.files}
 
 
 def load_stats(path: str | os.PathLike) -> Stats:
