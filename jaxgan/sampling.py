@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
+import flax
 import jax
 import jax.numpy as jnp
 
@@ -88,7 +89,11 @@ def make_sample_fn(generator: Any, *, latent_dim: int, latent_dist: str = "norma
 
   def sample(state, key, num: int, labels: jax.Array | None = None) -> jax.Array:
     z = sample_latent(key, (num, latent_dim), latent_dist)
-    return generator.apply(state.g_variables(ema=ema), z, labels, train=False)
+    try:
+      return generator.apply(state.g_variables(ema=ema), z, labels, train=False)
+    except flax.errors.ScopeParamShapeError as e:
+      raise ValueError(f"make_sample_fn: G's parameters do not take latents of size latent_dim={latent_dim} "
+                       f"(flax: {e}); pass the latent_dim G was initialized with") from None
 
   return sample
 

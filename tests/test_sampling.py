@@ -136,3 +136,26 @@ def test_standing_stats_bad_inputs():
   with pytest.raises(ValueError, match="momentum 1"):
     sampling.standing_stats(frozen, frozen.init(jax.random.PRNGKey(0), jnp.zeros((2, 4)), train=False),
                             jax.random.normal(jax.random.PRNGKey(1), (1, 8, 4)))
+
+
+def test_make_sample_fn_draws_latents_and_applies_g_in_eval_mode():
+  from jaxgan.nets.mlp import MLPGenerator  # pylint: disable=g-import-not-at-top
+  from jaxgan.train.state import GANState  # pylint: disable=g-import-not-at-top
+  g = MLPGenerator(out_shape=(3,), hidden=(8,), batch_norm=True, output="linear")
+  variables = g.init(jax.random.PRNGKey(0), jnp.zeros((2, 4)))
+  ema = jax.tree.map(lambda p: p + 1.0, variables["params"])
+  # batch-norm running statistics away from (0, 1), so eval mode differs from train mode
+  stats_ = jax.tree.map(lambda s: s + 0.5, variables["batch_stats"])
+  state = GANState(step=jnp.zeros((), jnp.int32), g_params=variables["params"], d_params={},
+                   g_collections={"batch_stats": stats_}, d_collections={}, g_opt_state=(), d_opt_state=(),
+                   g_ema_params=ema, loss_state=(), key=jax.random.PRNGKey(1))
+  key = jax.random.PRNGKey(7)
+  z = sampling.sample_latent(key, (5, 4), "uniform")
+  for use_ema, params in ((True, ema), (False, variables["params"])):
+    got = sampling.make_sample_fn(g, latent_dim=4, latent_dist="uniform", ema=use_ema)(state, key, 5)
+    want = g.apply({"params": params, "batch_stats": stats_}, z, train=False)
+    np.testing.assert_array_equal(got, want)
+    assert got.shape == (5, 3)
+  with pytest.raises(ValueError, match=r"do not take latents of size latent_dim=6 .*pass the latent_dim G was "
+                     r"initialized with"):
+    sampling.make_sample_fn(g, latent_dim=6)(state, key, 5)
