@@ -484,3 +484,40 @@ def test_unknown_dataset_name_is_refused_before_looking_for_files():
     registry.check_dataset_name("tfds:")
   registry.check_dataset_name("mnist")
   registry.check_dataset_name("tfds:cifar10")
+
+
+def test_registered_dataset_is_loaded_and_checked(monkeypatch):
+  from jaxgan.data import registry  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # pylint: disable=protected-access
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (10, 12, 12, 1), dtype=np.uint8)
+  calls = []
+
+  def loader(*, data_dir, split, resolution, channels, limit, subset):
+    calls.append(dict(data_dir=data_dir, split=split, resolution=resolution, channels=channels, limit=limit,
+                      subset=subset))
+    return arrays.ImageDataset(images, np.arange(10, dtype=np.int32) % 3, source="blobs").take(limit, subset=subset)
+
+  registry.register_dataset("blobs", loader)
+  assert "blobs" in registry.dataset_names()
+  data = registry.get_dataset("blobs", data_dir="/nowhere", split="test", limit=4, subset="even")
+  np.testing.assert_array_equal(data.images, images[arrays.subset_indices(10, 4, "even")])
+  assert calls == [dict(data_dir="/nowhere", split="test", resolution=None, channels=None, limit=4, subset="even")]
+  # What the loader returns must be what was asked for: a loader that ignores an argument is named.
+  with pytest.raises(ValueError, match=r"loader of dataset 'blobs' returned 12x12 images where resolution=8x8 was "
+                     r"asked for"):
+    registry.get_dataset("blobs", resolution=8)
+  with pytest.raises(ValueError, match=r"returned 1-channel images where channels=3"):
+    registry.get_dataset("blobs", channels=3)
+  registry.register_dataset("raw", lambda **kw: images)
+  with pytest.raises(TypeError, match=r"loader of dataset 'raw' returned ndarray, not a jaxgan.data.ImageDataset"):
+    registry.get_dataset("raw")
+  registry.register_dataset("greedy", lambda **kw: arrays.ImageDataset(images))
+  with pytest.raises(ValueError, match=r"returned 10 examples where limit=4"):
+    registry.get_dataset("greedy", limit=4)
+  for name, match in (("blobs", "'blobs' is taken"), ("tfds:mine", "'tfds:mine' is taken"),
+                      ("", "'' is not a non-empty string")):
+    with pytest.raises(ValueError, match=match):
+      registry.register_dataset(name, loader)
+  with pytest.raises(TypeError, match="loader must be callable, got str"):
+    registry.register_dataset("other", "blobs.npz")

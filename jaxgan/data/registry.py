@@ -19,6 +19,7 @@ import pathlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from jaxgan.data import arrays
 from jaxgan.data import files
 from jaxgan.data import tfds as tfds_lib
 from jaxgan.data.arrays import ImageDataset
@@ -108,10 +109,40 @@ _REGISTRY: dict[str, Loader] = {
 
 
 def register_dataset(name: str, loader: Loader) -> None:
-  """Adds a named dataset. `loader(*, data_dir, split, resolution, channels, limit, subset) -> ImageDataset`."""
-  if name in _REGISTRY or name.startswith("tfds:"):
-    raise ValueError(f"dataset name {name!r} is taken")
+  """Adds a named dataset. `loader(*, data_dir, split, resolution, channels, limit, subset) -> ImageDataset`.
+
+  The loader applies `resolution`, `channels` and `limit` itself (`files.load_source` and `ImageDataset.take` do
+  it for files and arrays); `get_dataset` checks that what it returns has what was asked for.
+
+  Raises:
+    ValueError: `name` is empty, not a string, taken, or starts with "tfds:".
+    TypeError: `loader` is not callable.
+  """
+  if not isinstance(name, str) or not name or name in _REGISTRY or name.startswith("tfds:"):
+    reason = "taken" if name in _REGISTRY or str(name).startswith("tfds:") else "not a non-empty string"
+    raise ValueError(f"dataset name {name!r} is {reason}; known: {', '.join(dataset_names())}")
+  if not callable(loader):
+    raise TypeError(f"register_dataset({name!r}): the loader must be callable, got {type(loader).__name__}")
   _REGISTRY[name] = loader
+
+
+def _check_loaded(name: str, data: Any, resolution: tuple[int, int] | None, channels: int | None,
+                  limit: int | None) -> ImageDataset:
+  """What a loader returned, refused unless it is an ImageDataset with the size, channels and count asked for."""
+  who = f"the loader of dataset {name!r}"
+  if not isinstance(data, ImageDataset):
+    raise TypeError(f"{who} returned {type(data).__name__}, not a jaxgan.data.ImageDataset")
+  got = data.images.shape
+  if resolution is not None and tuple(got[1:3]) != resolution:
+    raise ValueError(f"{who} returned {got[1]}x{got[2]} images where resolution={resolution[0]}x{resolution[1]} "
+                     "was asked for; the loader must apply `resolution` (files.load_source does)")
+  if channels is not None and got[3] != channels:
+    raise ValueError(f"{who} returned {got[3]}-channel images where channels={channels} was asked for; the loader "
+                     "must apply `channels`")
+  if limit is not None and len(data) > limit:
+    raise ValueError(f"{who} returned {len(data)} examples where limit={limit} was asked for; the loader must "
+                     "apply `limit` (ImageDataset.take does)")
+  return data
 
 
 def dataset_names() -> tuple[str, ...]:
@@ -168,4 +199,5 @@ def get_dataset(name: str, *, data_dir: str | None = None, split: str | None = "
   kwargs["subset"] = subset
   if download:
     raise ValueError(f"download=True is only for 'tfds:<name>' datasets; {name!r} reads local files")
-  return _REGISTRY[name](data_dir=data_dir, split=split, **kwargs)
+  data = _REGISTRY[name](data_dir=data_dir, split=split, **kwargs)
+  return _check_loaded(name, data, arrays.normalize_resolution(resolution), channels, limit)
