@@ -487,6 +487,20 @@ def _assert_trees_close(a, b, rel=1e-3):
       np.testing.assert_array_equal(x, y)
 
 
+def test_initial_states_together_are_each_seeds_own(data_dir):
+  """init_together stacks the states `init` gives each seed, bitwise, for an init with QR decompositions too (a
+  vmapped init batched them, and batched LAPACK calls hung XLA's CPU runtime)."""
+  c = experiment.apply_smoke(_config(dcgan, data_dir, init="orthogonal"))
+  model = experiment.compiled(c, 28, 1, 0)
+  example = {"image": jnp.zeros((c.batch_size, 28, 28, 1))}
+  together = jax.device_get(experiment.init_together(model, [3, 8], example))
+  for i, seed in enumerate((3, 8)):
+    c.seed = seed
+    _assert_trees_equal(jax.tree.map(lambda x, i=i: x[i], together), jax.device_get(experiment.init(c, model, example)))
+  kernel = np.asarray(together.g_params["Dense_0"]["kernel"][0])  # orthogonal: (in, out) with in < out
+  np.testing.assert_allclose(kernel @ kernel.T, np.eye(kernel.shape[0]), atol=1e-5)
+
+
 def test_seeds_trained_together_match_runs_alone(dcgan_run, data_dir, tmp_path):
   _, alone, summary_alone = dcgan_run  # seed 0, trained by itself
   configs = [_config(dcgan, data_dir, seed=s) for s in (0, 5)]

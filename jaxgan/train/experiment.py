@@ -796,8 +796,11 @@ def init_together(model: Compiled, seeds: Sequence[int], example: dict[str, jax.
   """The initial states of `seeds` stacked on a leading axis (seed i's is the one `init` gives `seed=seeds[i]`);
   only the shapes of `example` (one step's batch) matter."""
   small = jax.tree.map(lambda x: x[:2], example)  # init needs a couple of examples' shapes
-  keys = jnp.stack([jax.random.PRNGKey(seed) for seed in seeds])
-  return jax.vmap(model.init_fn, in_axes=(0, None))(keys, small)
+  # One seed at a time with `run`'s compiled init, then stacked: a vmapped init would batch the QR decompositions
+  # of init="orthogonal", and batched LAPACK calls hang XLA's CPU runtime (jax 0.10; seen 3 times in 3 runs
+  # here on 2 cores), besides compiling a second init.
+  states = [model.init_fn(jax.random.PRNGKey(seed), small) for seed in seeds]
+  return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
 
 
 def together_step(model: Compiled, *, fast_compile: bool = False) -> Callable[..., Any]:
