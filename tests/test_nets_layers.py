@@ -237,7 +237,9 @@ def test_sn_gradient_treats_u_and_v_as_constants():
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 _CASES = [((7, 7), 4, 2, "SAME"), ((5, 6), 3, 2, "SAME"), ((9, 8), 5, 3, "VALID"), ((6, 4), 1, 2, "SAME"),
-          ((3, 5), 3, 1, "VALID"), ((8, 7), 4, 2, ((1, 2), (0, 3))), ((4, 4), 2, 3, "SAME")]
+          ((3, 5), 3, 1, "VALID"), ((8, 7), 4, 2, ((1, 2), (0, 3))), ((4, 4), 2, 3, "SAME"),
+          ((6, 5), 3, 1, "SAME"), ((5, 5), 1, 1, "SAME"), ((6, 6), 4, 1, "SAME"), ((5, 4), 3, 1, ((0, 2), (1, 0))),
+          ((4, 4), 1, 1, ((1, 1), (0, 0)))]  # the last: padding wider than the kernel, autodiff's rules
 
 
 def _lax_conv(x, k, stride, padding):
@@ -282,10 +284,15 @@ def test_convolutions_and_their_gradients_equal_lax(kind, size, kernel, stride, 
   by_taps = taps(x, cotangent, k.shape, (stride, stride), _pads(kind, x, kernel, stride, padding),
                  lax.Precision.HIGHEST)
   np.testing.assert_allclose(by_taps, expected[1], rtol=1e-5, atol=1e-4)
+  pads = _pads(kind, x, kernel, stride, padding)
+  if kind == "conv" and stride == 1 and all(0 <= p <= kernel - 1 for pair in pads for p in pair):
+    # The stride-1 input gradient as a plain convolution (what the CPU runs), whatever backend runs the tests.
+    dx = layers._stride1_input_grad(cotangent, k, pads, lax.Precision.HIGHEST)  # pylint: disable=protected-access
+    np.testing.assert_allclose(dx, expected[0], rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("kind", ["conv", "transpose"])
-def test_second_order_gradients_equal_lax(kind):
+@pytest.mark.parametrize("kind,stride", [("conv", 2), ("conv", 1), ("transpose", 2)])
+def test_second_order_gradients_equal_lax(kind, stride):
   """Penalties on input gradients (WGAN-GP, R1, path length) differentiate the backward pass again."""
   rng = np.random.default_rng(3)
   x = jnp.asarray(rng.standard_normal((2, 6, 6, 3)), jnp.float32)
@@ -296,8 +303,8 @@ def test_second_order_gradients_equal_lax(kind):
   def penalty(f):
     return lambda k: jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(f(x, k))))(x) ** 2)
 
-  ours = penalty(lambda x, k: op(x, k, (2, 2), "SAME", precision=lax.Precision.HIGHEST))
-  theirs = penalty(lambda x, k: ref(x, k, 2, "SAME"))
+  ours = penalty(lambda x, k: op(x, k, (stride, stride), "SAME", precision=lax.Precision.HIGHEST))
+  theirs = penalty(lambda x, k: ref(x, k, stride, "SAME"))
   np.testing.assert_allclose(jax.grad(ours)(k), jax.grad(theirs)(k), rtol=1e-4, atol=1e-4)
 
 

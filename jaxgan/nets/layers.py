@@ -177,7 +177,8 @@ def call_layer(layer: nn.Module, x: jax.Array, train: bool) -> jax.Array:
 # transposed convolution into one with a dilated input; XLA's CPU backend runs both on a slow generic path (on 2 cores:
 # 11x slower for a DCGAN 32x32 G layer, four fifths of the mnist_ns training step; benchmarks/cpu_convs.py). Here each
 # kernel tap's gradient is one matrix product of a strided slice of one operand with the other, the same sums in
-# another order. Only the CPU takes this path (`lax.platform_dependent`); GPUs and TPUs keep autodiff's rule.
+# another order. Stride-1 convolutions take it too, for a slowness of XLA's CPU backend inside loops (see
+# `_conv_stride1`). Only the CPU takes this path (`lax.platform_dependent`); GPUs and TPUs keep autodiff's rule.
 # `TAP_KERNEL_GRADS = False` (read when a function is traced) gives autodiff's rule on the CPU too
 # (benchmarks/cpu_convs.py times both).
 TAP_KERNEL_GRADS = True
@@ -229,9 +230,21 @@ def _dilated_conv(x, kernel, strides, pads, precision):
                                   dimension_numbers=_NHWC, precision=precision)
 
 
-def _with_tap_kernel_grad(forward, kernel_grad_by_taps):
-  """`forward(x, kernel, strides, pads, precision)` with autodiff's input gradient and, on the CPU, the kernel
-  gradient `kernel_grad_by_taps` (reverse mode only: a `jax.custom_vjp`)."""
+def _stride1_input_grad(dy, kernel, pads, precision):
+  """dL/dx of a stride-1 `_strided_conv`: dy convolved with the kernel flipped in space and transposed in/out, padded
+  (k - 1 - lo, k - 1 - hi). Autodiff's form of the same sums runs 5-10x slower on XLA's CPU backend inside a loop
+  (the D steps' `lax.scan`); this one is itself a stride-1 `conv2d`, so a gradient penalty differentiating it again
+  takes the fast kernel gradient too."""
+  kh, kw = kernel.shape[:2]
+  flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
+  return _conv_stride1(dy, flipped, (1, 1), ((kh - 1 - pads[0][0], kh - 1 - pads[0][1]),
+                                             (kw - 1 - pads[1][0], kw - 1 - pads[1][1])), precision)
+
+
+def _with_tap_kernel_grad(forward, kernel_grad_by_taps, input_grad=None):
+  """`forward(x, kernel, strides, pads, precision)` with, on the CPU, the kernel gradient `kernel_grad_by_taps` and
+  the input gradient `input_grad(dy, kernel, pads, precision)` when given (autodiff's elsewhere; reverse mode only:
+  a `jax.custom_vjp`)."""
 
   @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
   def f(x, kernel, strides, pads, precision):
@@ -253,13 +266,19 @@ def _with_tap_kernel_grad(forward, kernel_grad_by_taps):
 
     if not TAP_KERNEL_GRADS:
       return x_vjp(dy)[0], by_autodiff(x, dy)
-    return x_vjp(dy)[0], lax.platform_dependent(x, dy, cpu=by_taps, default=by_autodiff)
+    dx = x_vjp(dy)[0] if input_grad is None else lax.platform_dependent(
+        dy, cpu=lambda dy: input_grad(dy, kernel, pads, precision), default=lambda dy: x_vjp(dy)[0])
+    return dx, lax.platform_dependent(x, dy, cpu=by_taps, default=by_autodiff)
 
   f.defvjp(f_fwd, f_bwd)
   return f
 
 
 _conv_fast_grad = _with_tap_kernel_grad(_strided_conv, _conv_kernel_grad_by_taps)
+# Stride 1: autodiff's kernel gradient is 100-300x slower on XLA's CPU backend inside a `lax.scan` (the D steps of
+# the train step: a 3x3 conv 64 -> 128 at 16x16, batch 64: 2.8 s against 14 ms outside the loop and 27 ms tap by tap
+# inside it; 2 CPU cores, jax 0.10), so stride-1 convolutions take the tap-by-tap rule and `_stride1_input_grad`.
+_conv_stride1 = _with_tap_kernel_grad(_strided_conv, _conv_kernel_grad_by_taps, _stride1_input_grad)
 _conv_transpose_fast_grad = _with_tap_kernel_grad(_dilated_conv, _transpose_kernel_grad_by_taps)
 
 
@@ -272,9 +291,9 @@ def _check_nhwc(who: str, x: jax.Array, kernel: jax.Array, strides: Sequence[int
 
 def conv2d(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
            padding: str | Sequence[tuple[int, int]] = "SAME", *, precision: Any = None) -> jax.Array:
-  """`lax.conv_general_dilated(x, kernel, strides, padding)` for NHWC input and HWIO kernel; with strides > 1 its
-  kernel gradient on the CPU is computed tap by tap (see above). Reverse-mode differentiable (`jax.jvp` through a
-  strided call raises).
+  """`lax.conv_general_dilated(x, kernel, strides, padding)` for NHWC input and HWIO kernel; its kernel gradient on
+  the CPU is computed tap by tap, and with stride 1 its input gradient as a plain convolution (see above; a padding
+  wider than the kernel keeps autodiff's rules). Reverse-mode differentiable (`jax.jvp` through it raises).
 
   Args:
     x: (N, H, W, C_in).
@@ -293,7 +312,10 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: Sequence[int] = (1, 1),
   else:
     pads = tuple((int(lo), int(hi)) for lo, hi in padding)
   if strides == (1, 1):
-    return _strided_conv(x, kernel, strides, pads, precision)
+    if min(p for pair in pads for p in pair) < 0 or any(lo > k - 1 or hi > k - 1 for (lo, hi), k in
+                                                        zip(pads, kernel.shape[:2])):
+      return _strided_conv(x, kernel, strides, pads, precision)  # the input gradient would need negative padding
+    return _conv_stride1(x, kernel, strides, pads, precision)
   return _conv_fast_grad(x, kernel, strides, pads, precision)
 
 
