@@ -118,9 +118,10 @@ def register_dataset(name: str, loader: Loader) -> None:
     ValueError: `name` is empty, not a string, taken, or starts with "tfds:".
     TypeError: `loader` is not callable.
   """
-  if not isinstance(name, str) or not name or name in _REGISTRY or name.startswith("tfds:"):
-    reason = "taken" if name in _REGISTRY or str(name).startswith("tfds:") else "not a non-empty string"
-    raise ValueError(f"dataset name {name!r} is {reason}; known: {', '.join(dataset_names())}")
+  if not isinstance(name, str) or not name:
+    raise ValueError(f"dataset name {name!r} is not a non-empty string; known: {', '.join(dataset_names())}")
+  if name in _REGISTRY or name.startswith("tfds:"):
+    raise ValueError(f"dataset name {name!r} is taken; known: {', '.join(dataset_names())}")
   if not callable(loader):
     raise TypeError(f"register_dataset({name!r}): the loader must be callable, got {type(loader).__name__}")
   _REGISTRY[name] = loader
