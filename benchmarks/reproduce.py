@@ -10,6 +10,8 @@ protocol (`experiments.protocols`), write results/*.json and a markdown table.
                                            # side by side in one compiled step (jax.vmap), then evaluated one by one
   python -m benchmarks.reproduce --rows cifar --steps cifar_wgan_gp_resnet=8000,cifar_sngan_resnet_hinge=6000 \
       --out results/                        # the rows named are shortened (marked in the table), the others not
+  python -m benchmarks.reproduce --rows cifar --train-seconds 300 --out results/  # time box: each run stops at
+                                           # its first log step after 300 s of training (the table says so)
   python -m benchmarks.reproduce --rows fashion_ls --standing-stats 100 --out results/  # G's weight average also
                                            # scored with standing batch-norm statistics (100 batches of 64 latents)
   python -m benchmarks.reproduce --list
@@ -30,7 +32,10 @@ Writes under --out:
 A seed whose training stops on a non-finite loss, or whose FID is not finite or above `--diverged-above`, is
 reported as "diverged" (its FID is left out of the mean, and the row says how many seeds diverged).
 `--steps N` shortens a run; the table then shows the steps run next to the paper's, so it is never mistaken for a
-reproduction. FID of fewer than 2048 images (smoke) is strongly biased and only checks the plumbing.
+reproduction. `--train-seconds S` time-boxes a run instead: it trains the paper's run (its learning-rate schedule
+unchanged) and stops at the first log step after S seconds, so it is the first steps of the paper's run, where
+`--steps` compresses the whole run into fewer steps; the table shows the steps reached and the box. A time-boxed
+seed that has trained is only evaluated when run again (its workdir is resumed up to the step it reached). FID of fewer than 2048 images (smoke) is strongly biased and only checks the plumbing.
 """
 
 from __future__ import annotations
@@ -325,14 +330,16 @@ class Evaluator:
 
 
 def row_config(row: str, seed: int, *, steps: int = 0, smoke: bool = False, data_dir: str = "",
-               checkpoint_every: int = -1) -> ml_collections.ConfigDict:
-  """The row's config for one seed; `steps` > 0 shortens it, `smoke` shrinks it to seconds, `checkpoint_every`
-  >= 0 replaces the row's checkpoint period (0: only the final state, which evaluation resumes from)."""
+               checkpoint_every: int = -1, train_seconds: float = 0.0) -> ml_collections.ConfigDict:
+  """The row's config for one seed; `steps` > 0 shortens it, `train_seconds` > 0 time-boxes it, `smoke` shrinks it
+  to seconds, `checkpoint_every` >= 0 replaces the row's checkpoint period (0: only the final state, which
+  evaluation resumes from)."""
   c = classics.get_config(row)
   c.seed = seed
   c.progress = False
   if steps:
     c.num_steps = steps
+  c.train_seconds = float(train_seconds)
   if checkpoint_every >= 0:
     c.checkpoint_every = checkpoint_every
   if smoke:
@@ -407,11 +414,13 @@ def _ema_variants(c: ml_collections.ConfigDict, generator: Any, state: Any,
 def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke: bool = False,
              data_dir: str = "", diverged_above: float = DEFAULT_DIVERGED_ABOVE,
              workdir: str | None = None, eval_cap: int = 0, checkpoint_every: int = -1,
-             workers: int = 1, standing_batches: int = 0) -> dict[str, Any]:
+             workers: int = 1, standing_batches: int = 0, train_seconds: float = 0.0) -> dict[str, Any]:
   """Trains one seed of a row (resuming its workdir), evaluates it; never raises on divergence. `workers`: how many
   processes share the device (recorded, so that train times measured side by side read as such).
   `standing_batches` > 0: G's weight average is also scored with standing batch-norm statistics drawn over that
   many batches (`fid_ema_standing`), beside the running statistics G kept in training (`fid_ema`).
+  `train_seconds` > 0: a time box (`experiment` field `train_seconds`); a workdir whose run has trained before
+  (stopped by its box) is resumed up to the step it reached and evaluated, not trained again.
 
   Returns:
     {"seed", "status" ("ok" or "diverged"), "fid", "is", "is_std", "fid_ema"?, "fid_ema_standing"?, "steps",
@@ -420,13 +429,18 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
   r = classics.get_row(row)
   protocol = _protocol(r.protocol, smoke, eval_cap)
   allow_few = protocol.num_generated < 2048 or protocol.num_real < 2048
-  config = row_config(row, seed, steps=steps, smoke=smoke, data_dir=data_dir, checkpoint_every=checkpoint_every)
+  config = row_config(row, seed, steps=steps, smoke=smoke, data_dir=data_dir, checkpoint_every=checkpoint_every,
+                      train_seconds=train_seconds)
+  earlier = _earlier_training(workdir)
+  if train_seconds and earlier[0]:  # its box was spent: no second box, the run as it stopped is evaluated
+    config.stop_at, config.train_seconds = earlier[0], 0.0
   c = experiment.apply_smoke(config) if smoke else config
   images = _check_evaluation_inputs(row, evaluator, protocol, c)
   record: dict[str, Any] = {"seed": seed, "steps_planned": c.num_steps, "device": device_name(),
                             "date": time.strftime("%Y-%m-%d", time.gmtime()), "workers": workers,
                             "frechet": evaluator.frechet}
-  earlier = _earlier_training(workdir)
+  if train_seconds:
+    record["train_seconds_box"] = float(train_seconds)
   start = time.perf_counter()
   try:
     state, summary = classics.main(config, workdir, True)
@@ -491,9 +505,10 @@ def run_seed(row: str, seed: int, evaluator: Evaluator, *, steps: int = 0, smoke
   return record
 
 
-def _row_settings(row: str, steps: int, smoke: bool, eval_cap: int) -> dict[str, Any]:
-  """What makes two runs of a row comparable: its config (seed 0, no host-only fields), steps, smoke, eval cap."""
-  config = experiment.plain_config(row_config(row, 0, steps=steps))
+def _row_settings(row: str, steps: int, smoke: bool, eval_cap: int, train_seconds: float = 0.0) -> dict[str, Any]:
+  """What makes two runs of a row comparable: its config (seed 0, no host-only fields; steps and time box
+  included), smoke, eval cap."""
+  config = experiment.plain_config(row_config(row, 0, steps=steps, train_seconds=train_seconds))
   return {"config": config, "smoke": smoke, "eval_cap": eval_cap}
 
 
@@ -558,6 +573,7 @@ def row_result(row: str, records: Sequence[dict[str, Any]], protocol: proto.Prot
       "note": r.note, **settings,
       "steps_paper": classics.get_config(row).num_steps,
       "steps": max((x["steps"] for x in records if x.get("steps") is not None), default=None),
+      "steps_min": min((x["steps"] for x in records if x.get("steps") is not None), default=None),
       "seeds": list(records), "fid_mean": fid_mean, "fid_std": fid_std, "is_mean": is_mean,
       "is_std": is_std, "fid_ema_mean": fid_ema_mean, "fid_ema_std": fid_ema_std, "num_ema": len(ema),
       "fid_ema_standing_mean": standing_mean, "fid_ema_standing_std": standing_std,
@@ -573,7 +589,8 @@ def row_result(row: str, records: Sequence[dict[str, Any]], protocol: proto.Prot
 def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evaluator, *, steps: int = 0,
             smoke: bool = False, data_dir: str = "", diverged_above: float = DEFAULT_DIVERGED_ABOVE,
             eval_cap: int = 0, checkpoint_every: int = -1, skip_done: bool = False,
-            workers: int = 1, together: bool = False, standing_batches: int = 0) -> dict[str, Any]:
+            workers: int = 1, together: bool = False, standing_batches: int = 0,
+            train_seconds: float = 0.0) -> dict[str, Any]:
   """Runs `seeds` of a row and writes out/<row>.json after each one; returns the row's result.
 
   The seeds of an earlier out/<row>.json with the same settings are kept (a seed run again replaces its record),
@@ -581,7 +598,8 @@ def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evalua
   Processes running other seeds of the row at the same time add theirs too: the file is re-read and rewritten
   under a lock (out/.locks/<row>.lock). `skip_done` skips the seeds it already has a result for. `eval_cap` > 0
   caps every protocol count; `workers` goes into each seed's record; `standing_batches` > 0 also scores G's weight
-  average with standing batch-norm statistics (see `run_seed`).
+  average with standing batch-norm statistics (see `run_seed`); `train_seconds` > 0 time-boxes each run (or each
+  group of seeds trained together).
 
   `together`: the seeds to run that have no run in their workdir yet are first trained side by side in one
   compiled step (`experiment.run_together`, a `jax.vmap` over the seeds), then evaluated one by one as finished
@@ -590,7 +608,7 @@ def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evalua
   """
   r = classics.get_row(row)
   protocol = _protocol(r.protocol, smoke, eval_cap)
-  settings = _row_settings(row, steps, smoke, eval_cap)
+  settings = _row_settings(row, steps, smoke, eval_cap, train_seconds)
   path = out / f"{row}.json"
   lock = out / ".locks" / f"{row}.lock"
   with _flock(lock):
@@ -602,7 +620,7 @@ def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evalua
              if not (skip_done and s in _measured(by_seed)) and not experiment.has_checkpoint(workdir_of(s))]
     if len(fresh) > 1:
       _train_together(row, fresh, [workdir_of(s) for s in fresh], evaluator, protocol, steps=steps, smoke=smoke,
-                      data_dir=data_dir, checkpoint_every=checkpoint_every)
+                      data_dir=data_dir, checkpoint_every=checkpoint_every, train_seconds=train_seconds)
   for seed in seeds:
     if skip_done and seed in _measured(by_seed):
       print(f"{row} seed {seed}: measured before ({by_seed[seed]['status']}), skipped", flush=True)
@@ -610,7 +628,8 @@ def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evalua
     workdir = workdir_of(seed)
     rec = run_seed(row, seed, evaluator, steps=steps, smoke=smoke, data_dir=data_dir,
                    diverged_above=diverged_above, workdir=workdir, eval_cap=eval_cap,
-                   checkpoint_every=checkpoint_every, workers=workers, standing_batches=standing_batches)
+                   checkpoint_every=checkpoint_every, workers=workers, standing_batches=standing_batches,
+                   train_seconds=train_seconds)
     print(f"{row} seed {seed}: {rec['status']}, FID {rec.get('fid')}", flush=True)
     with _flock(lock):
       by_seed = {**_earlier_seeds(path, settings), seed: rec}  # with what other processes wrote meanwhile
@@ -620,11 +639,11 @@ def run_row(row: str, seeds: Sequence[int], out: pathlib.Path, evaluator: Evalua
 
 def _train_together(row: str, seeds: Sequence[int], workdirs: Sequence[str], evaluator: Evaluator,
                     protocol: proto.Protocol, *, steps: int, smoke: bool, data_dir: str,
-                    checkpoint_every: int) -> None:
+                    checkpoint_every: int, train_seconds: float = 0.0) -> None:
   """Trains `seeds` of a row side by side (`experiment.run_together`), leaving finished runs in `workdirs`; on a
   NaN/inf it says so and leaves nothing, so that the seeds are trained one by one."""
-  configs = [row_config(row, seed, steps=steps, smoke=smoke, data_dir=data_dir, checkpoint_every=checkpoint_every)
-             for seed in seeds]
+  configs = [row_config(row, seed, steps=steps, smoke=smoke, data_dir=data_dir, checkpoint_every=checkpoint_every,
+                        train_seconds=train_seconds) for seed in seeds]
   _check_evaluation_inputs(row, evaluator, protocol, experiment.apply_smoke(configs[0]) if smoke else configs[0])
   print(f"{row} seeds {','.join(map(str, seeds))}: training together", flush=True)
   try:
@@ -637,14 +656,16 @@ def _train_together(row: str, seeds: Sequence[int], workdirs: Sequence[str], eva
 
 
 def todo(rows: Sequence[str], seeds: Sequence[int], out: pathlib.Path, *, steps: Mapping[str, int] | None = None,
-         smoke: bool = False, eval_cap: int = 0) -> list[tuple[str, int]]:
+         smoke: bool = False, eval_cap: int = 0,
+         train_seconds: Mapping[str, float] | None = None) -> list[tuple[str, int]]:
   """The (row, seed) runs without a result under `out` yet (same settings), seed by seed: every row's first seed
   comes before any row's second. Reads only."""
-  steps = steps or {}
+  steps, train_seconds = steps or {}, train_seconds or {}
   left = []
   for seed in seeds:
     for row in rows:
-      records = _read_seeds(out / f"{row}.json", _row_settings(row, steps.get(row, 0), smoke, eval_cap)) or {}
+      settings = _row_settings(row, steps.get(row, 0), smoke, eval_cap, train_seconds.get(row, 0.0))
+      records = _read_seeds(out / f"{row}.json", settings) or {}
       if seed not in _measured(records):
         left.append((row, seed))
   return left
@@ -742,8 +763,10 @@ def _row_cells(name: str, result: dict[str, Any] | None) -> list[str]:
       mean, std = result[f"fid_ema{suffix}_mean"], result[f"fid_ema{suffix}_std"]
       ema_cells.append(f"{words}{_pm(mean, std if n_ema > 1 else None, 2)} (n={n_ema})")
   ema_cell = "; ".join(ema_cells) or "—"
-  steps = result.get("steps")
-  steps_cell = f"{steps} / {result['steps_paper']}" if steps is not None else f"— / {result['steps_paper']}"
+  steps, fewest = result.get("steps"), result.get("steps_min")
+  reached = f"{fewest}-{steps}" if fewest is not None and steps is not None and fewest < steps else steps
+  steps_cell = f"{reached} / {result['steps_paper']}" if steps is not None else f"— / {result['steps_paper']}"
+  box = (result.get("config") or {}).get("train_seconds") or 0
   if result.get("smoke"):
     status = "smoke (meaningless FID)"
   elif result.get("eval_cap"):
@@ -751,7 +774,7 @@ def _row_cells(name: str, result: dict[str, Any] | None) -> list[str]:
   elif n_ok < n:
     status = "diverged" if n_ok == 0 else "partly diverged"
   elif steps is not None and steps < result["steps_paper"]:
-    status = "shortened run"
+    status = f"time-boxed run ({box:.0f} s of training)" if box else "shortened run"
   else:
     status = "ok"
   return [name, label, fid, is_cell, ema_cell, _published(r.published),
@@ -846,36 +869,44 @@ def parse_data_dirs(text: str, datasets: Sequence[str]) -> dict[str, str]:
   return dirs
 
 
-def parse_steps(text: str, rows: Sequence[str]) -> dict[str, int]:
-  """--steps: `N` for every row of the run, or `row=N` pairs separated by commas (a row not named trains the paper's
-  steps; named rows outside `rows` are ignored, so one setting can serve runs of single rows).
+def _per_row(text: str, rows: Sequence[str], flag: str, unit: str, cast: Callable[[str], Any]) -> dict[str, Any]:
+  """`N` for every row of the run, or `row=N` pairs separated by commas (a row not named keeps the paper's setting;
+  named rows outside `rows` are ignored, so one setting can serve runs of single rows); "" or "0": none.
 
-  Returns:
-    {row: steps} for the rows of `rows` that are shortened.
   Raises:
-    ValueError: a count that is not a positive integer, or an unknown row name.
+    ValueError: a value that is not a positive `unit`, or an unknown row name.
   """
-  def count(value: str, what: str) -> int:
+  def value_of(value: str, what: str) -> Any:
     try:
-      n = int(value)
+      n = cast(value)
     except ValueError:
       n = 0
-    if n <= 0:
-      raise ValueError(f"--steps: {what} needs a positive number of G steps, got {value!r}")
+    if not n > 0 or not math.isfinite(n):
+      raise ValueError(f"{flag}: {what} needs a positive {unit}, got {value!r}")
     return n
 
   text = text.strip()
   if text in ("", "0"):
     return {}
   if "=" not in text:
-    n = count(text, "every row")
+    n = value_of(text, "every row")
     return {row: n for row in rows}
-  steps = {}
+  values = {}
   for pair in text.split(","):
     name, _, value = (t.strip() for t in pair.partition("="))
     classics.get_row(name)  # an unknown name lists the known ones
-    steps[name] = count(value, name)
-  return {row: n for row, n in steps.items() if row in rows}
+    values[name] = value_of(value, name)
+  return {row: n for row, n in values.items() if row in rows}
+
+
+def parse_steps(text: str, rows: Sequence[str]) -> dict[str, int]:
+  """--steps: {row: G steps} for the rows of `rows` that are shortened (see `_per_row` for the forms)."""
+  return _per_row(text, rows, "--steps", "number of G steps", int)
+
+
+def parse_train_seconds(text: str, rows: Sequence[str]) -> dict[str, float]:
+  """--train-seconds: {row: seconds} for the rows of `rows` that are time-boxed (see `_per_row` for the forms)."""
+  return _per_row(text, rows, "--train-seconds", "number of seconds", float)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -889,6 +920,9 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--smoke", action="store_true", help="tiny nets, <= 4 steps, <= 32 images per FID (plumbing)")
   p.add_argument("--steps", default="", help="N: train every row N G steps instead of the paper's; row=N pairs "
                                              "separated by commas: those rows only")
+  p.add_argument("--train-seconds", default="",
+                 help="S: time-box every row (train the paper's run, stop at the first log step after S seconds, "
+                      "first compile included); row=S pairs separated by commas: those rows only")
   p.add_argument("--eval-cap", type=int, default=0,
                  help="> 0: at most this many images per FID side (CPU checks; biased, not comparable)")
   p.add_argument("--weights", default=None, help="FID Inception weights (default: $JAXGAN_FID_WEIGHTS, "
@@ -954,12 +988,13 @@ def main(argv: Sequence[str] | None = None) -> str:
     if missing:
       raise ValueError(f"--data-dir: {', '.join(missing)} does not exist")
     steps = parse_steps(args.steps, rows)
+    boxes = parse_train_seconds(args.train_seconds, rows)
   except (experiment.ExperimentError, proto.ProtocolError, ValueError) as e:
     sys.exit(f"error: {e}")
   if args.plan or args.todo:
     items = rows
     if args.todo:
-      left = todo(rows, seeds, out, steps=steps, smoke=args.smoke, eval_cap=args.eval_cap)
+      left = todo(rows, seeds, out, steps=steps, smoke=args.smoke, eval_cap=args.eval_cap, train_seconds=boxes)
       if args.together:  # one item per row: its seeds train together
         by_row = {row: [str(seed) for r, seed in left if r == row] for row in rows}
         items = [f"{row}:{','.join(s)}" for row, s in by_row.items() if s]
@@ -977,7 +1012,8 @@ def main(argv: Sequence[str] | None = None) -> str:
                 data_dir=data_dirs.get(classics.get_row(row).dataset, ""),
                 diverged_above=args.diverged_above, eval_cap=args.eval_cap,
                 checkpoint_every=args.checkpoint_every, skip_done=args.skip_done, workers=args.workers,
-                together=args.together, standing_batches=args.standing_stats)
+                together=args.together, standing_batches=args.standing_stats,
+                train_seconds=boxes.get(row, 0.0))
       if args.baselines:
         run_baselines(datasets, args.protocols.split(","), seeds, out, evaluator, smoke=args.smoke,
                       eval_cap=args.eval_cap)

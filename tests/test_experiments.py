@@ -137,6 +137,27 @@ def test_kill_and_resume_equals_uninterrupted(dcgan_run, data_dir, tmp_path, mon
     dcgan.main(_config(dcgan, data_dir, g_width=6), str(tmp_path), True)
 
 
+def test_stop_at_and_time_box_are_the_first_steps_of_the_run(dcgan_run, data_dir, tmp_path):
+  _, full_state, _ = dcgan_run
+  # stop_at: the first 2 of the run's 4 steps; the same command without it goes on to the whole run.
+  _, summary = dcgan.main(_config(dcgan, data_dir, stop_at=2), str(tmp_path / "a"), True)
+  assert (summary["steps"], summary["num_steps"]) == (2, 4)
+  state, summary = dcgan.main(_config(dcgan, data_dir), str(tmp_path / "a"), True)
+  assert summary["steps"] == 4
+  _assert_trees_equal(full_state, jax.device_get(state))
+  # A time box spent before the first log step (smoke logs every 2 steps) stops the run there, checkpointed.
+  _, summary = dcgan.main(_config(dcgan, data_dir, train_seconds=1e-9), str(tmp_path / "b"), True)
+  assert summary["steps"] == 2 and Checkpointer(tmp_path / "b" / "checkpoints").all_steps() == [2]
+  state, _ = dcgan.main(_config(dcgan, data_dir), str(tmp_path / "b"), True)
+  _assert_trees_equal(full_state, jax.device_get(state))
+  for field, value, message in (("stop_at", 5, r"stop_at must be in \[0, num_steps=4\]"),
+                                ("stop_at", -1, "stop_at must be in"),
+                                ("train_seconds", -1.0, "train_seconds must be >= 0")):
+    c = _config(dcgan, data_dir, num_steps=4, **{field: value})
+    with pytest.raises(experiment.ExperimentError, match=message):
+      experiment.check_config(c)
+
+
 def test_no_resume_starts_over_and_moves_the_old_run_aside(dcgan_run, data_dir, tmp_path):
   workdir = tmp_path / "wd"
   dcgan.main(_config(dcgan, data_dir, num_steps=2), str(workdir), True)

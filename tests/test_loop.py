@@ -1,6 +1,7 @@
 """Host loop and checkpoints: resume equals uninterrupted, NaN stops, mismatches refused."""
 
 import json
+import time
 
 import jax
 import jax.numpy as jnp
@@ -61,6 +62,27 @@ def test_resume_equals_uninterrupted(compiled, tmp_path):
   lines = [json.loads(l) for l in open(tmp_path / "full" / "metrics.jsonl")]
   assert [l["step"] for l in lines] == [2, 4, 6] and lines == full_records
   assert Checkpointer(tmp_path / "full" / "checkpoints").all_steps() == [3, 6]
+
+
+def test_deadline_stops_at_a_log_step_and_resumes_as_the_full_run(compiled, tmp_path):
+  config = {"name": "time-box"}
+  full, _ = train(compiled, _fresh(), _stream(), LoopConfig(num_steps=7, log_every=3, checkpoint_every=0),
+                  workdir=tmp_path / "full", config=config)
+  data = _stream()
+  # A deadline already passed: the run goes on to its first log step (3), which ends it as num_steps would.
+  boxed, records = train(compiled, _fresh(), data, LoopConfig(num_steps=7, log_every=3, checkpoint_every=0,
+                         deadline=0.0), workdir=tmp_path / "boxed", config=config, data=data)
+  assert int(boxed.step) == 3 and [r["step"] for r in records] == [3] and data.state() == {"position": 3}
+  assert Checkpointer(tmp_path / "boxed" / "checkpoints").all_steps() == [3]  # checkpointed at the stop
+  data = _stream()  # resumed without a deadline: the rest of the same run
+  resumed, _ = train(compiled, _fresh(), data, LoopConfig(num_steps=7, log_every=3, checkpoint_every=0),
+                     workdir=tmp_path / "boxed", config=config, data=data)
+  assert int(resumed.step) == 7
+  _leaves_equal(full, resumed)
+  # A deadline far ahead changes nothing.
+  later, _ = train(compiled, _fresh(), _stream(), LoopConfig(num_steps=7, log_every=3, checkpoint_every=0,
+                   deadline=time.time() + 3600))
+  _leaves_equal(full, later)
 
 
 def test_nan_stops_and_keeps_last_good_checkpoint(compiled, tmp_path):

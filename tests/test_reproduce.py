@@ -363,18 +363,23 @@ def test_row_json_adds_up_seeds_and_survives_a_stop(tmp_path, monkeypatch):
 
 
 def test_row_json_of_an_older_config_joins_when_new_fields_are_defaults(tmp_path):
-  """The committed MNIST JSON predate `standing_stats` (a config field added later): their seeds still count, as
-  the field's default is what those runs did; a non-default value, or a field that is gone, makes other settings."""
+  """A row JSON written before config fields were added (the committed MNIST JSON predate `stop_at` and
+  `train_seconds`; written without `standing_stats` too here): its seeds still count, as the fields' defaults are
+  what those runs did; a non-default value, or a field that is gone, makes other settings."""
   committed = pathlib.Path(reproduce.__file__).parent / "results" / "h200_2026-11-26" / "classics" / "mnist_ls.json"
   earlier = json.loads(committed.read_text())
-  assert "standing_stats" not in earlier["config"]
+  assert "train_seconds" not in earlier["config"]
   settings = reproduce._row_settings("mnist_ls", 0, False, 0)
-  assert settings["config"]["standing_stats"] == 0
-  assert list(reproduce._read_seeds(committed, settings)) == [0]
-  changed = json.loads(json.dumps(settings))
-  changed["config"]["standing_stats"] = 3
-  assert reproduce._read_seeds(committed, changed) is None
+  assert settings["config"]["standing_stats"] == 0 and settings["config"]["train_seconds"] == 0
+  assert list(reproduce._read_seeds(committed, settings)) == [0, 1]
   path = tmp_path / "mnist_ls.json"
+  older = {k: v for k, v in earlier["config"].items() if k != "standing_stats"}
+  path.write_text(json.dumps({**earlier, "config": older}))
+  assert list(reproduce._read_seeds(path, settings)) == [0, 1]
+  for field, value in (("standing_stats", 3), ("train_seconds", 300.0)):
+    changed = json.loads(json.dumps(settings))
+    changed["config"][field] = value
+    assert reproduce._read_seeds(committed, changed) is None
   path.write_text(json.dumps({**earlier, "config": {**earlier["config"], "removed_field": 1}}))
   assert reproduce._read_seeds(path, settings) is None
   path.write_text(json.dumps({**earlier, "config": {**earlier["config"], "g_lr": 1e-3}}))
@@ -541,6 +546,60 @@ def _with(c, **fields):
   for k, v in fields.items():
     c[k] = v
   return c
+
+
+def test_time_boxed_row_stops_early_and_is_evaluated_again_without_training(tmp_path, fake_data):
+  def loader(dataset, split, resolution):
+    with np.load(fake_data["28"]) as z:
+      return z[f"x_{split}"]
+
+  evaluator = reproduce.Evaluator(tmp_path, extractor=_extractor(), batch_size=16, loader=loader)
+  run = lambda **kw: reproduce.run_row("mnist_ns", [0], tmp_path, evaluator, smoke=True, data_dir=fake_data["28"],
+                                       **kw)
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setattr(classics, "get_config", _npz_config(classics.get_config, fake_data["28"]))
+    boxed = run(train_seconds=1e-9)  # spent before the first log step: the run stops there (smoke: step 2 of 4)
+    again = run(train_seconds=1e-9)  # its box was spent: resumed to step 2 and evaluated, no second box
+    full = run()  # no box: other settings, so the boxed row's JSON moves to superseded/
+  seed, seed_again = boxed["seeds"][0], again["seeds"][0]
+  assert (seed["steps"], seed["steps_planned"], seed["train_seconds_box"]) == (2, 4, 1e-9)
+  assert boxed["config"]["train_seconds"] == 1e-9 and boxed["steps"] == boxed["steps_min"] == 2
+  assert seed_again["steps"] == 2 and seed_again["fid"] == seed["fid"]
+  assert seed_again["train_seconds"] == seed["train_seconds"]  # not trained again
+  cells = reproduce._row_cells("mnist_ns", dict(boxed, smoke=False))  # (a smoke row's status says smoke first)
+  assert cells[7] == "2 / 18750" and cells[-1] == "time-boxed run (0 s of training)"
+  # The same workdir without the box trains on from step 2 to the end of the run.
+  assert full["seeds"][0]["steps"] == 4 and "train_seconds_box" not in full["seeds"][0]
+  assert list((tmp_path / "superseded").glob("mnist_ns-*.json"))
+  # Seeds stopped at different steps read as a range.
+  two = dict(boxed, steps=40, steps_min=36)
+  assert reproduce._row_cells("mnist_ns", two)[7] == "36-40 / 18750"
+
+
+def test_time_box_of_seeds_trained_together(tmp_path, fake_data):
+  def loader(dataset, split, resolution):
+    with np.load(fake_data["28"]) as z:
+      return z[f"x_{split}"]
+
+  evaluator = reproduce.Evaluator(tmp_path, extractor=_extractor(), batch_size=16, loader=loader)
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setattr(classics, "get_config", _npz_config(classics.get_config, fake_data["28"]))
+    result = reproduce.run_row("mnist_ns", [0, 1], tmp_path, evaluator, smoke=True, data_dir=fake_data["28"],
+                               together=True, train_seconds=1e-9)
+  assert [(x["steps"], x["seeds_together"]) for x in result["seeds"]] == [(2, 2), (2, 2)]
+  assert all(x["status"] == "ok" and x["train_seconds_box"] == 1e-9 for x in result["seeds"])
+
+
+def test_train_seconds_for_every_row_or_per_row():
+  rows = ["mnist_ns", "cifar_sngan_resnet_hinge"]
+  assert reproduce.parse_train_seconds("", rows) == {}
+  assert reproduce.parse_train_seconds("90.5", rows) == {"mnist_ns": 90.5, "cifar_sngan_resnet_hinge": 90.5}
+  assert reproduce.parse_train_seconds("cifar_sngan_resnet_hinge=300", rows) == {"cifar_sngan_resnet_hinge": 300.0}
+  for bad in ("-3", "nan", "inf", "mnist_ns=soon"):
+    with pytest.raises(ValueError, match="--train-seconds: .* needs a positive number of seconds"):
+      reproduce.parse_train_seconds(bad, rows)
+  with pytest.raises(SystemExit, match="--train-seconds"):
+    reproduce.main(["--rows", "mnist_ns", "--train-seconds", "0.0.1", "--plan"])
 
 
 def _npz_config(get_config, path):

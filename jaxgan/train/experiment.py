@@ -61,7 +61,7 @@ LR_SCHEDULES = ("constant", "linear")
 NOT_FINGERPRINTED = ("num_steps", "log_every", "sample_every", "num_samples", "checkpoint_every",
                      "keep", "progress", "tensorboard", "fid_every", "fid_stats", "fid_num",
                      "fid_batch", "fid_weights", "data_dir", "parallel", "coordinator",
-                     "num_processes", "process_id", "standing_stats")
+                     "num_processes", "process_id", "standing_stats", "stop_at", "train_seconds")
 _SMOKE_LIMIT = 64
 
 
@@ -119,6 +119,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.standing_stats = 0  # > 0: samples and FID use standing batch-norm statistics over this many batches (BigGAN)
   c.compute_dtype = "float32"  # or bfloat16: G and D compute in bf16; parameters, optimizer, losses stay f32
   c.num_steps = 10_000  # G updates
+  c.stop_at = 0  # > 0: stop after this many G steps of the num_steps run (its schedules unchanged); resumable
+  c.train_seconds = 0.0  # > 0: stop at the first log step after this many seconds (first compile included), a
+  # time box: like stop_at, the run is the first steps of the num_steps run, and resuming it continues that run
   c.seed = 0
   # Reporting.
   c.log_every = 100  # steps per metrics.jsonl record
@@ -150,6 +153,7 @@ def apply_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.net = f"{c.net}_tiny"
   c.g_width, c.d_width = min(c.g_width, 8), min(c.d_width, 8)
   c.num_steps = min(c.num_steps, 4)
+  c.stop_at = min(c.stop_at, c.num_steps)
   c.batch_size = min(c.batch_size, 8)
   c.limit = min(c.limit, _SMOKE_LIMIT) if c.limit > 0 else _SMOKE_LIMIT
   c.latent_dim = min(c.latent_dim, 16)
@@ -219,6 +223,9 @@ def check_config(c: ml_collections.ConfigDict) -> None:
   for name in ("limit", "resolution", "channels", "num_classes", "weight_clip", "g_width",
                "d_width", "sample_every", "checkpoint_every", "fid_every", "standing_stats"):
     _check(c[name] >= 0, f"{name} must be >= 0, got {c[name]}")
+  _check(0 <= c.stop_at <= c.num_steps, f"stop_at must be in [0, num_steps={c.num_steps}] (0: train all "
+                                          f"num_steps), got {c.stop_at}")
+  _check(c.train_seconds >= 0, f"train_seconds must be >= 0 (0: no time box), got {c.train_seconds}")
   _check(c.channels in (0, 1, 3), f"channels must be 0 (keep), 1 or 3, got {c.channels}")
   _check(0.0 <= c.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {c.ema_decay}")
   _check(c.num_classes == 0 or c.conditional,
@@ -658,6 +665,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
     NonFiniteError: a loss became NaN/inf (the message names the step and the loss).
   """
   c, data, num_classes = _prepare(config)
+  _check(c.train_seconds == 0 or jax.process_count() == 1,
+         f"train_seconds={c.train_seconds} needs a single process (each would stop at its own step); give a "
+         "multi-host run stop_at or num_steps instead")
   h, _ = data.resolution
   per_step = c.d_steps * c.batch_size
   config_dict = plain_config(c)
@@ -729,9 +739,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   # Batches leave the host as uint8 and go straight to the devices that use them (float conversion there).
   pipeline = Pipeline(data.images, labels_in, per_step, seed=c.seed, shuffle=True, flip=c.flip,
                       place=dp.put_batch)
-  loop_cfg = LoopConfig(num_steps=c.num_steps, log_every=c.log_every,
+  loop_cfg = LoopConfig(num_steps=c.stop_at or c.num_steps, log_every=c.log_every,
                         checkpoint_every=c.checkpoint_every, keep=c.keep, resume=resume,
-                        progress=c.progress, images_per_step=per_step)
+                        progress=c.progress, images_per_step=per_step, deadline=_deadline(c))
   start = time.perf_counter()
   try:
     state, records = train(model.step_fn, state, pipeline, loop_cfg, workdir=workdir,
@@ -753,6 +763,11 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   return state, summary
 
 
+def _deadline(c: ml_collections.ConfigDict) -> float | None:
+  """The host loop's deadline (`time.time()`) for `c.train_seconds` from now, or None without a time box."""
+  return time.time() + c.train_seconds if c.train_seconds > 0 else None
+
+
 def _summary(name: str, c: ml_collections.ConfigDict, data: ImageDataset, final_step: int,
              history: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]], wall: float, *,
              num_devices: int, parallel: str, paper: dict[str, Any] | None, fid: float | None = None,
@@ -765,6 +780,7 @@ def _summary(name: str, c: ml_collections.ConfigDict, data: ImageDataset, final_
       "dataset": c.dataset,
       "num_examples": len(data),
       "steps": final_step,
+      "num_steps": c.num_steps,
       "final": _final_metrics(history[-1] if history else None),
       "wall_seconds": wall,
       "steps_per_sec": _steady_rate(records, "steps_per_sec"),
@@ -883,8 +899,8 @@ def run_together(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequenc
       batch["image"] = uint8_to_float(batch["image"])
       yield batch
 
-  loop_cfg = LoopConfig(num_steps=c.num_steps, log_every=c.log_every, checkpoint_every=0, resume=False,
-                        progress=c.progress, images_per_step=per_step)
+  loop_cfg = LoopConfig(num_steps=c.stop_at or c.num_steps, log_every=c.log_every, checkpoint_every=0,
+                        resume=False, progress=c.progress, images_per_step=per_step, deadline=_deadline(c))
   start = time.perf_counter()
   try:
     state, records = train(step_fn, state, batches(), loop_cfg)
@@ -949,5 +965,7 @@ def cli(get_config: Callable[[], ml_collections.ConfigDict],
   losses_text = ", ".join(f"{k} {np.mean(final[k]):.4f}" for k in ("d_loss", "g_loss") if k in final)
   written = (f"wrote {workdir}/summary.json, {workdir}/samples/, {workdir}/losses.png" if distributed.is_main_process()
              else "process 0 wrote the logs and samples; this process took part in the checkpoints")
-  print(f"done: step {summary['steps']}, {losses_text}; {written}")
+  early = (f" of {summary['num_steps']} (stopped by stop_at or train_seconds; the same command without them "
+           "resumes the run)" if summary["steps"] < summary["num_steps"] else "")
+  print(f"done: step {summary['steps']}{early}, {losses_text}; {written}")
   return summary

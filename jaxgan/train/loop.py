@@ -62,6 +62,10 @@ class LoopConfig:
     progress: show a tqdm progress bar (process 0 only).
     images_per_step: real images consumed per step (d_steps * batch size); > 0 adds
       "images_per_sec" to the log records and the progress bar.
+    deadline: a `time.time()` value, or None. The first log step at or after it ends the run
+      as `num_steps` would (logged, checkpointed, hooks ended): a time-boxed run is the first
+      steps of the full run, and resuming it without a deadline continues that run. One
+      process only (several would stop at different steps).
   """
 
   num_steps: int
@@ -71,6 +75,7 @@ class LoopConfig:
   resume: bool = True
   progress: bool = False
   images_per_step: int = 0
+  deadline: float | None = None
 
 
 def _mean_metrics(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -155,7 +160,7 @@ def train(
     hooks: Sequence[Any] = (),
     placement: Any = None,
 ) -> tuple[Any, list[dict[str, Any]]]:
-  """Runs `step_fn` until `state.step == cfg.num_steps`.
+  """Runs `step_fn` until `state.step == cfg.num_steps` (or the first log step after `cfg.deadline`).
 
   Args:
     step_fn: compiled step, `(state, batch) -> (state, metrics)`; may donate `state`.
@@ -181,6 +186,9 @@ def train(
     NonFiniteError: a loss or batch was NaN/inf; the message names the step. The
       checkpoints written before stay.
   """
+  if cfg.deadline is not None and jax.process_count() > 1:
+    raise ValueError("a training deadline (time box) needs a single process: each process would stop at its own "
+                     "step; give multi-host runs a number of steps instead")
   writer = jax.process_index() == 0 and workdir is not None
   ckpt = None
   log_path = os.path.join(workdir, "metrics.jsonl") if writer else None
@@ -226,6 +234,7 @@ def train(
         bar.update(1)
       is_log = step % cfg.log_every == 0 or step == cfg.num_steps
       is_ckpt = cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0
+      last = step == cfg.num_steps or (is_log and cfg.deadline is not None and time.time() >= cfg.deadline)
       if is_log or is_ckpt:
         fetched = jax.device_get(pending)
         check_finite(fetched, first_pending + 1)
@@ -250,11 +259,13 @@ def train(
         for h in hooks:
           h.log(step, record, state)
         checked = []
-      if ckpt is not None and (is_ckpt or step == cfg.num_steps):
+      if ckpt is not None and (is_ckpt or last):
         ckpt.save(step, state if placement is None else placement.checkpoint_state(state),
                   {"data": data.state() if data is not None else None})
       for h in hooks:
         h.after_step(step, state)
+      if last:
+        break
       if is_log:
         t0, s0 = time.perf_counter(), step  # hooks and checkpoints are not counted
     for h in hooks:
