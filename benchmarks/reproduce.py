@@ -35,7 +35,8 @@ reported as "diverged" (its FID is left out of the mean, and the row says how ma
 reproduction. `--train-seconds S` time-boxes a run instead: it trains the paper's run (its learning-rate schedule
 unchanged) and stops at the first log step after S seconds, so it is the first steps of the paper's run, where
 `--steps` compresses the whole run into fewer steps; the table shows the steps reached and the box. A time-boxed
-seed that has trained is only evaluated when run again (its workdir is resumed up to the step it reached). FID of fewer than 2048 images (smoke) is strongly biased and only checks the plumbing.
+seed that has trained is only evaluated when run again (its workdir is resumed up to the step it reached). FID of
+fewer than 2048 images (smoke) is strongly biased and only checks the plumbing.
 """
 
 from __future__ import annotations
