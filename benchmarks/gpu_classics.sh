@@ -26,9 +26,9 @@
 # mnist=data/mnist,fashion_mnist=data/fashion); all arguments are checked against every row before any work.
 # CKPT_EVERY (default 0: only the final state, which evaluation resumes from) is the checkpoint period: a run cannot
 # outlive the lease's machine, so intermediate checkpoints only cost time. REPRO_ARGS go to every reproduce call
-# (e.g. --smoke for a CPU check of the plumbing, --steps N, or --train-seconds S: each run stops at its first log
-# step after S seconds of training, so rows of unknown speed on a shared GPU still finish within LIMIT); PYTHON
-# (default python3) runs them.
+# (e.g. --smoke for a CPU check of the plumbing, --steps N, or --train-seconds S: each run stops at its first step
+# after S seconds of training, so rows of unknown speed on a shared GPU still finish within LIMIT); PYTHON (default
+# python3) runs them.
 #
 # TOGETHER=1: an item is a row with all its seeds still to measure ("row:0,1,2"), trained side by side in one
 # compiled step (`reproduce --together`, a jax.vmap over the seeds: a small net leaves most of the GPU idle, so

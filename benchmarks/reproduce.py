@@ -11,7 +11,7 @@ protocol (`experiments.protocols`), write results/*.json and a markdown table.
   python -m benchmarks.reproduce --rows cifar --steps cifar_wgan_gp_resnet=8000,cifar_sngan_resnet_hinge=6000 \
       --out results/                        # the rows named are shortened (marked in the table), the others not
   python -m benchmarks.reproduce --rows cifar --train-seconds 300 --out results/  # time box: each run stops at
-                                           # its first log step after 300 s of training (the table says so)
+                                           # its first step after 300 s of training (the table says so)
   python -m benchmarks.reproduce --rows fashion_ls --standing-stats 100 --out results/  # G's weight average also
                                            # scored with standing batch-norm statistics (100 batches of 64 latents)
   python -m benchmarks.reproduce --list
@@ -33,7 +33,7 @@ A seed whose training stops on a non-finite loss, or whose FID is not finite or 
 reported as "diverged" (its FID is left out of the mean, and the row says how many seeds diverged).
 `--steps N` shortens a run; the table then shows the steps run next to the paper's, so it is never mistaken for a
 reproduction. `--train-seconds S` time-boxes a run instead: it trains the paper's run (its learning-rate schedule
-unchanged) and stops at the first log step after S seconds, so it is the first steps of the paper's run, where
+unchanged) and stops at the first step after S seconds, so it is the first steps of the paper's run, where
 `--steps` compresses the whole run into fewer steps; the table shows the steps reached and the box. A time-boxed
 seed that has trained is only evaluated when run again (its workdir is resumed up to the step it reached). FID of
 fewer than 2048 images (smoke) is strongly biased and only checks the plumbing.
@@ -922,7 +922,7 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--steps", default="", help="N: train every row N G steps instead of the paper's; row=N pairs "
                                              "separated by commas: those rows only")
   p.add_argument("--train-seconds", default="",
-                 help="S: time-box every row (train the paper's run, stop at the first log step after S seconds, "
+                 help="S: time-box every row (train the paper's run, stop at the first step after S seconds, "
                       "first compile included); row=S pairs separated by commas: those rows only")
   p.add_argument("--eval-cap", type=int, default=0,
                  help="> 0: at most this many images per FID side (CPU checks; biased, not comparable)")

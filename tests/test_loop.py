@@ -69,11 +69,11 @@ def test_deadline_stops_at_a_log_step_and_resumes_as_the_full_run(compiled, tmp_
   full, _ = train(compiled, _fresh(), _stream(), LoopConfig(num_steps=7, log_every=3, checkpoint_every=0),
                   workdir=tmp_path / "full", config=config)
   data = _stream()
-  # A deadline already passed: the run goes on to its first log step (3), which ends it as num_steps would.
+  # A deadline already passed: the first step ends the run as num_steps would (logged, checkpointed).
   boxed, records = train(compiled, _fresh(), data, LoopConfig(num_steps=7, log_every=3, checkpoint_every=0,
                          deadline=0.0), workdir=tmp_path / "boxed", config=config, data=data)
-  assert int(boxed.step) == 3 and [r["step"] for r in records] == [3] and data.state() == {"position": 3}
-  assert Checkpointer(tmp_path / "boxed" / "checkpoints").all_steps() == [3]  # checkpointed at the stop
+  assert int(boxed.step) == 1 and [r["step"] for r in records] == [1] and data.state() == {"position": 1}
+  assert Checkpointer(tmp_path / "boxed" / "checkpoints").all_steps() == [1]
   data = _stream()  # resumed without a deadline: the rest of the same run
   resumed, _ = train(compiled, _fresh(), data, LoopConfig(num_steps=7, log_every=3, checkpoint_every=0),
                      workdir=tmp_path / "boxed", config=config, data=data)

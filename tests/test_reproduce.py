@@ -558,17 +558,17 @@ def test_time_boxed_row_stops_early_and_is_evaluated_again_without_training(tmp_
                                        **kw)
   with pytest.MonkeyPatch.context() as mp:
     mp.setattr(classics, "get_config", _npz_config(classics.get_config, fake_data["28"]))
-    boxed = run(train_seconds=1e-9)  # spent before the first log step: the run stops there (smoke: step 2 of 4)
-    again = run(train_seconds=1e-9)  # its box was spent: resumed to step 2 and evaluated, no second box
+    boxed = run(train_seconds=1e-9)  # spent before the first step ends: the run stops after it (step 1 of 4)
+    again = run(train_seconds=1e-9)  # its box was spent: resumed to step 1 and evaluated, no second box
     full = run()  # no box: other settings, so the boxed row's JSON moves to superseded/
   seed, seed_again = boxed["seeds"][0], again["seeds"][0]
-  assert (seed["steps"], seed["steps_planned"], seed["train_seconds_box"]) == (2, 4, 1e-9)
-  assert boxed["config"]["train_seconds"] == 1e-9 and boxed["steps"] == boxed["steps_min"] == 2
-  assert seed_again["steps"] == 2 and seed_again["fid"] == seed["fid"]
+  assert (seed["steps"], seed["steps_planned"], seed["train_seconds_box"]) == (1, 4, 1e-9)
+  assert boxed["config"]["train_seconds"] == 1e-9 and boxed["steps"] == boxed["steps_min"] == 1
+  assert seed_again["steps"] == 1 and seed_again["fid"] == seed["fid"]
   assert seed_again["train_seconds"] == seed["train_seconds"]  # not trained again
   cells = reproduce._row_cells("mnist_ns", dict(boxed, smoke=False))  # (a smoke row's status says smoke first)
-  assert cells[7] == "2 / 18750" and cells[-1] == "time-boxed run (0 s of training)"
-  # The same workdir without the box trains on from step 2 to the end of the run.
+  assert cells[7] == "1 / 18750" and cells[-1] == "time-boxed run (0 s of training)"
+  # The same workdir without the box trains on from step 1 to the end of the run.
   assert full["seeds"][0]["steps"] == 4 and "train_seconds_box" not in full["seeds"][0]
   assert list((tmp_path / "superseded").glob("mnist_ns-*.json"))
   # Seeds stopped at different steps read as a range.
@@ -586,7 +586,7 @@ def test_time_box_of_seeds_trained_together(tmp_path, fake_data):
     mp.setattr(classics, "get_config", _npz_config(classics.get_config, fake_data["28"]))
     result = reproduce.run_row("mnist_ns", [0, 1], tmp_path, evaluator, smoke=True, data_dir=fake_data["28"],
                                together=True, train_seconds=1e-9)
-  assert [(x["steps"], x["seeds_together"]) for x in result["seeds"]] == [(2, 2), (2, 2)]
+  assert [(x["steps"], x["seeds_together"]) for x in result["seeds"]] == [(1, 2), (1, 2)]
   assert all(x["status"] == "ok" and x["train_seconds_box"] == 1e-9 for x in result["seeds"])
 
 

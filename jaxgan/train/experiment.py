@@ -120,7 +120,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.compute_dtype = "float32"  # or bfloat16: G and D compute in bf16; parameters, optimizer, losses stay f32
   c.num_steps = 10_000  # G updates
   c.stop_at = 0  # > 0: stop after this many G steps of the num_steps run (its schedules unchanged); resumable
-  c.train_seconds = 0.0  # > 0: stop at the first log step after this many seconds (first compile included), a
+  c.train_seconds = 0.0  # > 0: stop at the first step after this many seconds (first compile included), a
   # time box: like stop_at, the run is the first steps of the num_steps run, and resuming it continues that run
   c.seed = 0
   # Reporting.

@@ -62,10 +62,10 @@ class LoopConfig:
     progress: show a tqdm progress bar (process 0 only).
     images_per_step: real images consumed per step (d_steps * batch size); > 0 adds
       "images_per_sec" to the log records and the progress bar.
-    deadline: a `time.time()` value, or None. The first log step at or after it ends the run
-      as `num_steps` would (logged, checkpointed, hooks ended): a time-boxed run is the first
-      steps of the full run, and resuming it without a deadline continues that run. One
-      process only (several would stop at different steps).
+    deadline: a `time.time()` value, or None. The first step that ends at or after it (as the
+      host sees it) ends the run as `num_steps` would (logged, checkpointed, hooks ended): a
+      time-boxed run is the first steps of the full run, and resuming it without a deadline
+      continues that run. One process only (several would stop at different steps).
   """
 
   num_steps: int
@@ -160,7 +160,7 @@ def train(
     hooks: Sequence[Any] = (),
     placement: Any = None,
 ) -> tuple[Any, list[dict[str, Any]]]:
-  """Runs `step_fn` until `state.step == cfg.num_steps` (or the first log step after `cfg.deadline`).
+  """Runs `step_fn` until `state.step == cfg.num_steps` (or the first step after `cfg.deadline`).
 
   Args:
     step_fn: compiled step, `(state, batch) -> (state, metrics)`; may donate `state`.
@@ -232,9 +232,9 @@ def train(
       step += 1
       if bar is not None:
         bar.update(1)
-      is_log = step % cfg.log_every == 0 or step == cfg.num_steps
+      last = step == cfg.num_steps or (cfg.deadline is not None and time.time() >= cfg.deadline)
+      is_log = step % cfg.log_every == 0 or last
       is_ckpt = cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0
-      last = step == cfg.num_steps or (is_log and cfg.deadline is not None and time.time() >= cfg.deadline)
       if is_log or is_ckpt:
         fetched = jax.device_get(pending)
         check_finite(fetched, first_pending + 1)
