@@ -2,6 +2,7 @@
 
 import json
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -83,6 +84,27 @@ def test_deadline_stops_at_a_log_step_and_resumes_as_the_full_run(compiled, tmp_
   later, _ = train(compiled, _fresh(), _stream(), LoopConfig(num_steps=7, log_every=3, checkpoint_every=0,
                    deadline=time.time() + 3600))
   _leaves_equal(full, later)
+
+
+class _Steps(NamedTuple):
+  step: jax.Array
+
+
+def test_with_a_deadline_the_host_waits_for_the_step_before_the_last(monkeypatch):
+  """Dispatch is asynchronous: a host loop that only read its clock could queue a whole log period of steps before
+  the first ran, and a time box would overshoot by their run time. With a deadline, after dispatching step k the
+  loop waits for step k - 1 (one step stays in flight); without one it never waits between log steps."""
+  waited = []
+  monkeypatch.setattr(jax, "block_until_ready", lambda tree: waited.append(int(tree["d_loss"])) or tree)
+
+  def step_fn(state, batch):
+    return _Steps(state.step + 1), {"d_loss": (state.step + 1).astype(jnp.float32)}
+
+  for deadline, expected in ((time.time() + 3600, [1, 2, 3, 4]), (None, [])):
+    waited.clear()
+    state, _ = train(step_fn, _Steps(jnp.int32(0)), _stream(), LoopConfig(num_steps=5, log_every=1000,
+                     checkpoint_every=0, deadline=deadline))
+    assert int(state.step) == 5 and waited == expected
 
 
 def test_nan_stops_and_keeps_last_good_checkpoint(compiled, tmp_path):

@@ -62,10 +62,11 @@ class LoopConfig:
     progress: show a tqdm progress bar (process 0 only).
     images_per_step: real images consumed per step (d_steps * batch size); > 0 adds
       "images_per_sec" to the log records and the progress bar.
-    deadline: a `time.time()` value, or None. The first step that ends at or after it (as the
-      host sees it) ends the run as `num_steps` would (logged, checkpointed, hooks ended): a
-      time-boxed run is the first steps of the full run, and resuming it without a deadline
-      continues that run. One process only (several would stop at different steps).
+    deadline: a `time.time()` value, or None. The first step dispatched at or after it ends
+      the run as `num_steps` would (logged, checkpointed, hooks ended); with a deadline the host
+      waits for step k - 1 before dispatching step k + 1, so the box overshoots by about one
+      step. A time-boxed run is the first steps of the full run, and resuming it without a
+      deadline continues that run. One process only (several would stop at different steps).
   """
 
   num_steps: int
@@ -232,6 +233,8 @@ def train(
       step += 1
       if bar is not None:
         bar.update(1)
+      if cfg.deadline is not None and len(pending) >= 2:  # the host runs ahead of the device (async dispatch):
+        jax.block_until_ready(pending[-2])  # with a deadline, at most one step ahead, so that its clock counts
       last = step == cfg.num_steps or (cfg.deadline is not None and time.time() >= cfg.deadline)
       is_log = step % cfg.log_every == 0 or last
       is_ckpt = cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0
