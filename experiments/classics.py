@@ -184,8 +184,8 @@ def _rows_cifar() -> list[Row]:
           f"{MIYATO}, ResNet with SN and hinge loss, Adam 2e-4 (0, 0.9), n_dis 5, 50k G steps, lr decayed "
           "linearly to 0 (as in the SN-GAN projection code's unconditional CIFAR-10 config)",
           {"fid": 21.7, "is": 8.22, "source": f"{MIYATO}, Table 2 (SN-GANs ResNet, hinge)"},
-          f"{jpeg}; G draws 128 latents per update, D 64 per step, as in the SN-GAN code; D's head has a bias, the "
-          "code's has none"),
+          f"{jpeg}; G draws 128 latents per update, D 64 per step, and D's head has no bias, as in the SN-GAN "
+          "code"),
   ]
 
 

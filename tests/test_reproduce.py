@@ -137,14 +137,15 @@ def _sndcgan_sizes(z=128, channels=3, w=64, m=4):
   return g, d
 
 
-def _resnet_sizes(g_width, z=128, channels=3, w=128):
-  """Miyato et al. 2018, Table 4 / Gulrajani et al. 2017, App. F: 3 up blocks in G, 4 blocks in D, at 32x32."""
+def _resnet_sizes(g_width, z=128, channels=3, w=128, head_bias=True):
+  """Miyato et al. 2018, Table 4 / Gulrajani et al. 2017, App. F: 3 up blocks in G, 4 blocks in D, at 32x32. D's
+  Dense(1) has a bias in Gulrajani et al.'s code, none in the SN-GAN code's 32x32 D."""
   conv3 = lambda cin, cout: 9 * cin * cout + cout
   gw = g_width
   g_block = 2 * (2 * gw) + 2 * conv3(gw, gw) + (gw * gw + gw)  # two BNs, two 3x3 convs, a 1x1 shortcut
   g = (z * 16 * gw + 16 * gw) + 3 * g_block + 2 * gw + conv3(gw, channels)
   optimized = conv3(channels, w) + conv3(w, w) + (channels * w + w)
-  d = optimized + (2 * conv3(w, w) + w * w + w) + 2 * 2 * conv3(w, w) + (w + 1)
+  d = optimized + (2 * conv3(w, w) + w * w + w) + 2 * 2 * conv3(w, w) + (w + int(head_bias))
   return g, d
 
 
@@ -165,7 +166,7 @@ def test_rows_build_the_papers_networks():
       "cifar_sndcgan_ns": _sndcgan_sizes(), "cifar_sndcgan_hinge": _sndcgan_sizes(),
       "cifar_wgan_gp_cnn": _sndcgan_sizes(),
       "cifar_wgan_gp_resnet": _resnet_sizes(g_width=128),  # Gulrajani et al.: G 128 wide
-      "cifar_sngan_resnet_hinge": _resnet_sizes(g_width=256),  # Miyato et al.: G 256 wide
+      "cifar_sngan_resnet_hinge": _resnet_sizes(g_width=256, head_bias=False),  # Miyato et al.: G 256 wide
   }
   for prefix in ("mnist", "fashion"):
     expected.update({f"{prefix}_{key}": _infogan_sizes(64, 1, d_norm) for key, d_norm in (

@@ -84,11 +84,12 @@ def concat_label_maps(x: jax.Array, labels: jax.Array, num_classes: int) -> jax.
 
 
 def project(
-    phi: jax.Array, labels: jax.Array | None, num_classes: int, *, spectral_norm: bool = False, train: bool = True
+    phi: jax.Array, labels: jax.Array | None, num_classes: int, *, spectral_norm: bool = False, train: bool = True,
+    head_bias: bool = True,
 ) -> jax.Array:
   """Linear head, plus the projection term when conditional (Miyato & Koyama 2018, arXiv:1802.05637, eq. 3).
 
-  Call inside a compact method; creates `head` (Dense(1) with bias, spectrally normalized if asked) and, when
+  Call inside a compact method; creates `head` (Dense(1), spectrally normalized if asked) and, when
   `labels` is given, `class_embed` (Embed(K, D)). jaxgan does not normalize the class embedding.
 
   Args:
@@ -97,10 +98,12 @@ def project(
     num_classes: K.
     spectral_norm: whether `head` is an `SNDense`.
     train: passed to `SNDense`.
+    head_bias: whether `head` adds a bias.
   Returns:
     (N,) float32 logits `head(phi) + sum(class_embed[y] * phi, -1)`.
   """
-  out = layers.call_layer(layers.dense(1, spectral_norm=spectral_norm, name="head"), phi, train)[:, 0]
+  head = layers.dense(1, spectral_norm=spectral_norm, use_bias=head_bias, name="head")
+  out = layers.call_layer(head, phi, train)[:, 0]
   if labels is None:
     return out
   emb = nn.Embed(num_classes, phi.shape[-1], name="class_embed")(labels)

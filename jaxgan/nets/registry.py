@@ -8,7 +8,7 @@ defaults); keyword arguments given at lookup override those defaults. Tiny varia
 | dcgan           | DCGANGenerator (width 64)     | DCGANDiscriminator (width 64, batch norm)   |
 | sndcgan         | SNDCGANGenerator (width 64)   | SNDCGANDiscriminator (spectral norm)        |
 | resnet          | ResNetGenerator (width 256)   | ResNetDiscriminator (width 128, no SN)      |
-| snresnet        | ResNetGenerator (width 256)   | ResNetDiscriminator (width 128, SN)         |
+| snresnet        | ResNetGenerator (width 256)   | ResNetDiscriminator (width 128, SN, no head bias) |
 | gpresnet        | ResNetGenerator (width 128)   | ResNetDiscriminator (width 128, mean pool)  |
 | infogan         | InfoGANGenerator (width 64)   | InfoGANDiscriminator (width 64, batch norm) |
 | sninfogan       | InfoGANGenerator (width 64)   | InfoGANDiscriminator (SN, no batch norm)    |
@@ -109,10 +109,11 @@ register("sndcgan", dcgan.SNDCGANGenerator, dcgan.SNDCGANDiscriminator)
 register("sndcgan_tiny", _p(dcgan.SNDCGANGenerator, width=4), _p(dcgan.SNDCGANDiscriminator, width=4))
 register("resnet", resnet.ResNetGenerator, resnet.ResNetDiscriminator)
 register("resnet_tiny", _p(resnet.ResNetGenerator, width=8), _p(resnet.ResNetDiscriminator, width=8))
-register("snresnet", resnet.ResNetGenerator, _p(resnet.ResNetDiscriminator, spectral_norm=True))
+# Miyato et al.'s SN-GAN: its 32x32 D's Dense(1) has no bias (sngan_projection's dis_models/snresnet_32.py).
+register("snresnet", resnet.ResNetGenerator, _p(resnet.ResNetDiscriminator, spectral_norm=True, head_bias=False))
 register(
     "snresnet_tiny", _p(resnet.ResNetGenerator, width=8),
-    _p(resnet.ResNetDiscriminator, width=8, spectral_norm=True))
+    _p(resnet.ResNetDiscriminator, width=8, spectral_norm=True, head_bias=False))
 # StudioGAN's "DCGAN" (its deep_conv backbone): the standard CNN with batch norm and ReLU in D, D sum-pooled.
 _deepconv_d = _p(dcgan.SNDCGANDiscriminator, spectral_norm=False, norm="batch", activation="relu", pooling="sum")
 register("deepconv", _p(dcgan.SNDCGANGenerator, input_norm=False), _deepconv_d)

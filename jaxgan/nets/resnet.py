@@ -157,6 +157,7 @@ class ResNetDiscriminator(nn.Module):
     spectral_norm: spectral normalization of every conv and dense layer (SN-GAN); off for WGAN-GP.
     pooling: "sum" over H and W (Miyato et al.'s SN-GAN code) or "mean" (Gulrajani et al.'s WGAN-GP code); the
       function class is the same, the head's scale at init and its effective learning rate are not.
+    head_bias: whether Dense(1) adds a bias (Gulrajani et al.'s code: yes; the SN-GAN code's 32x32 D: no).
   """
   resolution: int = 32
   channels: int = 3
@@ -165,6 +166,7 @@ class ResNetDiscriminator(nn.Module):
   conditioning: str = "projection"
   spectral_norm: bool = False
   pooling: str = "sum"
+  head_bias: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool = True) -> jax.Array:
@@ -184,4 +186,5 @@ class ResNetDiscriminator(nn.Module):
     for _ in range(2):
       h = DiscriminatorBlock(self.width, downsample=False, spectral_norm=sn)(h, train=train)
     phi = _POOLING[self.pooling](nn.relu(h), axis=(1, 2))
-    return conditional.project(phi, proj_labels, self.num_classes, spectral_norm=sn, train=train)
+    return conditional.project(phi, proj_labels, self.num_classes, spectral_norm=sn, train=train,
+                               head_bias=self.head_bias)
