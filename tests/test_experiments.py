@@ -333,6 +333,24 @@ def test_linear_lr_schedule_falls_to_zero_over_the_run():
   np.testing.assert_allclose(np.asarray(updates["w"]), -1e-3 * np.sign(grads["w"]), rtol=1e-4)
 
 
+def test_compiled_models_of_runs_of_other_lengths_keep_their_own_schedules(data_dir):
+  """A process that compiled a run reuses its functions for the same model; with a decaying learning rate the
+  run's length is part of the model (found: it was not, so a second, longer run decayed over the first's)."""
+  def g_update_at(model, k):  # Adam's k-th update on a constant gradient: -lr(k) * sign(g)
+    params, grads = {"w": jnp.zeros(1)}, {"w": jnp.ones(1)}
+    state = model.g_tx.init(params)
+    for _ in range(k + 1):
+      updates, state = model.g_tx.update(grads, state, params)
+    return float(updates["w"][0])
+
+  for schedule, expected in (("linear", (0.0, -0.5e-3)), ("constant", (-1e-3, -1e-3))):
+    short = _config(dcgan, data_dir, lr_schedule=schedule, num_steps=2, g_lr=1e-3)
+    longer = _config(dcgan, data_dir, lr_schedule=schedule, num_steps=4, g_lr=1e-3)
+    models = [experiment.compiled(experiment.apply_smoke(cfg), 28, 1, 0) for cfg in (short, longer)]
+    assert (models[0] is models[1]) == (schedule == "constant")
+    np.testing.assert_allclose([g_update_at(m, 2) for m in models], expected, rtol=1e-4, atol=1e-9)
+
+
 def test_config_overrides_and_errors():
   c, wd, resume = config_lib.parse_args(
       wgan_gp.get_config(), ["--workdir", "w", "--no-resume", "--net=resnet", "--d_steps", "3",

@@ -439,7 +439,10 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
   """
   key = json.dumps({**{k: v for k, v in c.to_dict().items() if k not in _HOST_ONLY},
                     "_shape": [resolution, channels, num_classes], "_parallel": c.parallel,
-                    "_devices": jax.device_count()}, sort_keys=True, default=str)
+                    "_devices": jax.device_count(),
+                    # a decaying learning rate is compiled over the run's length (num_steps is host-only else)
+                    "_schedule_steps": c.num_steps if c.lr_schedule != "constant" else None},
+                   sort_keys=True, default=str)
   if key in _COMPILED:
     _COMPILED.move_to_end(key)
     return _COMPILED[key]
