@@ -568,13 +568,13 @@ def row_result(row: str, records: Sequence[dict[str, Any]], protocol: proto.Prot
   fid_ema_mean, fid_ema_std = aggregate(ema)
   standing_mean, standing_std = aggregate(standing)
   devices = list(dict.fromkeys(x.get("device") for x in records if x.get("device")))
+  reached = [x["steps"] for x in records if x.get("steps") is not None]
   return {
       "row": row, "dataset": r.dataset, "dataset_label": proto.DATASET_LABELS[r.dataset],
       "protocol": dataclasses.asdict(protocol), "published": r.published, "reference": r.reference,
       "note": r.note, **settings,
       "steps_paper": classics.get_config(row).num_steps,
-      "steps": max((x["steps"] for x in records if x.get("steps") is not None), default=None),
-      "steps_min": min((x["steps"] for x in records if x.get("steps") is not None), default=None),
+      "steps": max(reached, default=None), "steps_min": min(reached, default=None),
       "seeds": list(records), "fid_mean": fid_mean, "fid_std": fid_std, "is_mean": is_mean,
       "is_std": is_std, "fid_ema_mean": fid_ema_mean, "fid_ema_std": fid_ema_std, "num_ema": len(ema),
       "fid_ema_standing_mean": standing_mean, "fid_ema_standing_std": standing_std,

@@ -742,9 +742,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   # Batches leave the host as uint8 and go straight to the devices that use them (float conversion there).
   pipeline = Pipeline(data.images, labels_in, per_step, seed=c.seed, shuffle=True, flip=c.flip,
                       place=dp.put_batch)
-  loop_cfg = LoopConfig(num_steps=c.stop_at or c.num_steps, log_every=c.log_every,
-                        checkpoint_every=c.checkpoint_every, keep=c.keep, resume=resume,
-                        progress=c.progress, images_per_step=per_step, deadline=_deadline(c))
+  loop_cfg = _loop_config(c, per_step, checkpoint_every=c.checkpoint_every, keep=c.keep, resume=resume)
   start = time.perf_counter()
   try:
     state, records = train(model.step_fn, state, pipeline, loop_cfg, workdir=workdir,
@@ -766,9 +764,12 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   return state, summary
 
 
-def _deadline(c: ml_collections.ConfigDict) -> float | None:
-  """The host loop's deadline (`time.time()`) for `c.train_seconds` from now, or None without a time box."""
-  return time.time() + c.train_seconds if c.train_seconds > 0 else None
+def _loop_config(c: ml_collections.ConfigDict, images_per_step: int, **kwargs: Any) -> LoopConfig:
+  """The host loop's settings of `c`: its last step (`stop_at`, else `num_steps`), its deadline (`train_seconds`
+  from now, or none), logging and progress; `kwargs` add the checkpoint and resume settings."""
+  deadline = time.time() + c.train_seconds if c.train_seconds > 0 else None
+  return LoopConfig(num_steps=c.stop_at or c.num_steps, log_every=c.log_every, progress=c.progress,
+                    images_per_step=images_per_step, deadline=deadline, **kwargs)
 
 
 def _summary(name: str, c: ml_collections.ConfigDict, data: ImageDataset, final_step: int,
@@ -902,8 +903,7 @@ def run_together(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequenc
       batch["image"] = uint8_to_float(batch["image"])
       yield batch
 
-  loop_cfg = LoopConfig(num_steps=c.stop_at or c.num_steps, log_every=c.log_every, checkpoint_every=0,
-                        resume=False, progress=c.progress, images_per_step=per_step, deadline=_deadline(c))
+  loop_cfg = _loop_config(c, per_step, checkpoint_every=0, resume=False)
   start = time.perf_counter()
   try:
     state, records = train(step_fn, state, batches(), loop_cfg)
