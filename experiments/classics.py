@@ -138,17 +138,21 @@ def _rows_28() -> list[Row]:
 
 
 def _rows_cifar() -> list[Row]:
+  # G's weight average ramps its half-life up as StyleGAN2-ADA's CIFAR-10 config does (ema_rampup 0.05: 0.05 t
+  # updates at update t, 693 from t = 13,860 on), so that a time-boxed run of a few thousand updates is not averaged
+  # with G's initial weights (0.999^3000 = 5% of them without it). Training does not depend on it.
+  avg = dict(ema_rampup=0.05)
   # Miyato et al. 2018, Sec. 4: standard CNN (SNDCGAN) 100k G updates, batch 64, z 128.
-  snd = dict(dataset="cifar10", net="sndcgan", g_width=0, d_width=0, latent_dim=128, batch_size=64,
+  snd = dict(avg, dataset="cifar10", net="sndcgan", g_width=0, d_width=0, latent_dim=128, batch_size=64,
              optimizer="adam", g_lr=1e-4, d_lr=1e-4, beta1=0.5, beta2=0.999, d_steps=1, num_steps=100_000)
   # Miyato et al. 2018 / Gulrajani et al. 2017: ResNet, Adam 2e-4 (0, 0.9), n_dis 5, batch 64; both papers' code
   # initializes the weights Glorot-uniform, gain sqrt(2) in the residual blocks' 3x3 convs (init="glorot").
-  res = dict(dataset="cifar10", g_width=0, d_width=0, latent_dim=128, batch_size=64, optimizer="adam",
+  res = dict(avg, dataset="cifar10", g_width=0, d_width=0, latent_dim=128, batch_size=64, optimizer="adam",
              g_lr=2e-4, d_lr=2e-4, beta1=0.0, beta2=0.9, d_steps=5, init="glorot", lr_schedule="linear")
   jpeg = "JPEG CIFAR-10 (q75): not comparable with the published figure; see the real-data baseline"
   return [
       Row("cifar_dcgan_ns", "cifar10", "studiogan",
-          dict(dataset="cifar10", net="deepconv", g_width=0, d_width=0, loss="non_saturating", latent_dim=128,
+          dict(avg, dataset="cifar10", net="deepconv", g_width=0, d_width=0, loss="non_saturating", latent_dim=128,
                batch_size=64, optimizer="adam", g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999, d_steps=2,
                num_steps=200_000, init="orthogonal", flip=True),
           "StudioGAN's DCGAN (Kang et al. 2023, arXiv:2206.09479; the src/configs/CIFAR10/DCGAN.yaml released with "

@@ -290,6 +290,8 @@ def test_bad_input_is_refused_before_compute(data_dir, tmp_path, monkeypatch):
     dcgan.main(_config(dcgan, data_dir, g_activation="leaky_relu"), wd)  # DCGAN's G has no such option
   with pytest.raises(experiment.ExperimentError, match="fid_stats"):
     dcgan.main(_config(dcgan, data_dir, fid_every=10), wd)
+  with pytest.raises(experiment.ExperimentError, match=r"ema_rampup=0.05 ramps up .* set --ema_decay"):
+    dcgan.main(_config(dcgan, data_dir, ema_rampup=0.05), wd)
   with pytest.raises(experiment.ExperimentError, match="standing_stats must be >= 0"):
     dcgan.main(_config(dcgan, data_dir, standing_stats=-1), wd)
   with pytest.raises(experiment.ExperimentError, match="batch_size"):

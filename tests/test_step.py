@@ -11,7 +11,7 @@ from jaxgan import losses as L
 from jaxgan.nets.mlp import TinyMLPDiscriminator, TinyMLPGenerator
 from jaxgan.nets import layers
 from jaxgan.train import StepConfig, apply_model, clip_params, init_state, make_train_step, pack
-from jaxgan.train.step import UNOPTIMIZED
+from jaxgan.train.step import UNOPTIMIZED, ema_decay_at
 
 
 class ConstG(nn.Module):
@@ -135,6 +135,38 @@ def test_ema_math():
                new.g_ema_params, expected)
   assert not jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.all(a == b)), new.g_params,
                                        state.g_params))
+
+
+def test_ema_rampup_follows_stylegan2_ada_schedule():
+  """G's average after each of 16 updates against a recurrence written in images seen, as StyleGAN2-ADA states its
+  ramp-up: half-life min(ema_nimg, cur_nimg * rampup) images, beta = 0.5 ** (batch / half-life)."""
+  decay, rampup, batch_size = 0.9, 0.5, 8
+  cfg = StepConfig(latent_dim=2, ema_decay=decay, ema_rampup=rampup)
+  loss, tx = L.non_saturating(), optax.sgd(0.5)
+  batch = {"image": jax.random.normal(jax.random.PRNGKey(1), (batch_size, 2))}
+  g, d = TinyMLPGenerator(), TinyMLPDiscriminator()
+  state = init_state(jax.random.PRNGKey(0), g, d, loss, tx, tx, cfg, batch)
+  step = jax.jit(make_train_step(g, d, loss, tx, tx, cfg))
+  ema_nimg = batch_size * np.log(0.5) / np.log(decay)  # the half-life of `decay`, in images (6.6 updates)
+  expected = jax.tree.map(np.asarray, state.g_params)
+  betas = []
+  for t in range(16):
+    state, _ = step(state, batch)
+    beta = 0.5 ** (batch_size / max(min(ema_nimg, t * batch_size * rampup), 1e-8))
+    betas.append(beta)
+    expected = jax.tree.map(lambda e, p, b=beta: b * e + (1 - b) * np.asarray(p, np.float64), expected,
+                            state.g_params)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), state.g_ema_params,
+                 expected)
+  assert betas[0] == 0.0 and 0.0 < betas[1] < betas[10] < decay == pytest.approx(betas[15])
+  np.testing.assert_allclose([float(ema_decay_at(jnp.int32(t), decay, rampup)) for t in range(16)], betas,
+                             rtol=1e-6)
+  assert float(ema_decay_at(jnp.int32(14), decay, rampup)) == np.float32(decay)  # ramp over: exactly `decay`
+  assert float(ema_decay_at(jnp.int32(3), decay, None)) == np.float32(decay)
+  with pytest.raises(ValueError, match="ema_rampup=0.05 ramps up G's EMA, which is off"):
+    StepConfig(latent_dim=2, ema_rampup=0.05)
+  with pytest.raises(ValueError, match="ema_rampup must be > 0"):
+    StepConfig(latent_dim=2, ema_decay=0.9, ema_rampup=0.0)
 
 
 def test_step_is_deterministic_and_changes_with_key():

@@ -116,6 +116,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.batch_size = 128  # examples per D update; a step reads d_steps * batch_size real images
   c.g_batch_multiplier = 1  # G's update draws this many times batch_size latents (SN-GAN code: 2)
   c.ema_decay = 0.0  # > 0: keep an EMA of G's weights, used for samples and FID
+  c.ema_rampup = 0.0  # > 0: the EMA's half-life is min(its own, ema_rampup * step) (StyleGAN2-ADA: 0.05)
   c.standing_stats = 0  # > 0: samples and FID use standing batch-norm statistics over this many batches (BigGAN)
   c.compute_dtype = "float32"  # or bfloat16: G and D compute in bf16; parameters, optimizer, losses stay f32
   c.num_steps = 10_000  # G updates
@@ -228,6 +229,9 @@ def check_config(c: ml_collections.ConfigDict) -> None:
   _check(c.train_seconds >= 0, f"train_seconds must be >= 0 (0: no time box), got {c.train_seconds}")
   _check(c.channels in (0, 1, 3), f"channels must be 0 (keep), 1 or 3, got {c.channels}")
   _check(0.0 <= c.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {c.ema_decay}")
+  _check(c.ema_rampup >= 0, f"ema_rampup must be >= 0 (0: no ramp-up), got {c.ema_rampup}")
+  _check(c.ema_rampup == 0 or c.ema_decay > 0,
+         f"ema_rampup={c.ema_rampup} ramps up G's weight average, which is off: set --ema_decay in (0, 1)")
   _check(c.num_classes == 0 or c.conditional,
          f"num_classes={c.num_classes} is set but conditional=False; set --conditional=true")
   _check(c.fid_every == 0 or bool(c.fid_stats),
@@ -451,6 +455,7 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
   g_tx, d_tx = build_optimizers(c)
   step_cfg = StepConfig(latent_dim=c.latent_dim, latent_dist=c.latent_dist, d_steps=c.d_steps,
                         ema_decay=c.ema_decay if c.ema_decay > 0 else None,
+                        ema_rampup=c.ema_rampup if c.ema_rampup > 0 else None,
                         g_batch_multiplier=c.g_batch_multiplier,
                         conditional=num_classes > 0,
                         compute_dtype=c.compute_dtype)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -40,6 +41,10 @@ class StepConfig:
     packing: PacGAN degree m (Lin et al. 2018, arXiv:1712.04086): D sees m samples
       concatenated along the last axis; the per-D-step batch must be divisible by m.
     ema_decay: decay of G's parameter EMA, or None for no EMA.
+    ema_rampup: None, or r > 0: the EMA's half-life grows with the run, min(h, r * t) G updates at update t
+      (h the half-life of `ema_decay`), as StyleGAN2-ADA's `ema_rampup` (Karras et al. 2020, arXiv:2006.06676;
+      0.05 in its CIFAR-10 config), so the average does not keep G's initial weights (with a fixed decay d it
+      keeps d^t of them). See `ema_decay_at`.
     g_batch_multiplier: G's update draws this many times the per-D-step batch of latents
       (the SN-GAN code of Miyato et al. 2018 draws 128 for G with D batch 64: 2). Each
       (packed) real example of the slice it is compared with is repeated as many times, so
@@ -60,6 +65,7 @@ class StepConfig:
   d_steps: int = 1
   packing: int = 1
   ema_decay: float | None = None
+  ema_rampup: float | None = None
   g_batch_multiplier: int = 1
   conditional: bool = False
   axis_name: str | None = None
@@ -79,9 +85,29 @@ class StepConfig:
     check_latent_dist(self.latent_dist)
     if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
       raise ValueError(f"ema_decay must be in [0, 1) or None, got {self.ema_decay}")
+    if self.ema_rampup is not None:
+      if not self.ema_rampup > 0:
+        raise ValueError(f"ema_rampup must be > 0 or None (no ramp-up), got {self.ema_rampup}")
+      if not self.ema_decay:
+        raise ValueError(f"ema_rampup={self.ema_rampup} ramps up G's EMA, which is off: set ema_decay in (0, 1)")
     if self.conditional and self.packing > 1:
       raise ValueError("packing > 1 with a conditional model is not supported: "
                        "set packing=1 or conditional=False")
+
+
+def ema_decay_at(step: jax.Array, decay: float, rampup: float | None) -> jax.Array:
+  """The EMA decay of G's update number `step` + 1 (`step` updates done before it).
+
+  Without ramp-up it is `decay`. With ramp-up r the half-life is min(h, r * step) updates, h = log(0.5) / log(decay)
+  the half-life of `decay`, and the decay 0.5 ** (1 / that): 0 at the first update (the average starts as G), `decay`
+  from step h / r on. In StyleGAN2-ADA's images (its training_loop.py) this is min(ema_nimg, cur_nimg * ema_rampup)
+  with cur_nimg the images seen before the update; in updates the batch size cancels.
+  """
+  if rampup is None:
+    return jnp.asarray(decay, jnp.float32)
+  half_life = math.log(0.5) / math.log(decay)
+  ramped = jnp.minimum(half_life, rampup * jnp.asarray(step, jnp.float32))
+  return jnp.where(ramped < half_life, 0.5 ** (1.0 / jnp.maximum(ramped, 1e-8)), decay)
 
 
 def pack(x: jax.Array, m: int) -> jax.Array:
@@ -307,7 +333,8 @@ def make_train_step(
     g_params = optax.apply_updates(state.g_params, updates)
     g_ema = state.g_ema_params
     if cfg.ema_decay is not None:
-      g_ema = optax.incremental_update(g_params, g_ema, step_size=1.0 - cfg.ema_decay)
+      decay = ema_decay_at(state.step, cfg.ema_decay, cfg.ema_rampup)
+      g_ema = optax.incremental_update(g_params, g_ema, step_size=1.0 - decay)
 
     g_finite = jnp.isfinite(g_value).astype(jnp.float32) * _all_finite(g_grads)
     metrics = {
