@@ -758,7 +758,8 @@ def _row_cells(name: str, result: dict[str, Any] | None) -> list[str]:
     is_cell = _pm(result["is_mean"], result["is_std"] if n_ok > 1 else None, 2) if result["is_mean"] is not None \
         else ("no IS weights" if notes else "—")
   ema_cells = []
-  for suffix, words in (("", ""), ("_standing", "standing statistics ")):
+  rampup = (result.get("config") or {}).get("ema_rampup") or 0
+  for suffix, words in (("", f"ramp-up {rampup:g}: " if rampup else ""), ("_standing", "standing statistics ")):
     n_ema = result.get(f"num_ema{suffix}", 0)
     if n_ema:
       mean, std = result[f"fid_ema{suffix}_mean"], result[f"fid_ema{suffix}_std"]

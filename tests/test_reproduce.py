@@ -301,6 +301,9 @@ def test_table_writer_on_fake_results(tmp_path):
   assert (tmp_path / "results.md").read_text() == text
   lines = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| ")}
   assert "| 8.00 ± 1.00 (n=3) | — | 6.50 ± 0.71 (n=2) | FID 6.8 ± 0.5 |" in lines["mnist_ns"]
+  # A row whose weight average ramps its half-life up says so in the cell (the 28x28 rows were measured without).
+  ramped = {**results["mnist_ns"], "config": {"ema_decay": 0.999, "ema_rampup": 0.05}}
+  assert "| ramp-up 0.05: 6.50 ± 0.71 (n=2) |" in reproduce.write_table({"mnist_ns": ramped}, {})
   assert "| diverged | — | — | FID 6.7 ± 0.4 |" in lines["mnist_wgan"]  # no weight average scored: a dash
   assert "18750 / 18750" in lines["mnist_ns"] and "90 min" in lines["mnist_ns"] and "| ok |" in lines["mnist_ns"]
   assert "| diverged |" in lines["mnist_wgan"] and "FID 6.7 ± 0.4" in lines["mnist_wgan"]
