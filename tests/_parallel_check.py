@@ -37,7 +37,7 @@ def _case(name):
   if name == "dcgan_bn":
     g = DCGANGenerator(resolution=28, channels=1, width=4)
     d = DCGANDiscriminator(resolution=28, channels=1, width=4, norm="batch")
-    cfg = StepConfig(latent_dim=8, d_steps=1, ema_decay=0.9)
+    cfg = StepConfig(latent_dim=8, d_steps=1, ema_decay=0.9, ema_rampup=1.0)  # decay 0, then 0.5: traced per step
     return g, d, non_saturating(), cfg, (16, 28, 28, 1), (_adam(2e-3, b1=0.5), _adam(2e-3, b1=0.5))
   if name == "wgan_gp":
     # G with batch norm but no bias before it: a bias followed by batch norm has a zero gradient up to rounding,
