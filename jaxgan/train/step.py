@@ -95,16 +95,17 @@ class StepConfig:
                        "set packing=1 or conditional=False")
 
 
-def ema_decay_at(step: jax.Array, decay: float, rampup: float | None) -> jax.Array:
+def ema_decay_at(step: jax.Array, decay: float, rampup: float | None) -> jax.Array | float:
   """The EMA decay of G's update number `step` + 1 (`step` updates done before it).
 
-  Without ramp-up it is `decay`. With ramp-up r the half-life is min(h, r * step) updates, h = log(0.5) / log(decay)
+  Without ramp-up it is `decay` itself, the Python float (the update's arithmetic is then what it was before ramp-up
+  existed, to the bit). With ramp-up r the half-life is min(h, r * step) updates, h = log(0.5) / log(decay)
   the half-life of `decay`, and the decay 0.5 ** (1 / that): 0 at the first update (the average starts as G), `decay`
   from step h / r on. In StyleGAN2-ADA's images (its training_loop.py) this is min(ema_nimg, cur_nimg * ema_rampup)
   with cur_nimg the images seen before the update; in updates the batch size cancels.
   """
   if rampup is None:
-    return jnp.asarray(decay, jnp.float32)
+    return decay
   half_life = math.log(0.5) / math.log(decay)
   ramped = jnp.minimum(half_life, rampup * jnp.asarray(step, jnp.float32))
   return jnp.where(ramped < half_life, 0.5 ** (1.0 / jnp.maximum(ramped, 1e-8)), decay)
