@@ -757,8 +757,9 @@ def _row_cells(name: str, result: dict[str, Any] | None) -> list[str]:
     notes = [x.get("is_note") for x in result["seeds"] if x.get("is_note")]
     is_cell = _pm(result["is_mean"], result["is_std"] if n_ok > 1 else None, 2) if result["is_mean"] is not None \
         else ("no IS weights" if notes else "—")
+  config = result.get("config") or {}  # the row's settings (absent from results written by hand or in tests)
   ema_cells = []
-  rampup = (result.get("config") or {}).get("ema_rampup") or 0
+  rampup = config.get("ema_rampup") or 0
   for suffix, words in (("", f"ramp-up {rampup:g}: " if rampup else ""), ("_standing", "standing statistics ")):
     n_ema = result.get(f"num_ema{suffix}", 0)
     if n_ema:
@@ -768,7 +769,7 @@ def _row_cells(name: str, result: dict[str, Any] | None) -> list[str]:
   steps, fewest = result.get("steps"), result.get("steps_min")
   reached = f"{fewest}-{steps}" if fewest is not None and steps is not None and fewest < steps else steps
   steps_cell = f"{reached} / {result['steps_paper']}" if steps is not None else f"— / {result['steps_paper']}"
-  box = (result.get("config") or {}).get("train_seconds") or 0
+  box = config.get("train_seconds") or 0
   if result.get("smoke"):
     status = "smoke (meaningless FID)"
   elif result.get("eval_cap"):
