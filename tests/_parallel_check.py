@@ -38,7 +38,8 @@ def _case(name):
     g = DCGANGenerator(resolution=28, channels=1, width=4)
     d = DCGANDiscriminator(resolution=28, channels=1, width=4, norm="batch")
     cfg = StepConfig(latent_dim=8, d_steps=1, ema_decay=0.9, ema_rampup=1.0)  # decay 0, then 0.5: traced per step
-    return g, d, non_saturating(), cfg, (16, 28, 28, 1), (_adam(2e-3, b1=0.5), _adam(2e-3, b1=0.5))
+    # Noisy labels: each example's flips must be the single-device step's on whichever device holds it.
+    return g, d, non_saturating(flip_prob=0.3), cfg, (16, 28, 28, 1), (_adam(2e-3, b1=0.5), _adam(2e-3, b1=0.5))
   if name == "wgan_gp":
     # G with batch norm but no bias before it: a bias followed by batch norm has a zero gradient up to rounding,
     # which Adam would amplify into arbitrary, implementation-dependent updates.
@@ -89,6 +90,10 @@ def run_case(name):
   for b in batches:
     s, m = single(s, b)
   ref_state, ref_metrics = jax.device_get(s), {k: float(v) for k, v in jax.device_get(m).items()}
+  # One NaN pixel in the batch's last example, which the last device holds: every mode must flag the whole batch.
+  nan_batch = {k: v.copy() for k, v in batches[0].items()}
+  nan_batch["image"][-1, 0, 0, 0] = np.nan
+  nan_flags = {"single": _flags(single(state0, nan_batch)[1])}
 
   result = {}
   mesh = parallel.make_mesh()
@@ -100,6 +105,9 @@ def run_case(name):
                             parallel.fetch_metrics(m, "mesh"))
   placed = parallel.shard_batch(batches[0], "mesh", d_steps=cfg.d_steps, mesh=mesh)
   result["mesh"]["image_sharding"] = str(placed["image"].sharding.spec)
+  nan_flags["mesh"] = _flags(parallel.fetch_metrics(mesh_step(
+      parallel.put_state(host0, "mesh", mesh=mesh),
+      parallel.shard_batch(nan_batch, "mesh", d_steps=cfg.d_steps, mesh=mesh))[1], "mesh"))
   hlo = mesh_step.lower(s, placed).compile().as_text()  # the cached executable
   result["mesh"]["batch_collectives"] = hlo.count("all-gather(") + hlo.count("all-to-all(")
   del s
@@ -119,7 +127,14 @@ def run_case(name):
       jax.tree_util.keystr(path) for path, x in leaves
       if not np.all(_bits(x) == _bits(x)[:1])]
   result["pmap"]["replicated_leaves"] = len(leaves)
+  nan_flags["pmap"] = _flags(pmap_step(dp.put_state(host0), dp.put_batch(nan_batch))[1])
+  result["nan_flags"] = nan_flags
   return result
+
+
+def _flags(metrics):
+  """The step's (batch_finite, loss_finite) flags as host floats."""
+  return [float(np.asarray(jax.device_get(metrics[k]))) for k in ("batch_finite", "loss_finite")]
 
 
 def _bits(x):

@@ -105,6 +105,10 @@ def test_bad_images_raise():
     modes.check_images(np.zeros((1, 4, 4, 2), np.uint8))
   with pytest.warns(UserWarning, match=r"\[0, 1\]"):
     modes.check_images(np.full((1, 4, 4, 3), 0.5, np.float32))
+  # bfloat16 host images (a generator's output) are floats like on the device; out of range is still refused
+  modes.check_images(np.full((1, 4, 4, 3), -0.5, jnp.bfloat16))
+  with pytest.raises(ValueError, match=r"must be in \[-1, 1\]"):
+    modes.check_images(np.full((1, 4, 4, 3), 200.0, jnp.bfloat16))
   with pytest.raises(ValueError, match="unknown preprocessing mode"):
     modes.preprocess(jnp.zeros((1, 299, 299, 3), jnp.uint8), mode="tf2")
   with pytest.raises(ValueError, match="needs 299x299"):
@@ -449,6 +453,11 @@ def test_bad_counts_and_reference_fail_before_any_sampling_or_extraction():
     fid_lib.stats_from_images(iter([images, images]), ex, limit=3)
   with pytest.raises(ValueError, match="only 4 samples for 2048-dimensional features"):  # default extractor:
     fid_lib.stats_from_images(images)  # no weights needed to say so
+  for fn in (fid_lib.stats_from_images, fid_lib.extract_features):
+    for kw in (dict(batch_size=0), dict(batch_size=-4), dict(limit=0)):
+      for source in (images, iter([images])):
+        with pytest.raises(ValueError, match="batch_size must be >= 1 and limit None or >= 1"):
+          fn(source, ex, **kw)
   assert not calls and not _TRACED_BATCHES
 
 

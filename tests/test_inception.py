@@ -99,6 +99,17 @@ def test_network_outputs_on_small_input():
   params = weights.random_inception_params(0, num_classes=1008)
   out = jax.jit(net.apply)({"params": params}, jnp.zeros((2, 75, 75, 3)))
   assert out["pool3"].shape == (2, 2048) and out["logits"].shape == (2, 1008)
+  # The IS logits are pool3 @ W without the classifier's bias (Salimans et al.'s code); logits_bias adds it.
+  params["fc"]["bias"] = np.random.default_rng(0).standard_normal(1008).astype(np.float32)
+  x = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, (2, 75, 75, 3)).astype(np.float32))
+  with jax.default_matmul_precision("highest"):
+    out = jax.jit(net.apply)({"params": params}, x)
+    biased = jax.jit(net.clone(logits_bias=True).apply)({"params": params}, x)
+  pool3 = np.asarray(out["pool3"], np.float64)
+  want = pool3 @ np.asarray(params["fc"]["kernel"], np.float64)
+  np.testing.assert_allclose(out["logits"], want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+  np.testing.assert_allclose(biased["logits"], want + params["fc"]["bias"], rtol=1e-4,
+                             atol=1e-4 * np.abs(want).max())
   assert np.all(np.asarray(out["pool3"]) >= 0)  # mean of ReLU outputs
   with pytest.raises(ValueError, match="at least 75"):
     net.apply({"params": params}, jnp.zeros((1, 64, 64, 3)))
@@ -283,14 +294,8 @@ def _state_dict_and_storages(torch, utils):
 def test_read_pth_zip_format_without_torch(tmp_path, monkeypatch):
   torch, utils = _fake_torch(monkeypatch)
   sd, storages, expected = _state_dict_and_storages(torch, utils)
-  buf = io.BytesIO()
-  _Pickler(buf, protocol=2).dump(sd)
   path = tmp_path / "small.pth"
-  with zipfile.ZipFile(path, "w") as zf:
-    zf.writestr("small/data.pkl", buf.getvalue())
-    zf.writestr("small/byteorder", "little")
-    for key, arr in storages.items():
-      zf.writestr(f"small/data/{key}", arr.tobytes())
+  _zip_pth(path, sd, storages)
   monkeypatch.delitem(sys.modules, "torch")  # the reader must not need it
   got = weights.read_torch_state_dict(path)
   assert got.keys() == expected.keys()
@@ -299,10 +304,8 @@ def test_read_pth_zip_format_without_torch(tmp_path, monkeypatch):
   assert got["a.weight"].dtype == np.float32 and got["a.num_batches_tracked"].dtype == np.int64
 
 
-def test_read_pth_legacy_format_without_torch(tmp_path, monkeypatch):
-  torch, utils = _fake_torch(monkeypatch)
-  sd, storages, expected = _state_dict_and_storages(torch, utils)
-  # legacy: magic, protocol, sys_info, the object, the storage keys, then per storage int64 numel + raw bytes
+def _legacy_bytes(sd, storages) -> bytes:
+  """legacy: magic, protocol, sys_info, the object, the storage keys, then per storage int64 numel + raw bytes."""
   buf = io.BytesIO()
   for header in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True}):
     pickle.dump(header, buf, protocol=2)
@@ -310,12 +313,69 @@ def test_read_pth_legacy_format_without_torch(tmp_path, monkeypatch):
   pickle.dump(list(storages), buf, protocol=2)
   for arr in storages.values():
     buf.write(struct.pack("<q", arr.size) + arr.tobytes())
+  return buf.getvalue()
+
+
+def _zip_pth(path, sd, storages) -> None:
+  buf = io.BytesIO()
+  _Pickler(buf, protocol=2).dump(sd)
+  with zipfile.ZipFile(path, "w") as zf:
+    zf.writestr("small/data.pkl", buf.getvalue())
+    zf.writestr("small/byteorder", "little")
+    for key, arr in storages.items():
+      zf.writestr(f"small/data/{key}", arr.tobytes())
+
+
+def test_read_pth_legacy_format_without_torch(tmp_path, monkeypatch):
+  torch, utils = _fake_torch(monkeypatch)
+  sd, storages, expected = _state_dict_and_storages(torch, utils)
   path = tmp_path / "legacy.pth"
-  path.write_bytes(buf.getvalue())
+  path.write_bytes(_legacy_bytes(sd, storages))
   monkeypatch.delitem(sys.modules, "torch")
   got = weights.read_torch_state_dict(path)
   for k in expected:
     np.testing.assert_array_equal(got[k], expected[k])
+
+
+def test_read_pth_refuses_corrupt_files(tmp_path, monkeypatch):
+  """Truncated storages and views past their storage are refused; the reader never reads outside its buffers
+  (np.frombuffer without a count and as_strided would return whatever memory follows)."""
+  torch, utils = _fake_torch(monkeypatch)
+  sd, storages, _ = _state_dict_and_storages(torch, utils)
+  full = _legacy_bytes(sd, storages)
+  cases = {"cut.pth": full[:-6], "cut_header.pth": full[:-12], "cut_pickle.pth": full[:60]}
+  for name, data in cases.items():
+    (tmp_path / name).write_bytes(data)
+  _zip_pth(tmp_path / "short.pth", sd, {"0": storages["0"][:5], "1": storages["1"]})
+  # a (2, 3) view at offset 1 with strides (1, 4) ends at element 1 + 1 + 8 = 10 of a storage of 8
+  far = OrderedDict([("a.weight", _Tensor(utils, sd["a.weight"].args[0], 1, (2, 3), (1, 4)))])
+  _zip_pth(tmp_path / "far.pth", far, {"0": storages["0"]})
+  monkeypatch.delitem(sys.modules, "torch")
+  monkeypatch.setitem(sys.modules, "torch", None)  # and no real torch fallback either: import torch fails
+  for name, match in (("cut.pth", "storage 1 should hold 1 elements, the file has 1 and 2 bytes"),
+                      ("cut_header.pth", "storage 1 should hold 1 elements, the file has 0"),
+                      ("cut_pickle.pth", "could not read .* without torch"),
+                      ("short.pth", "storage 0 holds 20 bytes, its header says 8 x 4"),
+                      ("far.pth", r"size \(2, 3\), stride \(1, 4\) at offset 1 lies outside its storage of 8")):
+    with pytest.raises(ValueError, match=match):
+      weights.read_torch_state_dict(tmp_path / name)
+
+
+def test_unreadable_npz_weights_say_what_to_do(tmp_path, monkeypatch):
+  monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "cache"))
+  src = tmp_path / "w.npz"
+  digest = _write_npz(src, _fake_arrays("nvidia", seed=1))
+  bad = tmp_path / "bad.npz"
+  bad.write_bytes(src.read_bytes()[:1000])
+  with pytest.raises(ValueError, match="bad.npz is not a valid FID weights file: download the weights again"):
+    weights.load_inception_params(bad, verify=False, use_cache=False)
+  # A corrupt cache file (derived data) is rebuilt from the weights, not an error.
+  params = weights.load_inception_params(src, sha256=digest)
+  cached = tmp_path / "cache" / f"fid_inception_{digest[:16]}.npz"
+  cached.write_bytes(b"garbage")
+  again = weights.load_inception_params(src, sha256=digest)
+  jax.tree.map(np.testing.assert_array_equal, params, again)
+  assert cached.stat().st_size > 1000
 
 
 def test_read_pth_refuses_other_classes(tmp_path):

@@ -95,10 +95,10 @@ def test_noisy_labels_flip_targets():
   for key in (0, 7):
     got, _ = _value(term, "d", d_real=r, d_fake=f, key=key)
     assert got == _value(term, "d", d_real=r, d_fake=f, key=key)[0]  # deterministic for a key
-    # The mask as the loss draws it: one U[0, 1) per target, real targets first, flip where u < p.
-    flip = np.asarray(jax.random.uniform(jax.random.PRNGKey(key), (2 * n,))) < p
+    # The mask as the loss draws it: one (real, fake) pair of U[0, 1) per example, flip where u < p.
+    flip = np.asarray(jax.random.uniform(jax.random.PRNGKey(key), (n, 2))) < p
     assert 0.25 < flip.mean() < 0.35
-    t_real, t_fake = np.where(flip[:n], 0.0, 1.0), np.where(flip[n:], 1.0, 0.0)
+    t_real, t_fake = np.where(flip[:, 0], 0.0, 1.0), np.where(flip[:, 1], 1.0, 0.0)
     expected = np.mean(_bce64(r, t_real)) + np.mean(_bce64(f, t_fake))
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     # and, without the mask, close to the expectation (1 - p) * right + p * flipped
@@ -111,7 +111,9 @@ def test_build_loss_composes_the_named_pieces():
   # Names to the same composition written by hand: the values agree for both players on a quadratic D
   # (a penalty that depends on where D's gradient is taken), lazily every 3 D steps or at every one.
   kw = dict(real=X_REAL, fake=X_FAKE, d_fn=_quadratic_d(jnp.asarray(A)), key=3)
-  for interval, reg in ((1, L.gradient_penalty(5.0)), (3, L.every(3, L.gradient_penalty(5.0)))):
+  # numpy integers (from a config file or a sweep) count as the ints they hold
+  for interval, reg in ((1, L.gradient_penalty(5.0)), (3, L.every(3, L.gradient_penalty(5.0))),
+                        (np.int64(1), L.gradient_penalty(5.0)), (np.int32(3), L.every(3, L.gradient_penalty(5.0)))):
     built = L.build_loss("ns", regularizer="gp", weight=5.0, interval=interval)
     by_hand = L.chain(L.non_saturating(), reg)
     for player in ("d", "g"):
@@ -143,8 +145,14 @@ def test_bad_hyperparameters_raise():
     L.r1(gamma=-1.0)
   with pytest.raises(ValueError, match="unknown loss 'nope'.*hinge"):
     L.get_loss("nope")
-  with pytest.raises(ValueError, match="every: n"):
-    L.every(0, L.r1())
+  for bad in (0, 2.0, True):
+    with pytest.raises(ValueError, match=f"every: n must be an int >= 1, got {bad!r}"):
+      L.every(bad, L.r1())
+  # a numpy integer is the same interval as the int it holds
+  lazy = L.every(np.int64(2), _counter())
+  losses = [float(lazy.apply(_ctx("d"), lazy.init(jax.random.PRNGKey(0))._replace(count=jnp.int32(c)))[0])
+            for c in range(4)]
+  assert losses == [2.0, 0.0, 2.0, 0.0]
 
 
 # ---- penalties against analytic gradients ------------------------------------------------
@@ -286,6 +294,18 @@ def test_chain_is_sum_and_union():
   np.testing.assert_allclose(d, FORMULAS["hinge"][0]() + 3 * FORMULAS["wasserstein"][0](), rtol=1e-6)
   assert set(aux) == {"hinge", "wasserstein"}
   np.testing.assert_allclose(aux["wasserstein"], FORMULAS["wasserstein"][0](), rtol=1e-6)
+
+
+def test_chain_refuses_a_state_of_another_loss():
+  """A state with fewer (or more) entries than the chain has terms is refused, not zipped short (which would
+  silently drop the regularizer)."""
+  two = L.chain(L.non_saturating(), L.r1(10.0))
+  state = two.init(jax.random.PRNGKey(0))
+  for bad, got in ((state[:1], "1 entries"), (state + ((),), "3 entries"), ((), "0 entries")):
+    with pytest.raises(ValueError, match=f"chain: the loss state has {got} for 2 terms.*init"):
+      two.apply(_ctx("d"), bad)
+  loss, aux, _ = two.apply(_ctx("d"), list(state))  # a list (as a restored checkpoint may hold it) is fine
+  assert set(aux) == {"non_saturating", "r1"}
 
 
 def test_chain_rejects_duplicate_names():

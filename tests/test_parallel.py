@@ -58,6 +58,13 @@ def test_matches_single_device(report, case, mode):
   assert result["metrics"] <= 1e-4  # relative, largest over all metrics
 
 
+def test_nan_batch_is_flagged_in_every_mode(report):
+  """One NaN pixel on one device's shard: batch_finite and loss_finite are 0 in all three modes (a mean over
+  devices would give 7/8 under pmap, and the loop would blame the loss instead of the data)."""
+  for case in ("dcgan_bn", "wgan_gp"):
+    assert report[case]["nan_flags"] == {m: [0.0, 0.0] for m in ("single", "mesh", "pmap")}, case
+
+
 def test_pmap_replicas_stay_equal(report):
   for case in ("dcgan_bn", "wgan_gp"):
     result = report[case]["pmap"]

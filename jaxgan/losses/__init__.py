@@ -85,6 +85,7 @@ def build_loss(adversarial: str, *, regularizer: str | None = None, weight: floa
   """
   if not _checks.is_int(interval) or interval < 1:
     raise ValueError(f"build_loss: interval must be an int >= 1 (1: regularize at every D step), got {interval!r}")
+  interval = int(interval)  # a numpy integer (from a config or a sweep) as a Python int
   given = [f"weight={weight!r}"] * (weight is not None) + [f"interval={interval!r}"] * (interval != 1)
   if regularizer in (None, "", "none") and given:
     raise ValueError(f"build_loss: {' and '.join(given)} given without a regularizer, which would ignore "

@@ -39,10 +39,11 @@ def _d_targets(ctx: LossContext, real_label: float, flip_prob: float):
   t_real = jnp.full((m,), real_label, jnp.float32)
   t_fake = jnp.zeros((m,), jnp.float32)
   if flip_prob > 0.0:
-    u = per_example(ctx, jax.random.uniform, (2 * m,))
-    flip = u < flip_prob
-    t_real = jnp.where(flip[:m], 1.0 - t_real, t_real)
-    t_fake = jnp.where(flip[m:], 1.0 - t_fake, t_fake)
+    # One (real, fake) pair of draws per example, along the batch axis: under pmap each device then holds the rows
+    # of its own examples, so the flips are those of the single-device step.
+    flip = per_example(ctx, jax.random.uniform, (m, 2)) < flip_prob
+    t_real = jnp.where(flip[:, 0], 1.0 - t_real, t_real)
+    t_fake = jnp.where(flip[:, 1], 1.0 - t_fake, t_fake)
   return t_real, t_fake
 
 

@@ -27,6 +27,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from jaxgan import _checks
+
 Aux = dict[str, jax.Array]
 PLAYERS = ("d", "g")
 
@@ -133,6 +135,10 @@ def chain(*terms: LossTransform) -> LossTransform:
     total = jnp.zeros((), jnp.float32)
     aux: Aux = {}
     new_state = []
+    if not isinstance(state, (tuple, list)) or len(state) != len(terms):
+      got = f"{len(state)} entries" if isinstance(state, (tuple, list)) else type(state).__name__
+      raise ValueError(f"chain: the loss state has {got} for {len(terms)} terms; it was made by another loss "
+                       "(e.g. a checkpoint of another config): start from this loss' init")
     for t, s, k in zip(terms, state, keys):
       loss, a, s = t.apply(ctx.replace(key=k), s)
       clash = set(a) & set(aux)
@@ -207,8 +213,9 @@ def every(n: int, term: LossTransform, *, rescale: bool = True) -> LossTransform
     term: the LossTransform to apply lazily.
     rescale: multiply active losses by n.
   """
-  if not isinstance(n, int) or n < 1:
+  if not _checks.is_int(n) or n < 1:
     raise ValueError(f"every: n must be an int >= 1, got {n!r}")
+  n = int(n)
 
   def init(key):
     return EveryState(jnp.zeros((), jnp.int32), term.init(key))

@@ -190,6 +190,9 @@ class InceptionV3FID(nn.Module):
 
   Attributes:
     num_classes: 0 for features only; 1008 to also return the logits of the 2015 graph (needs weights with `fc`).
+    logits_bias: whether the logits include the classifier's bias. False (the default) gives pool3 @ W, the logits
+      the Inception Score was defined with: Salimans et al.'s code multiplies pool3 by the softmax layer's weight
+      only, and StyleGAN2-ADA's is50k drops the bias to match it. The bias is loaded either way.
     dtype: compute dtype of the convolutions (float32, or bfloat16 for the fast mode). Pooled features and logits
       are returned as float32 whatever the compute dtype.
     precision: matmul precision; None follows `jax.default_matmul_precision` (on GPU, float32 convolutions then
@@ -203,6 +206,7 @@ class InceptionV3FID(nn.Module):
     >>> shapes = jax.eval_shape(net.init, jax.random.key(0), jnp.zeros((1, 299, 299, 3)))
   """
   num_classes: int = 0
+  logits_bias: bool = False
   dtype: Any = jnp.float32
   precision: PrecisionLike = None
 
@@ -234,7 +238,10 @@ class InceptionV3FID(nn.Module):
     pool3 = jnp.mean(x.astype(jnp.float32), axis=(1, 2))
     out = {"pool3": pool3}
     if self.num_classes:
-      out["logits"] = nn.Dense(self.num_classes, precision=self.precision, name="fc")(pool3)
+      fc = nn.Dense(self.num_classes, precision=self.precision, name="fc")
+      out["logits"] = fc(pool3)
+      if not self.logits_bias:  # the biased product above is then unused, and compiled away under jit
+        out["logits"] = jnp.dot(pool3, fc.variables["params"]["kernel"], precision=self.precision)
     return out
 
 

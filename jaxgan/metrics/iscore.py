@@ -2,7 +2,8 @@
 
 As in the original TF code (and StyleGAN2-ADA's `is50k`), the N samples are cut into `num_splits` consecutive
 chunks; each chunk gives exp(mean_x KL(p(y|x) || mean_x p(y|x))), and the result is the mean and standard deviation
-over chunks. p(y|x) is the softmax of the 2015 graph's 1008 logits.
+over chunks. p(y|x) is the softmax of the 2015 graph's 1008 logits without the classifier's bias (pool3 @ W, as the
+original code computes them and `InceptionV3FID` returns them by default).
 
 `unbiased=True` takes the softmax over classes 0..1000 only, dropping the seven unused outputs 1001..1007 of the
 1008-way classifier (which the original code keeps). This is jaxgan's option, not torch-fidelity's

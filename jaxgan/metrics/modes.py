@@ -134,7 +134,7 @@ def check_images(images: np.ndarray, *, what: str = "images") -> None:
                      "for grayscale")
   if images.dtype == np.uint8:
     return
-  if not np.issubdtype(images.dtype, np.floating):
+  if not jnp.issubdtype(images.dtype, jnp.floating):  # jnp's: bfloat16 is a float there, not in numpy
     raise ValueError(f"{what}: dtype {images.dtype} not supported; pass uint8 in [0, 255] or float in [-1, 1]")
   if images.size == 0:
     return

@@ -217,6 +217,11 @@ def _check_counts(num: int, batch_size: int) -> None:
     raise ValueError(f"num and batch_size must be >= 1, got num={num}, batch_size={batch_size}")
 
 
+def _check_image_args(batch_size: int, limit: int | None) -> None:
+  if batch_size < 1 or (limit is not None and limit < 1):
+    raise ValueError(f"batch_size must be >= 1 and limit None or >= 1, got batch_size={batch_size}, limit={limit}")
+
+
 def _known_count(images: Any, limit: int | None) -> int | None:
   """The number of images to measure when it is known before reading them (an array, or a `limit`), else None."""
   n = images.shape[0] if isinstance(images, (np.ndarray, jax.Array)) else None
@@ -247,6 +252,7 @@ def extract_features(images: np.ndarray | Iterable[np.ndarray], extractor: Featu
   Returns:
     {"pool3": (N, D) float32, "logits": (N, K) float32 if the extractor has logits}.
   """
+  _check_image_args(batch_size, limit)
   ex = _default_extractor(extractor)
   batch_size, data_sharding, replicated = _mesh_sharding(_capped(batch_size, images, limit))
   params = ex.params if replicated is None else jax.device_put(ex.params, replicated)
@@ -282,6 +288,7 @@ def stats_from_images(images: np.ndarray | Iterable[np.ndarray], extractor: Feat
   Raises:
     ValueError: bad dtype/range/shape, too few images, non-finite features.
   """
+  _check_image_args(batch_size, limit)
   known = _known_count(images, limit)
   if known is not None:  # before any weights load or compute
     st.check_sample_count(known, _feature_dim(extractor), allow_few=allow_few)

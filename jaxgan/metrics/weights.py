@@ -28,6 +28,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from jaxgan import _npz
+
 BN_EPS = 1e-3
 PTH_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
 PTH_NAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -222,7 +224,19 @@ class _LazyTensor:
     if data is None:
       raise ValueError("torch file: a tensor refers to a storage whose data was never read")
     if not self.size:
+      if not 0 <= self.offset < data.size:
+        raise ValueError(f"torch file: a scalar at offset {self.offset} lies outside its storage of {data.size} "
+                         "elements (corrupt file)")
       return np.array(data[self.offset])
+    # as_strided reads whatever memory the view spans: check it lies in the storage (a corrupt file must not read
+    # past it).
+    last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
+    if (self.offset < 0 or min(self.stride) < 0 or min(self.size) < 0
+        or (min(self.size) > 0 and last >= data.size)):
+      raise ValueError(f"torch file: a tensor of size {self.size}, stride {self.stride} at offset {self.offset} "
+                       f"lies outside its storage of {data.size} elements (corrupt file)")
+    if min(self.size) == 0:
+      return np.zeros(self.size, data.dtype)
     itemsize = data.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(data[self.offset:], shape=self.size,
                                            strides=[s * itemsize for s in self.stride], writeable=False)
@@ -293,6 +307,9 @@ def _read_zip_pth(path: pathlib.Path) -> Any:
     obj = _RestrictedUnpickler(io.BytesIO(zf.read(pkl[0])), lambda pid: _storage_from_pid(pid, storages)).load()
     for key, st in storages.items():
       raw = zf.read(f"{root}data/{key}")
+      if len(raw) < st.numel * st.dtype.itemsize:
+        raise ValueError(f"torch file {path}: storage {key} holds {len(raw)} bytes, its header says "
+                         f"{st.numel} x {st.dtype.itemsize} (truncated or corrupt file)")
       dtype = st.dtype.newbyteorder("<" if byteorder == "little" else ">")
       st.data = np.frombuffer(raw, dtype=dtype, count=st.numel).astype(st.dtype)
   return _materialise(obj)
@@ -311,9 +328,15 @@ def _read_legacy_pth(path: pathlib.Path) -> Any:
     obj = _RestrictedUnpickler(f, lambda pid: _storage_from_pid(pid, storages)).load()
     keys = plain()
     for key in keys:
+      if str(key) not in storages:
+        raise ValueError(f"torch file {path}: storage {key} is listed but no tensor uses it (corrupt file)")
       st = storages[str(key)]
-      (numel,) = struct.unpack("<q", f.read(8))
-      raw = f.read(numel * st.dtype.itemsize)
+      head = f.read(8)
+      numel = struct.unpack("<q", head)[0] if len(head) == 8 else -1
+      raw = f.read(numel * st.dtype.itemsize) if numel == st.numel else b""
+      if numel != st.numel or len(raw) != numel * st.dtype.itemsize:
+        raise ValueError(f"torch file {path}: storage {key} should hold {st.numel} elements, the file has "
+                         f"{max(numel, 0)} and {len(raw)} bytes of them (truncated or corrupt file)")
       st.data = np.frombuffer(raw, dtype=st.dtype.newbyteorder("<")).astype(st.dtype)
   return _materialise(obj)
 
@@ -335,7 +358,8 @@ def read_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
   path = pathlib.Path(path)
   try:
     obj = _read_zip_pth(path) if zipfile.is_zipfile(path) else _read_legacy_pth(path)
-  except (pickle.UnpicklingError, ValueError) as err:
+  except (pickle.UnpicklingError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+    # (a truncated pickle ends in EOFError; a zip member missing in KeyError)
     try:
       import torch  # optional fallback
     except ImportError:
@@ -377,7 +401,7 @@ def _check_hash(path: pathlib.Path, digest: str, expected: str | None) -> None:
       raise ValueError(f"FID weights {path}: sha256 {digest} differs from the expected {expected}. The file is "
                        "corrupt or not the one you meant: download it again or pass the right path.")
     return
-  if digest in KNOWN_SHA256 or (path.name.endswith(".pth") and digest.startswith(PTH_SHA256_PREFIX)):
+  if digest in KNOWN_SHA256 or digest.startswith(PTH_SHA256_PREFIX):  # whatever the file is named
     return
   raise ValueError(
       f"FID weights {path}: unknown sha256 {digest}. Known files are pytorch-fid's {PTH_NAME} (sha256 starts with "
@@ -390,8 +414,9 @@ def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
   """Raw arrays of a weights file: .npz, or a torch state dict (.pth/.pt)."""
   path = pathlib.Path(path)
   if path.suffix == ".npz":
-    with np.load(path, allow_pickle=False) as z:
-      return {k: z[k] for k in z.files}
+    remedy = "download the weights again or pass the right file"
+    with _npz.open_npz(path, "FID weights file", remedy) as z:
+      return {k: _npz.read_array(z, k, path, "FID weights file", remedy) for k in z.files}
   return read_torch_state_dict(path)
 
 
@@ -449,7 +474,7 @@ def load_inception_params(path: str | os.PathLike | None = None, *, sha256: str 
   """Loads FID Inception weights as flax params (float32 numpy, BN folded), verified and cached.
 
   Args:
-    path: an .npz (NVIDIA layout, or a converted cache file) or pytorch-fid's .pth. None looks at
+    path: an .npz (NVIDIA layout) or pytorch-fid's .pth. None looks at
       `$JAXGAN_FID_WEIGHTS`, the jaxgan cache and torch's hub cache, then downloads if `download`.
     sha256: the digest the file must have; None accepts the known files (see `KNOWN_SHA256` and pytorch-fid's
       hash prefix in the .pth name).
@@ -469,9 +494,12 @@ def load_inception_params(path: str | os.PathLike | None = None, *, sha256: str 
     _check_hash(path, digest, sha256)
   cached = cache_dir() / f"fid_inception_{digest[:16]}.npz"
   if use_cache and cached.is_file():
-    with np.load(cached, allow_pickle=False) as z:
-      if int(z.get("__version__", -1)) == _CACHE_VERSION:
-        return unflatten_params({k: z[k] for k in z.files if k != "__version__"})
+    try:
+      with np.load(cached, allow_pickle=False) as z:
+        if int(z.get("__version__", -1)) == _CACHE_VERSION:
+          return unflatten_params({k: z[k] for k in z.files if k != "__version__"})
+    except _npz.ERRORS:
+      pass  # a corrupt cache file (e.g. a disk filled mid-write) is rebuilt from the weights file below
   params = inception_params_from_arrays(read_arrays(path))
   if use_cache:
     try:

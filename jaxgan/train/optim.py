@@ -12,7 +12,9 @@ def clip_params(limit: float) -> optax.GradientTransformation:
 
   Put it last in the chain: `optax.chain(optax.rmsprop(5e-5), clip_params(0.01))`.
   It rewrites the updates u so that params + u = clip(params + u, -limit, limit),
-  which is WGAN's weight clipping expressed as a gradient transformation.
+  which is WGAN's weight clipping expressed as a gradient transformation. Up to rounding: optax adds
+  u = clip(p + u) - p back to p in float32, so a clipped weight can land a rounding step of |u| past the
+  limit (about 1e-9 for limit 0.01 and weights of order 0.1), which does not matter to WGAN.
 
   Args:
     limit: clipping bound c > 0 (the paper uses 0.01).

@@ -53,6 +53,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from jaxgan import _checks
 from jaxgan.data.pipeline import uint8_to_float
 from jaxgan.losses.base import LossTransform
 from jaxgan.train.state import GANState
@@ -359,8 +360,9 @@ def shard_batch(batch: dict[str, Any], mode: str, *, d_steps: int, mesh: Mesh | 
       disagree in their number of rows.
   """
   _check_mode(mode)
-  if not isinstance(d_steps, int) or d_steps < 1:
+  if not _checks.is_int(d_steps) or d_steps < 1:
     raise ValueError(f"shard_batch: d_steps must be an int >= 1, got {d_steps!r}")
+  d_steps = int(d_steps)
   if not isinstance(batch, dict) or not batch:
     raise ValueError(f"shard_batch: batch must be a non-empty dict of arrays, got {type(batch).__name__}")
   rows = {name: np.shape(x)[0] if np.ndim(x) else None for name, x in batch.items()}

@@ -343,10 +343,11 @@ def make_train_step(
         "g_loss": g_value,
         "g_grad_norm": _global_norm(g_grads),
         **_prefixed("g", g_aux),
-        "loss_finite": d_metrics["d_finite"] * g_finite,
-        "batch_finite": _all_finite(batch),
     }
     metrics = pmean({k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()})
+    # The 0/1 flags are the minimum over devices, not the mean: one device's NaN shard makes the whole batch bad.
+    flags = {"loss_finite": d_metrics["d_finite"] * g_finite, "batch_finite": _all_finite(batch)}
+    metrics.update(flags if cfg.axis_name is None else jax.lax.pmin(flags, cfg.axis_name))
     new_state = state.replace(
         step=state.step + 1, g_params=g_params, d_params=d_params, g_collections=pmean(g_cols),
         d_collections=pmean(d_cols), g_opt_state=g_opt, d_opt_state=d_opt,
