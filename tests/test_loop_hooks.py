@@ -100,7 +100,7 @@ def test_sample_grid_fixed_latents_every_n_and_at_end(compiled, tmp_path):
   np.testing.assert_array_equal(got, want[..., 0])
 
 
-def test_resume_truncates_log_and_curves_cover_history(compiled, tmp_path):
+def test_resume_truncates_log_and_curves_cover_history(compiled, tmp_path, monkeypatch):
   config = {"run": 1}
   data = RingStream(8)
   with pytest.raises(RuntimeError):
@@ -112,12 +112,21 @@ def test_resume_truncates_log_and_curves_cover_history(compiled, tmp_path):
           workdir=tmp_path, config=config, data=data, hooks=[KillAt5()])
   assert [r["step"] for r in H.read_records(tmp_path / "metrics.jsonl")] == [1, 2, 3, 4, 5]
   data = RingStream(8)
+  plotted = []
+  real_save_curves = H.viz.save_curves
+
+  def recording_save_curves(records, keys, path, title=""):
+    plotted.append([r["step"] for r in records])
+    real_save_curves(records, keys, path, title=title)
+
+  monkeypatch.setattr(H.viz, "save_curves", recording_save_curves)
   curves = H.LossCurves(tmp_path / "metrics.jsonl", tmp_path / "losses.png")
   train(compiled, _fresh(), data, LoopConfig(num_steps=8, log_every=1, checkpoint_every=4),
         workdir=tmp_path, config=config, data=data, hooks=[curves])
   # Step 5 (after the checkpoint of step 4) was logged by the killed run and again by the
-  # resumed one: it appears once.
+  # resumed one: it appears once, and the resumed run's plot covers the whole run.
   assert [r["step"] for r in H.read_records(tmp_path / "metrics.jsonl")] == list(range(1, 9))
+  assert plotted == [list(range(1, 9))]
   assert Image.open(tmp_path / "losses.png").size[0] > 100
 
 
@@ -198,6 +207,35 @@ def test_periodic_fid_hook(monkeypatch, compiled, tmp_path):
         workdir=tmp_path, hooks=[hook])
   lines = [json.loads(l) for l in open(tmp_path / "fid.jsonl")]
   assert [l["step"] for l in lines] == [2, 3] and calls[0] == ((6, 2), 6, 4, True)
+  assert [h["step"] for h in hook.history] == [2, 3]
+
+  # Killed after scoring step 3, with the checkpoint of step 2: the resumed run redoes step 3, and the file and
+  # the history hold each step once, the killed run's evaluations up to step 2 included.
+  run = tmp_path / "resumed"
+
+  class KillAt3(H.Hook):
+    def after_step(self, step, state):
+      if step == 3:
+        raise RuntimeError("killed")
+
+  def fid_hook():
+    return H.PeriodicFID(sample_fn, lambda s: s.g_variables(), stats=str(stats), num=6, every=1,
+                         path=run / "fid.jsonl", batch_size=4)
+
+  cfg = LoopConfig(num_steps=4, log_every=1, checkpoint_every=2)
+  with pytest.raises(RuntimeError, match="killed"):
+    train(compiled, _fresh(), RingStream(8), cfg, workdir=run, hooks=[fid_hook(), KillAt3()])
+  assert [l["step"] for l in H.read_records(run / "fid.jsonl")] == [1, 2, 3]
+  hook = fid_hook()
+  train(compiled, _fresh(), RingStream(8), cfg, workdir=run, hooks=[hook])
+  assert [l["step"] for l in H.read_records(run / "fid.jsonl")] == [1, 2, 3, 4]
+  assert [h["step"] for h in hook.history] == [1, 2, 3, 4]
+  # The finished run, started again, is not scored again (its last evaluation stands).
+  n_calls = len(calls)
+  hook = fid_hook()
+  train(compiled, _fresh(), RingStream(8), cfg, workdir=run, hooks=[hook])
+  assert len(calls) == n_calls and [h["step"] for h in hook.history] == [1, 2, 3, 4]
+  assert [l["step"] for l in H.read_records(run / "fid.jsonl")] == [1, 2, 3, 4]
   with pytest.raises(FileNotFoundError, match="fid_stats"):
     H.PeriodicFID(sample_fn, lambda s: s.g_variables(), stats=str(tmp_path / "missing.npz"), num=6, every=2,
                   path=tmp_path / "f.jsonl")

@@ -110,7 +110,7 @@ class ResNetGenerator(nn.Module):
   """ResNet generator (Gulrajani et al. 2017, arXiv:1704.00028; Miyato et al. 2018, arXiv:1802.05957, Table 4a).
 
   z -> Dense(base*base*width) -> [GeneratorBlock(width, up)] x n -> BN -> ReLU -> Conv 3x3 to C -> tanh.
-  width 256 at resolution 32 is the CIFAR-10 model of both papers.
+  At resolution 32, width 256 is SN-GAN's CIFAR-10 generator and width 128 Gulrajani et al.'s (`gpresnet`).
 
   Attributes:
     resolution: output side, 32, 48 or 64.

@@ -116,6 +116,19 @@ def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
     return [json.loads(line) for line in f if line.strip()]
 
 
+def truncate_records(path: str | os.PathLike, last_step: int) -> None:
+  """Keeps the records of a JSONL file (metrics.jsonl, fid.jsonl) with step <= last_step: a run resumed from the
+  checkpoint of `last_step` redoes the later steps, and logs them again."""
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = [l for l in f if l.strip()]
+  kept = [l for l in lines if json.loads(l).get("step", 0) <= last_step]
+  if len(kept) != len(lines):
+    with open(path, "w") as f:
+      f.writelines(kept)
+
+
 class LossCurves(Hook):
   """Plots `keys` of `metrics.jsonl` against the step into a PNG, every `every` steps and at the end.
 
@@ -273,6 +286,15 @@ class PeriodicFID(Hook):
     self.extractor = metrics.inception_extractor(weights or None)
     self.history: list[dict[str, Any]] = []
     self._last = -1
+
+  def start(self, step: int, state: Any) -> None:
+    """A resumed run keeps the evaluations up to its checkpoint's step (the later ones were of steps it redoes), so
+    `history` and the file cover the whole run, each step once; a finished run is not scored again."""
+    del state
+    if _is_writer():
+      truncate_records(self.path, step)
+    self.history = [r for r in read_records(self.path) if r.get("step", 0) <= step]
+    self._last = step if self.history and self.history[-1]["step"] == step else -1
 
   def evaluate(self, step: int, state: Any) -> float:
     if step == self._last:

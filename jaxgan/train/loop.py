@@ -26,6 +26,7 @@ import jax
 import numpy as np
 
 from jaxgan.train.checkpoint import Checkpointer
+from jaxgan.train.hooks import truncate_records
 
 _FLAGS = ("loss_finite", "batch_finite")
 # What a run writes into its workdir (moved aside together when a run starts over).
@@ -129,18 +130,6 @@ def move_aside(workdir: str | os.PathLike, names: Sequence[str] = RUN_ARTEFACTS)
   return dest
 
 
-def _truncate_log(path: str, last_step: int) -> None:
-  """Keeps the records of `path` (metrics.jsonl) with step <= last_step."""
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    lines = [l for l in f if l.strip()]
-  kept = [l for l in lines if json.loads(l).get("step", 0) <= last_step]
-  if len(kept) != len(lines):
-    with open(path, "w") as f:
-      f.writelines(kept)
-
-
 def _postfix(record: dict[str, Any]) -> dict[str, str]:
   out = {k: f"{np.mean(record[k]):.3f}" for k in ("d_loss", "g_loss") if k in record}
   if "images_per_sec" in record:
@@ -210,7 +199,7 @@ def train(
       if data is not None and extra.get("data") is not None:
         data.restore(extra["data"])
       if log_path:
-        _truncate_log(log_path, int(jax.device_get(state.step).reshape(-1)[0]))
+        truncate_records(log_path, int(jax.device_get(state.step).reshape(-1)[0]))
   step = int(jax.device_get(state.step).reshape(-1)[0])
   if log_path and step == 0 and os.path.exists(log_path):
     os.remove(log_path)  # a fresh start replaces the previous run's log
