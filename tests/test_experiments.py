@@ -298,6 +298,14 @@ def test_bad_input_is_refused_before_compute(data_dir, tmp_path, monkeypatch):
     dcgan.main(_config(dcgan, data_dir, smoke=False, batch_size=128), wd)
   with pytest.raises(experiment.ExperimentError, match="compute_dtype must be one of float32, bfloat16"):
     dcgan.main(_config(dcgan, data_dir, compute_dtype="float16"), wd)
+  for field, value, message in (("seed", -1, r"seed must be >= 0, got -1"),
+                                ("beta1", 1.5, r"beta1 must be in \[0, 1\), got 1.5"),
+                                ("beta2", -0.1, r"beta2 must be in \[0, 1\)"),
+                                ("d_norm", "foo", r"d_norm must be one of batch, layer, none .*got 'foo'")):
+    with pytest.raises(experiment.ExperimentError, match=message):
+      dcgan.main(_config(dcgan, data_dir, **{field: value}), wd)
+  with pytest.raises(experiment.ExperimentError, match=r"rmsprop_decay must be in \[0, 1\), got 1.0"):
+    wgan.main(_config(wgan, data_dir, rmsprop_decay=1.0), wd)
   monkeypatch.setattr(experiment.hooks_lib, "tensorboard_available", lambda: None)
   with pytest.raises(experiment.hooks_lib.TensorBoardUnavailableError, match="tensorboardX"):
     dcgan.main(_config(dcgan, data_dir, tensorboard=True), wd)
@@ -351,6 +359,25 @@ def test_compiled_models_of_runs_of_other_lengths_keep_their_own_schedules(data_
     models = [experiment.compiled(experiment.apply_smoke(cfg), 28, 1, 0) for cfg in (short, longer)]
     assert (models[0] is models[1]) == (schedule == "constant")
     np.testing.assert_allclose([g_update_at(m, 2) for m in models], expected, rtol=1e-4, atol=1e-9)
+
+
+def test_resuming_a_decaying_schedule_under_another_length_is_refused(data_dir, tmp_path):
+  """With lr_schedule=linear, num_steps is the schedule's length: a resume with another num_steps would decay over
+  the new length from a state trained on the old one (neither run), so it is refused and config.json kept; with a
+  constant rate, training longer by raising num_steps stays allowed."""
+  for schedule in ("linear", "constant"):
+    workdir = tmp_path / schedule
+    dcgan.main(_config(dcgan, data_dir, lr_schedule=schedule, num_steps=2), str(workdir), True)
+    config_before = (workdir / "config.json").read_text()
+    longer = _config(dcgan, data_dir, lr_schedule=schedule, num_steps=4)
+    if schedule == "linear":
+      with pytest.raises(CheckpointMismatchError, match=r"num_steps=2 there, 4 now\) \(num_steps sets the length of "
+                                                        r"the decaying learning rate.*--stop_at"):
+        dcgan.main(longer, str(workdir), True)
+      assert (workdir / "config.json").read_text() == config_before
+    else:
+      _, summary = dcgan.main(longer, str(workdir), True)
+      assert summary["steps"] == 4
 
 
 def test_config_overrides_and_errors():

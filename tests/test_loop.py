@@ -1,6 +1,9 @@
 """Host loop and checkpoints: resume equals uninterrupted, NaN stops, mismatches refused."""
 
 import json
+import os
+import re
+import shutil
 import time
 from typing import NamedTuple
 
@@ -14,7 +17,7 @@ from _ring_stream import RingStream
 from jaxgan import losses as L
 from jaxgan.nets.mlp import MLPDiscriminator, TinyMLPDiscriminator, TinyMLPGenerator
 from jaxgan.train import StepConfig, init_state, make_train_step
-from jaxgan.train.checkpoint import CheckpointMismatchError, Checkpointer
+from jaxgan.train.checkpoint import CheckpointMismatchError, CheckpointReadError, Checkpointer
 from jaxgan.train.loop import LoopConfig, NonFiniteError, train
 
 CFG = StepConfig(latent_dim=2, d_steps=2, ema_decay=0.9)
@@ -157,3 +160,36 @@ def test_checkpoint_from_other_configuration_is_refused(compiled, tmp_path):
     Checkpointer(tmp_path / "checkpoints").restore(other)
   with pytest.raises(FileNotFoundError, match="no checkpoint"):
     Checkpointer(tmp_path / "empty").restore(other)
+
+
+def test_damaged_checkpoint_says_which_and_what_to_do(compiled, tmp_path):
+  """Files of the latest checkpoint cut short (a full disk): one error naming it and the earlier checkpoint to
+  resume from; once it is deleted, that one restores. A lone damaged checkpoint points to --no-resume."""
+  train(compiled, _fresh(), _stream(), LoopConfig(num_steps=4, log_every=2, checkpoint_every=2),
+        workdir=tmp_path)
+  ckpts = tmp_path / "checkpoints"
+  assert Checkpointer(ckpts).all_steps() == [2, 4]
+  want, _ = Checkpointer(ckpts).restore(_fresh(), step=2)
+
+  def damage(step):
+    cut = 0
+    for root, _, files in os.walk(ckpts / str(step) / "state"):
+      for name in files:
+        path = os.path.join(root, name)
+        if os.path.getsize(path) > 64:
+          with open(path, "r+b") as f:
+            f.truncate(os.path.getsize(path) // 2)
+          cut += 1
+    assert cut
+
+  damage(4)
+  with pytest.raises(CheckpointReadError, match=rf"checkpoint 4 in .* cannot be read .*damaged.*delete "
+                                                rf"{re.escape(str(ckpts / '4'))} to resume from checkpoint 2"):
+    Checkpointer(ckpts).restore(_fresh())
+  shutil.rmtree(ckpts / "4")
+  got, _ = Checkpointer(ckpts).restore(_fresh())
+  assert int(got.step) == 2
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(got.g_params), jax.device_get(want.g_params))
+  damage(2)
+  with pytest.raises(CheckpointReadError, match="checkpoint 2 .* start over with --no-resume"):
+    Checkpointer(ckpts).restore(_fresh())

@@ -22,6 +22,18 @@ class CheckpointMismatchError(ValueError):
   """A checkpoint does not fit the state or configuration it is restored into."""
 
 
+class CheckpointReadError(RuntimeError):
+  """A checkpoint's files cannot be read (damaged or cut short)."""
+
+
+# What TensorStore's messages say when a checkpoint's files are damaged (it raises them as ValueError or Exception).
+_READ_FAILURES = ("OUT_OF_RANGE", "DATA_LOSS", "NOT_FOUND", "Error reading", "Error opening", "Bad CRC")
+
+
+def _is_read_failure(err: Exception) -> bool:
+  return any(marker in str(err) for marker in _READ_FAILURES)
+
+
 def config_fingerprint(config: Any) -> str:
   """sha256 of a JSON-able config (sorted keys), used to refuse resuming another configuration."""
   text = json.dumps(config, sort_keys=True, default=str)
@@ -125,9 +137,11 @@ class Checkpointer:
       restored = self._manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(_shape_tree(plain_target)),
           extra=ocp.args.JsonRestore()))
-    except (ValueError, KeyError, TypeError) as e:
-      raise CheckpointMismatchError(
-          f"checkpoint {step} in {self.directory} does not match the current state: {e}") from e
+    except Exception as e:  # pylint: disable=broad-except  (orbax/TensorStore raise plain Exceptions on bad files)
+      if isinstance(e, (ValueError, KeyError, TypeError)) and not _is_read_failure(e):
+        raise CheckpointMismatchError(
+            f"checkpoint {step} in {self.directory} does not match the current state: {e}") from e
+      raise self._read_error(step, e) from e
     extra = restored["extra"]
     saved = extra.get("config_fingerprint")
     if self._fingerprint is not None and saved is not None and saved != self._fingerprint:
@@ -137,8 +151,20 @@ class Checkpointer:
           "over (--no-resume)")
     return _rewrap_keys(restored["state"], target), extra
 
+  def _read_error(self, step: int, err: Exception) -> CheckpointReadError:
+    detail = (str(err).strip().splitlines() or [type(err).__name__])[0].split(" [tensorstore_spec")[0][:300]
+    earlier = [s for s in self.all_steps() if s < step]
+    where = os.path.join(self.directory, str(step))
+    remedy = (f"delete {where} to resume from checkpoint {max(earlier)}" if earlier else
+              "start over with --no-resume (the damaged run is moved to superseded/)")
+    return CheckpointReadError(f"checkpoint {step} in {self.directory} cannot be read ({detail}): its files are "
+                               f"damaged (e.g. a full disk or a copy cut short); {remedy}")
+
   def _check_structure(self, step: int, target: Any) -> None:
-    meta = self._manager.item_metadata(step)
+    try:
+      meta = self._manager.item_metadata(step)
+    except Exception as e:  # pylint: disable=broad-except
+      raise self._read_error(step, e) from e
     meta = meta["state"] if meta is not None and "state" in meta else None
     if meta is None:
       return

@@ -42,10 +42,11 @@ from jaxgan.data.arrays import ImageDataset
 from jaxgan.data.files import idx_file_names
 from jaxgan.data.pipeline import uint8_to_float
 from jaxgan.nets import registry
+from jaxgan.nets.layers import NORMS
 from jaxgan.train import distributed
 from jaxgan.train import hooks as hooks_lib
 from jaxgan.train import parallel
-from jaxgan.train.checkpoint import CheckpointMismatchError, Checkpointer
+from jaxgan.train.checkpoint import CheckpointMismatchError, CheckpointReadError, Checkpointer
 from jaxgan.train.loop import RUN_ARTEFACTS, LoopConfig, NonFiniteError, move_aside, train
 from jaxgan.train.optim import clip_params
 from jaxgan.train.state import GANState
@@ -227,6 +228,11 @@ def check_config(c: ml_collections.ConfigDict) -> None:
   _check(0 <= c.stop_at <= c.num_steps, f"stop_at must be in [0, num_steps={c.num_steps}] (0: train all "
                                           f"num_steps), got {c.stop_at}")
   _check(c.train_seconds >= 0, f"train_seconds must be >= 0 (0: no time box), got {c.train_seconds}")
+  _check(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
+  for name in ("beta1", "beta2", "rmsprop_decay"):
+    _check(0.0 <= c[name] < 1.0, f"{name} must be in [0, 1), got {c[name]}")
+  _check(c.d_norm in ("",) + NORMS, f"d_norm must be one of {', '.join(NORMS)} (or empty: the net's default), got "
+                                     f"{c.d_norm!r}")
   _check(c.channels in (0, 1, 3), f"channels must be 0 (keep), 1 or 3, got {c.channels}")
   _check(0.0 <= c.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {c.ema_decay}")
   _check(c.ema_rampup >= 0, f"ema_rampup must be >= 0 (0: no ramp-up), got {c.ema_rampup}")
@@ -561,9 +567,12 @@ def check_resumable(workdir: str, fingerprinted: dict[str, Any]) -> None:
   diff = [f"{k}={old.get(k)!r} there, {v!r} now" for k, v in sorted(fingerprinted.items())
           if k in old and old[k] != v]
   if diff:
+    hint = (" (num_steps sets the length of the decaying learning rate: to train part of a run, give the full "
+            "run's num_steps with --stop_at or --train_seconds)" if "num_steps" in fingerprinted
+            and old.get("num_steps", fingerprinted["num_steps"]) != fingerprinted["num_steps"] else "")
     raise CheckpointMismatchError(
         f"cannot resume {workdir}: its checkpoints were written with another configuration "
-        f"({'; '.join(diff)}); resume with the same values, use another --workdir, or start "
+        f"({'; '.join(diff)}){hint}; resume with the same values, use another --workdir, or start "
         "over with --no-resume (the old run is moved to superseded/)")
 
 
@@ -617,8 +626,12 @@ def plain_config(c: ml_collections.ConfigDict) -> dict[str, Any]:
 
 
 def _fingerprinted(config_dict: dict[str, Any]) -> dict[str, Any]:
-  """The fields a checkpoint must agree on to be resumed (see NOT_FINGERPRINTED)."""
-  return {k: v for k, v in config_dict.items() if k not in NOT_FINGERPRINTED}
+  """The fields a checkpoint must agree on to be resumed (see NOT_FINGERPRINTED). `num_steps` counts when a
+  learning-rate schedule decays over it: resumed under another length, the rate would jump mid-run."""
+  out = {k: v for k, v in config_dict.items() if k not in NOT_FINGERPRINTED}
+  if config_dict.get("lr_schedule", "constant") != "constant":
+    out["num_steps"] = config_dict.get("num_steps")
+  return out
 
 
 def _example(c: ml_collections.ConfigDict, data: ImageDataset, num_classes: int) -> dict[str, jax.Array]:
@@ -943,7 +956,7 @@ def run_together(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequenc
 
 # Errors a user can fix; `cli` prints them as one line instead of a traceback.
 USER_ERRORS = (config_lib.ConfigError, ExperimentError, FileNotFoundError, NonFiniteError,
-               CheckpointMismatchError, hooks_lib.TensorBoardUnavailableError, ImportError)
+               CheckpointMismatchError, CheckpointReadError, hooks_lib.TensorBoardUnavailableError, ImportError)
 
 
 def cli(get_config: Callable[[], ml_collections.ConfigDict],
