@@ -33,7 +33,9 @@ steps) is a GPU job:
       --lr_schedule=constant --normalize=false --batch_size=200 --num_steps=400000
 
 Writes to the workdir: config.json, summary.json, and per mixture metrics.jsonl,
-eval.jsonl, checkpoints/ and scatter PNGs over training.
+eval.jsonl, checkpoints/ and scatter PNGs over training. Running the same command again resumes
+(a finished run is only scored again); a changed config is refused before anything is written, and
+`--no-resume` moves the previous run (config, summary and mixture folders) to `superseded/<time>/`.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import json
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -52,12 +54,16 @@ import numpy as np
 import optax
 
 from jaxgan import config as config_lib
+from jaxgan import sampling
 from jaxgan import viz
 from jaxgan.data import synthetic
 from jaxgan.nets.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.sampling import sample_latent
 from jaxgan.train import StepConfig, init_state, make_train_step, normal_init_state
 from jaxgan.train import experiment
+from jaxgan.train import hooks as hooks_lib
+from jaxgan.train import loop as loop_lib
+from jaxgan.train.checkpoint import CheckpointMismatchError
 from jaxgan.train.loop import LoopConfig, train
 
 PAPER = {  # PacGAN Table 1 (Lin et al. 2018), mean over 10 trials.
@@ -67,6 +73,7 @@ PAPER = {  # PacGAN Table 1 (Lin et al. 2018), mean over 10 trials.
     "PacGAN4": {"ring_modes": 7.8, "grid_modes": 24.8, "ring_reverse_kl": 0.07,
                 "grid_reverse_kl": 0.04},
 }
+LR_SCHEDULES = ("constant", "cosine")
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -114,6 +121,97 @@ def _apply_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.g_hidden, c.d_hidden = (16, 16), (16,)
   c.log_every, c.plot_every, c.checkpoint_every, c.eval_samples = 2, 3, 3, 200
   return c
+
+
+def _check(ok: bool, message: str) -> None:
+  if not ok:
+    raise experiment.ExperimentError(message)
+
+
+def check_config(c: ml_collections.ConfigDict) -> None:
+  """Refuses, before anything is written or compiled, values the run cannot use.
+
+  Raises:
+    experiment.ExperimentError: for the first problem found, saying what to set.
+  """
+  known = ", ".join(sorted(synthetic.MIXTURES))
+  mixtures = tuple(c.mixtures)
+  _check(len(mixtures) > 0, f"mixtures is empty; set --mixtures to one or more of {known}, e.g. --mixtures=ring,grid")
+  for name in mixtures:
+    _check(name in synthetic.MIXTURES, f"unknown mixture {name!r} (config field `mixtures`); known: {known}, "
+                                       "e.g. --mixtures=ring,grid")
+    _check(mixtures.count(name) == 1, f"mixture {name!r} is listed twice in --mixtures; list each once")
+  for name in ("num_seeds", "num_steps", "batch_size", "d_steps", "packing", "latent_dim", "maxout",
+               "eval_samples", "log_every", "plot_every"):
+    _check(c[name] >= 1, f"{name} must be an integer >= 1, got {c[name]!r}")
+  _check(c.checkpoint_every >= 0, f"checkpoint_every must be >= 0 (0: only at the end), got {c.checkpoint_every!r}")
+  _check(c.seed >= 0, f"seed must be >= 0 (the seeds are seed, ..., seed + num_seeds - 1), got {c.seed!r}")
+  _check(c.batch_size % c.packing == 0,
+         f"batch_size={c.batch_size} must be a multiple of packing={c.packing} (D judges packing samples at "
+         f"once); e.g. --batch_size={c.packing * max(1, round(c.batch_size / c.packing))}")
+  for name in ("g_hidden", "d_hidden"):
+    _check(all(w >= 1 for w in c[name]), f"{name} must be layer widths >= 1, e.g. --{name}=128,128, got {c[name]!r}")
+  _check(c.lr > 0, f"lr must be > 0, got {c.lr!r}")
+  _check(c.d_lr_ratio > 0, f"d_lr_ratio must be > 0 (D's learning rate is d_lr_ratio * lr), got {c.d_lr_ratio!r}")
+  _check(c.lr_schedule in LR_SCHEDULES,
+         f"unknown lr_schedule {c.lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
+  _check(0 <= c.lr_final_fraction <= 1, f"lr_final_fraction must be in [0, 1], got {c.lr_final_fraction!r}")
+  for name in ("beta1", "beta2"):
+    _check(0 <= c[name] < 1, f"{name} must be in [0, 1), got {c[name]!r}")
+  _check(0 <= c.ema_decay < 1, f"ema_decay must be in [0, 1) (0: no EMA), got {c.ema_decay!r}")
+  _check(c.init_std >= 0, f"init_std must be >= 0 (0: flax's default init), got {c.init_std!r}")
+  try:
+    sampling.check_latent_dist(c.latent_dist)
+  except ValueError as e:
+    raise experiment.ExperimentError(f"latent_dist: {e}") from None
+  experiment.build_loss(c)  # unknown loss or regularizer names, top-k settings out of range
+
+
+def check_resumable(c: ml_collections.ConfigDict, workdir: str) -> None:
+  """Refuses, before anything is written, to resume a workdir whose checkpoints had another configuration.
+
+  Compares `c` with the workdir's config.json when a mixture folder holds a checkpoint (the
+  checkpoints store a fingerprint of the whole config and refuse any other one when restored).
+
+  Raises:
+    CheckpointMismatchError: naming every field that differs and what to do.
+  """
+  path = os.path.join(workdir, "config.json")
+  trained = [n for n in sorted(synthetic.MIXTURES) if experiment.has_checkpoint(os.path.join(workdir, n))]
+  if not (trained and os.path.exists(path)):
+    return
+  with open(path) as f:
+    old = json.load(f)
+  new = experiment.plain_config(c)
+  diff = [f"{k}={old.get(k)!r} there, {new.get(k)!r} now" for k in sorted(set(old) | set(new))
+          if old.get(k) != new.get(k)]
+  if diff:
+    raise CheckpointMismatchError(
+        f"cannot resume {workdir}: its checkpoints ({', '.join(trained)}) were written with another "
+        f"configuration ({'; '.join(diff)}); resume with the same values, use another --workdir, or start "
+        "over with --no-resume (the old run is moved to superseded/)")
+
+
+class _ResumeEvalLog(hooks_lib.Hook):
+  """Once the loop has restored step s: drops the lines of eval.jsonl the run writes again.
+
+  Those are the ones after s, which the resumed run scores again, and the final one, which is
+  written again after training (the same scores: evaluation is deterministic in the state and step).
+  Scatter PNGs after s are removed too (they are drawn again when the run gets there).
+  """
+
+  def __init__(self, directory: str, final_step: int):
+    self.directory, self.final_step = directory, final_step
+
+  def start(self, step: int, state: Any) -> None:
+    del state
+    if jax.process_index() != 0:
+      return
+    hooks_lib.truncate_records(os.path.join(self.directory, "eval.jsonl"), min(step, self.final_step - 1))
+    for name in os.listdir(self.directory):
+      stem = name[len("scatter_"):-len(".png")]
+      if name.startswith("scatter_") and name.endswith(".png") and stem.isdigit() and int(stem) > step:
+        os.remove(os.path.join(self.directory, name))
 
 
 class MixtureStream:
@@ -169,7 +267,7 @@ def run_mixture(c: ml_collections.ConfigDict, name: str, workdir: str | None, re
                            output="linear")
   discriminator = MLPDiscriminator(hidden=tuple(c.d_hidden), maxout_pieces=c.maxout)
   loss = experiment.build_loss(c)
-  if c.lr_schedule not in ("constant", "cosine"):
+  if c.lr_schedule not in LR_SCHEDULES:
     raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {c.lr_schedule!r}")
 
   def adam(base_lr, updates_per_run):
@@ -230,9 +328,12 @@ def run_mixture(c: ml_collections.ConfigDict, name: str, workdir: str | None, re
       step_fn, state, stream,
       LoopConfig(num_steps=c.num_steps, log_every=c.log_every,
                  checkpoint_every=c.checkpoint_every, resume=resume),
-      workdir=sub, config=config_dict, data=stream, on_log=on_log)
+      workdir=sub, config=config_dict, data=stream, on_log=on_log,
+      hooks=[_ResumeEvalLog(sub, c.num_steps)] if sub else [])
   scores = evaluate(c.num_steps, state)
-  if sub:
+  # The whole history: a resumed run's `records` hold only the steps it trained itself.
+  records = (hooks_lib.read_records(os.path.join(sub, "metrics.jsonl")) if sub else []) or records
+  if sub and jax.process_index() == 0:
     viz.save_curves(records, ["d_loss", "g_loss"], os.path.join(sub, "losses.png"), title=name)
   summary = {"num_modes": mixture.num_modes, "seeds": seeds, **_score_summary(scores),
              "train_seconds": time.perf_counter() - start,
@@ -244,11 +345,28 @@ def run_mixture(c: ml_collections.ConfigDict, name: str, workdir: str | None, re
 
 def main(config: ml_collections.ConfigDict, workdir: str | None = None,
          resume: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
-  """Trains on every mixture of the config; returns (final states by mixture, summary)."""
+  """Trains on every mixture of the config; returns (final states by mixture, summary).
+
+  Args:
+    config: a `get_config()`-shaped ConfigDict (`smoke` applied here when set).
+    workdir: where everything is written; None writes nothing.
+    resume: continue from the mixtures' latest checkpoints (a finished run is only scored again);
+      False moves the previous run's files (config.json, summary.json, the mixture folders) to
+      `workdir/superseded/<time>/` and starts over.
+  Raises:
+    experiment.ExperimentError: a bad config value, before anything is written or compiled.
+    CheckpointMismatchError: resuming a workdir whose checkpoints had another config, before
+      anything is written.
+    NonFiniteError: a loss became NaN/inf.
+  """
   c = _apply_smoke(config) if config.smoke else config
-  for name in c.mixtures:
-    synthetic.get_mixture(name)  # unknown names fail before any compute
-  experiment.build_loss(c)  # unknown loss names, top-k outside (0, 1]
+  check_config(c)
+  if workdir and resume:
+    check_resumable(c, workdir)
+  elif workdir and jax.process_index() == 0:
+    moved = loop_lib.move_aside(workdir, ("config.json", "summary.json", *sorted(synthetic.MIXTURES)))
+    if moved:
+      print(f"starting over (--no-resume): the previous run's files are now in {moved}", flush=True)
   config_dict = config_lib.save_config(c, workdir) if workdir else c.to_dict()
   states, summary = {}, {"config": config_dict, "paper_table1": PAPER, "mixtures": {}}
   for name in c.mixtures:
@@ -277,14 +395,26 @@ def format_table(summary: dict[str, Any]) -> str:
   return "\n".join(lines)
 
 
-if __name__ == "__main__":
+def cli(argv: Sequence[str]) -> dict[str, Any]:
+  """`python -m experiments.toy2d [--workdir DIR] [--no-resume] [--field=value ...]`; returns the summary.
+
+  Exits with `error: <message>` (status 1) on a bad config, a refused resume or a NaN stop, as
+  `jaxgan.train.experiment.cli` does.
+  """
   try:
-    cfg, wd, res = config_lib.parse_args(get_config(), sys.argv[1:])
+    cfg, wd, res = config_lib.parse_args(get_config(), argv)
     experiment.check_overrides(cfg, get_config())
-  except (config_lib.ConfigError, experiment.ExperimentError) as err:
+    wd = wd or "workdirs/toy2d"
+    print("config:", json.dumps(cfg.to_dict(), sort_keys=True, default=str), flush=True)
+    _, result = main(cfg, wd, res)
+  except experiment.USER_ERRORS as err:
     sys.exit(f"error: {err}")
-  wd = wd or "workdirs/toy2d"
-  print("config:", json.dumps(cfg.to_dict(), sort_keys=True, default=str))
-  _, result = main(cfg, wd, res)
+  except KeyboardInterrupt:
+    sys.exit("interrupted; run the same command again to resume from the last checkpoint")
   print(format_table(result))
   print(f"wrote {wd}/summary.json")
+  return result
+
+
+if __name__ == "__main__":
+  cli(sys.argv[1:])

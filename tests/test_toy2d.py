@@ -1,6 +1,7 @@
 """The toy 2D experiment: a smoke run writes every artefact; the default run covers the ring."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -73,3 +74,87 @@ def test_ema_run_also_scores_the_raw_generator(tmp_path):
   assert len(with_ema["per_seed"]) == 2
   assert with_ema["without_ema"]["per_seed"] == plain["per_seed"]
   assert with_ema["per_seed"] != plain["per_seed"]
+
+
+# A tiny run (one seed, 6 steps) that logs, scores and checkpoints at steps 2, 4 and 6.
+_TINY = ["--mixtures=ring", "--num_seeds=1", "--num_steps=6", "--batch_size=16", "--g_hidden=16,16",
+         "--d_hidden=16", "--log_every=2", "--plot_every=2", "--checkpoint_every=2", "--eval_samples=50"]
+
+
+def _tiny_config(**overrides):
+  cfg, _, _ = toy2d.config_lib.parse_args(toy2d.get_config(), _TINY)
+  for k, v in overrides.items():
+    setattr(cfg, k, v)
+  return cfg
+
+
+def _eval_steps(path):
+  return [json.loads(l)["step"] for l in open(path)]
+
+
+@pytest.mark.parametrize("arg,message", [
+    ("--mixtures=rings", "unknown mixture 'rings' (config field `mixtures`); known: grid, ring"),
+    ("--loss=hnge", "loss: unknown loss 'hnge'"),
+    ("--lr_schedule=linear", "unknown lr_schedule 'linear'; known: constant, cosine"),
+    ("--batch_size=15", "batch_size=15 must be a multiple of packing=2"),
+    ("--num_seeds=0", "num_seeds must be an integer >= 1, got 0"),
+    ("--log_every=0", "log_every must be an integer >= 1, got 0"),
+    ("--d_steps=0", "d_steps must be an integer >= 1, got 0"),
+    ("--eval_samples=0", "eval_samples must be an integer >= 1, got 0"),
+    ("--plot_every=0", "plot_every must be an integer >= 1, got 0"),
+    ("--seed=-1", "seed must be >= 0"),
+])
+def test_cli_refuses_bad_values_in_one_line_before_writing(tmp_path, arg, message):
+  with pytest.raises(SystemExit) as exit_info:
+    toy2d.cli(["--workdir", str(tmp_path / "wd"), arg])
+  text = str(exit_info.value.code)
+  assert text.startswith("error: ") and message in text and "\n" not in text
+  assert not (tmp_path / "wd").exists()
+
+
+def test_rerun_and_resume_keep_eval_log_and_curves(tmp_path, monkeypatch):
+  plotted = []
+  real_save_curves = toy2d.viz.save_curves
+  def save_curves(records, *args, **kwargs):
+    plotted.append([r["step"] for r in records])
+    real_save_curves(records, *args, **kwargs)
+  monkeypatch.setattr(toy2d.viz, "save_curves", save_curves)
+
+  wd, sub = str(tmp_path), tmp_path / "ring"
+  first = toy2d.main(_tiny_config(), wd)[1]["mixtures"]["ring"]
+  evals = (sub / "eval.jsonl").read_text()
+  assert _eval_steps(sub / "eval.jsonl") == [2, 4, 6]
+  # The finished quick-start command again: scored again, nothing appended, the whole history plotted.
+  again = toy2d.main(_tiny_config(), wd)[1]["mixtures"]["ring"]
+  assert (sub / "eval.jsonl").read_text() == evals
+  assert plotted == [[2, 4, 6], [2, 4, 6]]
+  saved = json.load(open(tmp_path / "summary.json"))["mixtures"]["ring"]
+  assert saved["final_d_loss"] == first["final_d_loss"] == again["final_d_loss"] is not None
+  assert again["per_seed"] == first["per_seed"]
+  # Resumed from step 4 (its last checkpoint lost): the lines after step 4 are written once, again.
+  shutil.rmtree(sub / "checkpoints" / "6")
+  (sub / "scatter_000006.png").unlink()
+  toy2d.main(_tiny_config(), wd)
+  assert (sub / "eval.jsonl").read_text() == evals
+  assert (sub / "scatter_000006.png").exists() and plotted[-1] == [2, 4, 6]
+
+
+def test_changed_config_is_refused_before_writing_and_no_resume_sets_the_run_aside(tmp_path):
+  wd, sub = tmp_path / "wd", tmp_path / "wd" / "ring"
+  toy2d.cli(["--workdir", str(wd), *_TINY])
+  before = {n: (wd / n).read_bytes() for n in ("config.json", "summary.json", "ring/eval.jsonl")}
+  with pytest.raises(SystemExit) as exit_info:
+    toy2d.cli(["--workdir", str(wd), *_TINY, "--loss=hinge"])
+  text = str(exit_info.value.code)
+  assert text.startswith("error: cannot resume") and "loss='non_saturating' there, 'hinge' now" in text
+  assert "--no-resume" in text and "\n" not in text
+  assert {n: (wd / n).read_bytes() for n in before} == before  # config.json still describes the checkpoints
+
+  toy2d.cli(["--workdir", str(wd), *_TINY, "--loss=hinge", "--no-resume"])
+  assert json.load(open(wd / "config.json"))["loss"] == "hinge"
+  assert _eval_steps(sub / "eval.jsonl") == [2, 4, 6]  # the new run's only
+  [old] = (wd / "superseded").iterdir()
+  assert {n: (old / n).read_bytes() for n in before} == before
+  assert sorted(p.name for p in (old / "ring").glob("scatter_*.png")) == [
+      "scatter_000002.png", "scatter_000004.png", "scatter_000006.png"]
+  assert not (sub / "superseded").exists()
