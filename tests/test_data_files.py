@@ -3,6 +3,7 @@
 import gzip
 import pathlib
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -15,6 +16,21 @@ from jaxgan.data import files
 def _idx_bytes(array: np.ndarray, code: int = 0x08) -> bytes:
   header = bytes([0, 0, code, array.ndim]) + np.array(array.shape, ">u4").tobytes()
   return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+
+
+def _flip_deflate_block_type(gz: bytes) -> bytes:
+  """Sets the first deflate block's type bits to 3 (reserved): what a bit flip does to a downloaded file."""
+  data = bytearray(gz)
+  flags, start = data[3], 10  # the deflate stream follows the 10-byte header and its optional fields (RFC 1952)
+  if flags & 0x04:  # FEXTRA
+    start += 2 + int.from_bytes(data[start:start + 2], "little")
+  for field in (0x08, 0x10):  # FNAME, FCOMMENT: zero-terminated
+    if flags & field:
+      start = data.index(0, start) + 1
+  if flags & 0x02:  # FHCRC
+    start += 2
+  data[start] |= 0b110
+  return bytes(data)
 
 
 def _write_idx_dir(directory: pathlib.Path, *, gz: bool, num: int = 7, hw: tuple[int, int] = (3, 4)) -> tuple:
@@ -244,7 +260,7 @@ def test_npz_uint8_float_and_keras_layout(tmp_path):
   (dict(images=np.full((2, 3, 3), 2.0)), ValueError, r"must lie in \[-1, 1\]"),
   (dict(images=np.zeros((2, 3, 4, 4), np.uint8)), ValueError, "channels-first"),
   (dict(images=np.zeros((2, 3, 3), np.uint8), labels=np.zeros(3)), ValueError, "3 labels for 2 images"),
-  (dict(pictures=np.zeros((2, 3, 3), np.uint8)), KeyError, "pictures"),
+  (dict(pictures=np.zeros((2, 3, 3), np.uint8)), ValueError, "pictures"),
 ])
 def test_npz_bad_content(tmp_path, content, error, match):
   np.savez(tmp_path / "bad.npz", **content)
@@ -296,6 +312,28 @@ def test_cifar10_python_folder_and_tarball(tmp_path):
     np.testing.assert_array_equal(train.labels[2:4], labels)
     test = files.load_source(source, split="test")
     np.testing.assert_array_equal(test.labels, written["test_batch"][1])
+
+
+@pytest.mark.parametrize("damage, raw_error", [
+  (lambda data: data[:len(data) // 2], EOFError),  # truncated download
+  (_flip_deflate_block_type, zlib.error),  # bit flip
+])
+def test_corrupt_cifar10_tarball_says_to_re_download(tmp_path, damage, raw_error):
+  import tarfile
+  folder = tmp_path / "cifar-10-batches-py"
+  _write_cifar_python(folder)
+  tarball = tmp_path / "cifar-10-python.tar.gz"
+  with tarfile.open(tarball, "w:gz") as archive:
+    archive.add(folder, arcname="cifar-10-batches-py")
+  tarball.write_bytes(damage(tarball.read_bytes()))
+  with pytest.raises(raw_error):  # what gzip itself raises
+    gzip.decompress(tarball.read_bytes())
+  with pytest.raises(ValueError, match=r"cifar-10-python\.tar\.gz is not a readable cifar-10-python\.tar\.gz "
+                     r"\(corrupt or incomplete: .+\); re-download it"):
+    files.load_source(tarball)
+  with pytest.raises(ValueError) as info:
+    files.load_source(tarball)
+  assert "\n" not in str(info.value)  # one `error:` line in the CLI
 
 
 def test_cifar10_python_refuses_unsafe_pickles(tmp_path):
@@ -521,3 +559,89 @@ def test_registered_dataset_is_loaded_and_checked(monkeypatch):
       registry.register_dataset(name, loader)
   with pytest.raises(TypeError, match="loader must be callable, got str"):
     registry.register_dataset("other", "blobs.npz")
+
+
+@pytest.mark.parametrize("damage, raw_error", [
+  (_flip_deflate_block_type, zlib.error),  # Error -3 while decompressing data: invalid block type
+  (lambda gz: gz[:len(gz) // 2], EOFError),  # truncated download
+])
+def test_corrupt_gzip_idx_says_to_re_download(tmp_path, damage, raw_error):
+  _write_idx_dir(tmp_path, gz=True)
+  path = tmp_path / "train-images-idx3-ubyte.gz"
+  path.write_bytes(damage(path.read_bytes()))
+  with pytest.raises(raw_error):  # what gzip itself raises, so that the test covers that path
+    gzip.decompress(path.read_bytes())
+  match = r"train-images-idx3-ubyte\.gz: corrupt gzip stream \(.+\); the file is damaged or incomplete: re-download it"
+  with pytest.raises(ValueError, match=match):
+    files.load_uint8(str(tmp_path), split="train")
+  with pytest.raises(ValueError, match=match):
+    files.read_idx(path)
+
+
+def _corrupt_zip_member(archive: pathlib.Path, name: str) -> None:
+  """Flips one byte in the middle of member `name`'s data, so that its CRC-32 (or its deflate stream) fails."""
+  with zipfile.ZipFile(archive) as z:
+    info = z.getinfo(name)
+  data = bytearray(archive.read_bytes())
+  local = info.header_offset
+  name_len, extra_len = int.from_bytes(data[local + 26:local + 28], "little"), int.from_bytes(
+    data[local + 28:local + 30], "little")
+  start = local + 30 + name_len + extra_len
+  data[start + info.compress_size // 2] ^= 0xFF
+  archive.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_corrupt_zip_member_names_the_archive_and_the_member(tmp_path, compression):
+  from jaxgan.data import registry
+  root = tmp_path / "images"
+  _make_folder(root)
+  archive = tmp_path / "images.zip"
+  with zipfile.ZipFile(archive, "w", compression) as z:
+    for path in sorted(root.rglob("*")):
+      z.write(path, path.relative_to(root).as_posix())
+  _corrupt_zip_member(archive, "train/cat/1.png")
+  with zipfile.ZipFile(archive) as z, pytest.raises((zipfile.BadZipFile, zlib.error)):
+    z.read("train/cat/1.png")  # what zipfile itself raises
+  match = (r"images\.zip: member train/cat/1\.png is corrupt \(.+\); the archive is damaged or incomplete: "
+           r"re-download it, or re-create it from the original images")
+  with pytest.raises(ValueError, match=match):
+    files.load_source(archive, split="train")
+  with pytest.raises(ValueError, match=match):
+    registry.get_dataset("folder", data_dir=str(archive), split="train")
+  assert len(files.load_source(archive, split="test")) == 4  # the other members are still readable
+
+
+@pytest.mark.parametrize("content, split, match", [
+  (dict(data=np.zeros((2, 3, 3), np.uint8)), None,
+   r"d\.npz: no image array; expected one of the keys \['images', 'x'\], the file has \['data'\]; save the "
+   r"images under 'images' \(or 'x'\)"),
+  (dict(x_train=np.zeros((2, 3, 3), np.uint8), y_train=np.zeros(2, np.int64)), "test",
+   r"d\.npz: no image array for split 'test'; expected one of the keys \['x_test', 'images_test', 'images', 'x'\], "
+   r"the file has \['x_train', 'y_train'\]; its splits are \['train'\]: pass one of them as split="),
+  (dict(x_train=np.zeros((2, 3, 3), np.uint8), x_test=np.zeros((1, 3, 3), np.uint8)), None,
+   r"expected one of the keys \['images', 'x'\], the file has \['x_test', 'x_train'\]; its splits are "
+   r"\['test', 'train'\]"),
+])
+def test_npz_without_the_expected_keys_lists_found_and_expected(tmp_path, content, split, match):
+  from jaxgan.data import registry
+  np.savez(tmp_path / "d.npz", **content)
+  with pytest.raises(ValueError, match=match):
+    files.load_npz(tmp_path / "d.npz", split=split)
+  with pytest.raises(ValueError, match=match):
+    registry.get_dataset("npz", data_dir=str(tmp_path / "d.npz"), split=split)
+
+
+def test_float_npz_in_zero_one_is_refused_not_brightened(tmp_path):
+  images = np.random.default_rng(4).integers(0, 256, (6, 3, 3, 1), dtype=np.uint8)
+  images[0, 0, 0], images[-1, -1, -1] = 0, 255
+  np.savez(tmp_path / "unit.npz", images=images / 255.0)
+  match = (r"unit\.npz\['images'\]: float images lie in \[0, 1\], which looks like \[0, 1\] \(x / 255\), "
+           r"but float images must lie in \[-1, 1\].*pass 2 \* x - 1, or uint8 images in \[0, 255\]")
+  with pytest.raises(ValueError, match=match):
+    files.load_uint8(str(tmp_path / "unit.npz"))
+  np.savez(tmp_path / "signed.npz", images=2 * (images / 255.0) - 1)  # what the message asks for
+  np.testing.assert_array_equal(files.load_uint8(str(tmp_path / "signed.npz"))[0], images)
+  dark = np.linspace(-1, 0, 6 * 9).reshape(6, 3, 3)  # [-1, 0]: legitimate, no value above mid-gray
+  np.savez(tmp_path / "dark.npz", images=dark)
+  assert files.load_uint8(str(tmp_path / "dark.npz"))[0].max() == 128

@@ -178,9 +178,36 @@ def test_bad_labels_and_states():
 
 
 def test_errors_in_the_prefetch_thread_reach_the_caller():
+  # The producer's own error, not "RuntimeError: the prefetch thread stopped without a batch or an error", which is
+  # what the caller would get if the thread swallowed it.
   data = Pipeline(_images(), _labels(), 4, seed=0, device="not a device")
-  with pytest.raises(Exception):
+  with pytest.raises(ValueError, match=r"jax\.device_put.*Received invalid value: not a device"):
     next(data)
+
+
+class _PlaceError(Exception):
+  pass
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_an_error_in_place_reaches_the_caller_unchanged(prefetch):
+  def place(host):
+    raise _PlaceError(f"cannot place a batch of {len(host['image'])}")
+
+  data = Pipeline(_images(), _labels(), 4, seed=0, prefetch=prefetch, place=place)
+  with pytest.raises(_PlaceError, match=r"^cannot place a batch of 4$"):
+    next(data)
+  assert data._thread is None  # pylint: disable=protected-access  # stopped by the failure
+  assert data.state()["step"] == 0  # the failed batch is not skipped
+
+
+def test_float_images_in_zero_one_are_refused_not_brightened():
+  unit = _images() / 255.0
+  with pytest.raises(ValueError, match=r"float images lie in \[0, 0\.7765\], which looks like \[0, 1\] \(x / 255\)"
+                     r".*pass 2 \* x - 1, or uint8 images in \[0, 255\]"):
+    Pipeline(unit, _labels(), 4, seed=0, prefetch=0)
+  data = Pipeline(2 * unit - 1, _labels(), 4, seed=0, shuffle=False, prefetch=0)  # what the message asks for
+  np.testing.assert_array_equal(data.host_batch(0, 0)["image"], _images()[:4])
 
 
 _SHARDED_SCRIPT = """

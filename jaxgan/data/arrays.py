@@ -125,10 +125,15 @@ def check_labels(labels: Any, num_images: int, *, what: str = "") -> np.ndarray:
 
 
 def images_to_uint8(images: Any, *, what: str = "images") -> np.ndarray:
-  """Validates images given as uint8 `[0, 255]` or float `[-1, 1]` and returns `(N, H, W, C) uint8`.
+  """Validates a whole dataset of images given as uint8 `[0, 255]` or float `[-1, 1]`; returns `(N, H, W, C) uint8`.
 
   Accepts `(N, H, W)` (adds C=1) and `(N, H, W, C)` with C in {1, 3}; channels-first arrays are refused.
-  Floats are quantized with `to_uint8`.
+  Floats are quantized with `to_uint8`. Float images none of which is below 0 are refused as `[0, 1]` data (the
+  `x / 255` convention, which would otherwise be shifted to `[128, 255]`): pass the whole dataset, never one batch
+  (a batch of bright images may legitimately lie in `[0, 1]`).
+
+  Raises:
+    ValueError: wrong shape or dtype, non-finite values, floats outside `[-1, 1]`, or floats in `[0, 1]`.
   """
   images = np.asarray(images)
   if images.ndim == 3:
@@ -146,6 +151,14 @@ def images_to_uint8(images: Any, *, what: str = "images") -> np.ndarray:
       if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1.0 - 1e-5 or hi > 1.0 + 1e-5:
         raise ValueError(f"{what}: float images must lie in [-1, 1], got [{lo}, {hi}]; "
                          "rescale them (x / 127.5 - 1 for [0, 255]) or store uint8")
+      # The check is done here because both callers (`files.load_npz` and `Pipeline`) pass the whole dataset, never
+      # a batch: in [-1, 1] data, 0 is mid-gray, so a real dataset without a single pixel darker than mid-gray does
+      # not exist, while a few images (one batch of bright samples) may well have none; such a check would then
+      # refuse good data. A dataset that lies in [0, 1] is the `x / 255` convention, silently brightened otherwise.
+      if lo >= 0.0:
+        raise ValueError(f"{what}: float images lie in [{lo:.4g}, {hi:.4g}], which looks like [0, 1] (x / 255), "
+                         "but float images must lie in [-1, 1] (-1 black, 1 white); pass 2 * x - 1, or uint8 images "
+                         "in [0, 255]")
     return to_uint8(images)
   raise ValueError(f"{what}: expected uint8 in [0, 255] or float in [-1, 1], got dtype {images.dtype}")
 

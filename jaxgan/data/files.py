@@ -19,6 +19,7 @@ import pathlib
 import pickle
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -49,13 +50,20 @@ PathLike = str | os.PathLike
 
 
 def _read_maybe_gzip(path: pathlib.Path) -> bytes:
+  """The bytes of `path`, decompressed when it is gzipped.
+
+  Raises:
+    ValueError: a gzip stream that is truncated (EOFError), fails its CRC or has a bad header (OSError), or holds
+      corrupt deflate data (zlib.error, e.g. after a bit flip); the message says to re-download the file.
+  """
   with open(path, "rb") as f:
     data = f.read()
   if data[:2] == b"\x1f\x8b":  # gzip magic, whatever the file name says
     try:
       data = gzip.decompress(data)
-    except (OSError, EOFError) as e:
-      raise ValueError(f"{path}: corrupt gzip stream ({e})") from e
+    except (OSError, EOFError, zlib.error) as e:
+      raise ValueError(f"{path}: corrupt gzip stream ({e}); the file is damaged or incomplete: re-download "
+                       "it") from e
   return data
 
 
@@ -234,6 +242,23 @@ def open_zip(path: PathLike) -> zipfile.ZipFile:
                      f"at a folder of images ({type(e).__name__}: {e})") from None
 
 
+def read_zip_member(archive: zipfile.ZipFile, name: str, path: PathLike) -> bytes:
+  """The bytes of member `name` of `archive` (opened from `path`).
+
+  Raises:
+    ValueError: the member's data is corrupt (bad CRC-32, bad deflate data, truncated), or stored in a way
+      `zipfile` cannot read (unsupported compression, encryption); the message names the archive and the member.
+  """
+  try:
+    return archive.read(name)
+  except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+    raise ValueError(f"{path}: member {name} is corrupt ({type(e).__name__}: {e}); the archive is damaged or "
+                     "incomplete: re-download it, or re-create it from the original images") from None
+  except (NotImplementedError, RuntimeError) as e:  # unsupported compression method; encrypted member
+    raise ValueError(f"{path}: member {name} cannot be read ({e}); re-create the archive with standard (deflate) "
+                     "compression and no password") from None
+
+
 def _list_zip(archive: zipfile.ZipFile, split: str | None, source: str) -> tuple[str, list[str]]:
   names = [i.filename for i in archive.infolist() if not i.is_dir()]
   prefix = "" if split is None else f"{split.strip('/')}/"
@@ -297,8 +322,8 @@ def load_image_folder(path: PathLike, *, split: str | None = None, resolution: i
       index = _subset(len(rel_paths), limit, subset, source)
       rel_paths = [rel_paths[i] for i in index]
       # ZipFile reads members from several threads safely (one shared file handle behind a lock).
-      decoded = arrays.parallel_map(lambda rel: decode(rel, archive.read(prefix + rel)), rel_paths,
-                                    num_workers=num_workers)
+      decoded = arrays.parallel_map(lambda rel: decode(rel, read_zip_member(archive, prefix + rel, path)),
+                                    rel_paths, num_workers=num_workers)
   elif path.exists():
     raise ValueError(f"{path} is neither a folder nor a zip archive")
   else:
@@ -340,8 +365,8 @@ def load_npz(path: PathLike, *, split: str | None = None) -> ImageDataset:
   Returns:
     `ImageDataset` with images `(N, H, W, C) uint8` (floats quantized with `arrays.to_uint8`), labels int32 or None.
   Raises:
-    KeyError: no image key (the message lists the file's keys).
-    ValueError: a corrupt file, wrong shape or range, or label and image counts that differ.
+    ValueError: no image key (the message lists the keys expected and the keys found), a corrupt file, wrong shape
+      or range, or label and image counts that differ.
   """
   path = pathlib.Path(path)
   if not path.is_file():
@@ -351,7 +376,7 @@ def load_npz(path: PathLike, *, split: str | None = None) -> ImageDataset:
     image_keys = ([f"x_{split}", f"images_{split}"] if split else []) + ["images", "x"]
     image_key = next((k for k in image_keys if k in keys), None)
     if image_key is None:
-      raise KeyError(f"{path}: no image array; expected one of the keys {image_keys}, the file has {sorted(keys)}")
+      raise ValueError(_missing_image_key(path, split, image_keys, keys))
     suffix = image_key[image_key.index("_"):] if "_" in image_key else ""
     label_key = next((k for k in (f"labels{suffix}", f"y{suffix}") if k in keys), None)
     images = arrays.images_to_uint8(_npz.read_array(data, image_key, path, *_NPZ), what=f"{path}[{image_key!r}]")
@@ -361,8 +386,21 @@ def load_npz(path: PathLike, *, split: str | None = None) -> ImageDataset:
   return ImageDataset(images, labels, source=str(path))
 
 
+def _missing_image_key(path: pathlib.Path, split: str | None, expected: list[str], found: set[str]) -> str:
+  """The message for an npz without any of the `expected` image keys: the keys expected, found, and what to do."""
+  splits = sorted({k.split("_", 1)[1] for k in found if k.startswith(("x_", "images_"))} - {""})
+  where = f" for split {split!r}" if split else ""
+  if splits:  # a per-split (Keras) layout that lacks the split asked for
+    hint = f"its splits are {splits}: pass one of them as split=..."
+  else:
+    hint = "save the images under 'images' (or 'x'), e.g. np.savez(path, images=images, labels=labels)"
+  return (f"{path}: no image array{where}; expected one of the keys {expected}, the file has "
+          f"{sorted(found) or 'no arrays'}; {hint}")
+
+
 # ------------------------------------------------------------------------------------------- CIFAR-10 (python)
 
+_CIFAR_REMEDY = "the file is corrupt or not CIFAR-10's python version: re-download it"
 CIFAR10_PYTHON_FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 
 
@@ -383,10 +421,11 @@ def _unpickle(data: bytes, name: str) -> dict:
   try:
     batch = _NumpyOnlyUnpickler(io.BytesIO(data), encoding="bytes").load()
   except Exception as e:
-    raise ValueError(f"cannot read CIFAR-10 batch {name}: {e}") from e
+    raise ValueError(f"cannot read CIFAR-10 batch {name}: {e}; {_CIFAR_REMEDY}") from e
   if not isinstance(batch, dict):
-    raise ValueError(f"CIFAR-10 batch {name}: expected a dict, got {type(batch).__name__}")
-  return {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    raise ValueError(f"CIFAR-10 batch {name}: expected a dict, got {type(batch).__name__}; {_CIFAR_REMEDY}")
+  # A corrupt key is replaced, not fatal: the caller then names the keys it expected.
+  return {k.decode(errors="replace") if isinstance(k, bytes) else k: v for k, v in batch.items()}
 
 
 def load_cifar10_python(path: PathLike, *, split: str = "train") -> ImageDataset:
@@ -407,20 +446,29 @@ def load_cifar10_python(path: PathLike, *, split: str = "train") -> ImageDataset
     for name in wanted:
       if (path / name).is_file():
         raw[name] = (path / name).read_bytes()
-  elif path.is_file() and tarfile.is_tarfile(path):
-    with tarfile.open(path) as archive:
-      for member in archive.getmembers():
-        base = member.name.rsplit("/", 1)[-1]
-        if member.isfile() and base in wanted:
-          raw[base] = archive.extractfile(member).read()
+  elif path.is_file():
+    try:  # a bit flip or a truncated download fails anywhere in here, as whichever layer notices it first
+      with tarfile.open(path) as archive:
+        for member in archive.getmembers():
+          base = member.name.rsplit("/", 1)[-1]
+          if member.isfile() and base in wanted:
+            raw[base] = archive.extractfile(member).read()
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+      detail = " ".join(str(e).split())  # tarfile lists one line per compression method it tried
+      raise ValueError(f"{path} is not a readable cifar-10-python.tar.gz (corrupt or incomplete: "
+                       f"{type(e).__name__}: {detail}); re-download it") from None
   else:
     raise FileNotFoundError(f"{path} is neither a cifar-10-batches-py folder nor cifar-10-python.tar.gz")
   missing = [n for n in CIFAR10_PYTHON_FILES[split] if n not in raw]
   if missing:
-    raise FileNotFoundError(f"{path}: missing CIFAR-10 batches {missing}")
+    raise FileNotFoundError(f"{path}: missing CIFAR-10 batches {missing}; the download is incomplete or corrupt: "
+                            "re-download cifar-10-python.tar.gz")
   images, labels = [], []
   for name in CIFAR10_PYTHON_FILES[split]:
     batch = _unpickle(raw[name], name)
+    if "data" not in batch or "labels" not in batch:
+      raise ValueError(f"CIFAR-10 batch {name} of {path}: expected the keys 'data' and 'labels', got "
+                       f"{sorted(map(str, batch))}; {_CIFAR_REMEDY}")
     data = np.asarray(batch["data"], np.uint8)
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
       raise ValueError(f"CIFAR-10 batch {name}: expected data of shape (N, 3072), got {data.shape}")
@@ -429,7 +477,8 @@ def load_cifar10_python(path: PathLike, *, split: str = "train") -> ImageDataset
   class_names = None
   if "batches.meta" in raw:
     names = _unpickle(raw["batches.meta"], "batches.meta").get("label_names")
-    class_names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names) if names else None
+    class_names = (tuple(n.decode(errors="replace") if isinstance(n, bytes) else str(n) for n in names) if names
+                   else None)
   return ImageDataset(np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels), class_names,
                       source=f"{path} (split {split!r})")
 

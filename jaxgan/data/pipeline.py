@@ -74,7 +74,7 @@ class Pipeline:
 
   Args:
     images: `(N, H, W, C) uint8 in [0, 255]` (float `[-1, 1]` is accepted and quantized to uint8, which is what
-      the pipeline stores).
+      the pipeline stores; a float dataset in `[0, 1]` is refused, see `arrays.images_to_uint8`).
     labels: `(N,)` integers, or None; batches then have no "label".
     batch_size: the global batch size B (over all processes), 1 <= B <= N, divisible by the process count.
     seed: non-negative int; with the epoch it fixes the order and the flips.
