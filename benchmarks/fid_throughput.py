@@ -168,6 +168,9 @@ def _torch_setup(mode: str) -> Any:
   tf32 = mode == "tf32"
   torch.backends.cuda.matmul.allow_tf32 = tf32
   torch.backends.cudnn.allow_tf32 = tf32
+  # cuDNN's autotuner, as XLA autotunes its convolutions: the shapes are fixed and the warm-up calls cover the
+  # search. (The 2026-11-26 H200 table ran without it; benchmarks.train_step always set it.)
+  torch.backends.cudnn.benchmark = True
   if mode == "bf16":
     return torch.autocast("cuda" if torch.cuda.is_available() else "cpu", dtype=torch.bfloat16)
   return contextlib.nullcontext()
@@ -391,7 +394,8 @@ def main(argv: list[str] | None = None) -> dict:
 
   result = {"device": f"{device.device_kind} ({jax.default_backend()})", "jax": jax.__version__,
             "torch": torch_version, "python": platform.python_version(), "input_size": size,
-            "weights": args.weights or "random", "smoke": args.smoke, "throughput": None, "drift": None,
+            "weights": args.weights or "random",
+            "weights_sha256": weights.sha256_file(args.weights) if args.weights else None, "smoke": args.smoke, "throughput": None, "drift": None,
             "parity": None, "full_fid": None, "real_fid": None, "notes": notes}
 
   def save(**parts):
