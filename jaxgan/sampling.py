@@ -149,8 +149,11 @@ def _standing_stats(generator: Any, variables: dict[str, Any], latents: jax.Arra
 
   zeros = jax.tree.map(jnp.zeros_like, variables["batch_stats"])
   first = None if labels is None else labels[0]
-  momentum = jax.tree.map(jnp.subtract, updated(jax.tree.map(jnp.ones_like, zeros), latents[0], first),
-                          updated(zeros, latents[0], first))
+  # updated(old) = m * old + (1 - m) * b: m from a start value p, (updated(p) - updated(0)) / p. p = 1 would lose
+  # m to float32 rounding where b >> 1 (the difference of two numbers of size b); p well above b keeps it exact.
+  base = updated(zeros, latents[0], first)
+  probe = jax.tree.map(lambda b: 1.0 + 1e4 * jnp.abs(b), base)
+  momentum = jax.tree.map(lambda u, b, p: (u - b) / p, updated(probe, latents[0], first), base, probe)
 
   def add(total, batch):
     z, y = batch

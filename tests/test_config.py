@@ -26,7 +26,9 @@ def test_overrides_are_typed():
   assert (c.lr, c.steps, c.smoke, c.hidden, c.opt.beta1, c.name) == (0.5, 3, True, (4, 5, 6),
                                                                        0.9, "grid")
   assert workdir == "/tmp/x" and resume is False
-  assert _base().lr == 1e-3  # the input config is untouched
+  given = _base()
+  parse_args(given, ["--lr=0.5", "--hidden=4,5"])
+  assert given.lr == 1e-3 and given.hidden == _base().hidden  # the input config is untouched
   for text in ("(4, 5)", "[4,5]", "4,5,"):
     assert parse_args(_base(), [f"--hidden={text}"])[0].hidden == (4, 5)
   base = _base()

@@ -370,6 +370,15 @@ def test_registry_names_paths_and_errors(tmp_path):
   (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
   with pytest.raises(FileNotFoundError, match="not t10k-labels-idx1-ubyte.gz"):
     registry.get_dataset("mnist", data_dir=str(tmp_path), split="test")
+  # Refused before anything is read, for every kind of dataset (a tfds one would otherwise read its whole split,
+  # then fail in itertools.islice); numpy ints are ints.
+  for bad in (0, -1, 2.5):
+    for name in ("mnist", "tfds:mnist"):
+      with pytest.raises(ValueError, match=rf"limit must be None \(everything\) or an int >= 1, got {bad!r}"):
+        registry.get_dataset(name, data_dir=str(tmp_path / "nowhere"), limit=bad)
+  with pytest.raises(ValueError, match="subset must be 'first' or 'even', got 'last'"):
+    registry.get_dataset("tfds:mnist", limit=3, subset="last")
+  assert len(registry.get_dataset("mnist", data_dir=str(data_dir), split="train", limit=np.int64(2))) == 2
 
 
 def test_registry_cifar10_folder_and_npz(tmp_path):

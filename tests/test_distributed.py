@@ -50,7 +50,7 @@ def test_single_process_is_a_no_op():
     (dict(num_processes=2, process_id=0), r"missing \['coordinator'\]"),
     (dict(coordinator="127.0.0.1", num_processes=2, process_id=0), "host:port"),
     (dict(coordinator="127.0.0.1:99999", num_processes=2, process_id=0), "port"),
-    (dict(num_processes=1, process_id=1), "num_processes=1"),
+    (dict(num_processes=1, process_id=1), r"process_id=1 must be in \[0, num_processes=1\)"),
 ])
 def test_inconsistent_settings_raise_before_connecting(kwargs, match):
   with pytest.raises(ValueError, match=match):

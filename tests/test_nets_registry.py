@@ -178,3 +178,24 @@ def test_infogan_generator_activation():
   assert float(jnp.max(jnp.abs(a - b))) > 1e-4  # the negative slope changes the output
   with pytest.raises(ValueError, match="activation must be one of relu, leaky_relu"):
     infogan.InfoGANGenerator(width=4, activation="gelu").init(KEY, z)
+
+
+def test_mlp_nets_build_as_experiments_call_them():
+  """`experiment.build_nets` passes resolution, channels and num_classes to every net: the MLPs take them (image
+  output of that size), and refuse what they cannot honour."""
+  from jaxgan.train import experiment  # pylint: disable=import-outside-toplevel
+  c = experiment.base_config()
+  c.net = "mlp_tiny"
+  g, d = experiment.build_nets(c, 8, 1, 0)
+  z = jnp.zeros((N, Z))
+  g_vars = g.init(KEY, z)
+  x = g.apply(g_vars, z, train=False)
+  assert x.shape == (N, 8, 8, 1)
+  assert d.apply(d.init(KEY, x), x, train=False).shape == (N,)
+  with pytest.raises(ValueError, match="net 'mlp' is unconditional, got num_classes=3"):
+    registry.get_generator("mlp", resolution=8, channels=1, num_classes=3)
+  with pytest.raises(ValueError, match="sized by hidden"):
+    registry.get_discriminator("mlp", resolution=8, channels=1, width=16)
+  c.conditional, c.num_classes = True, 3
+  with pytest.raises(experiment.ExperimentError, match="unconditional"):
+    experiment.build_nets(c, 8, 1, 3)

@@ -25,3 +25,23 @@ def test_png_writers(tmp_path):
   viz.save_curves([{"step": 1, "d_loss": [1.0, 2.0]}, {"step": 2, "d_loss": [0.5, 0.5]}],
                   ["d_loss"], tmp_path / "c.png")
   assert Image.open(tmp_path / "s.png").format == "PNG" and (tmp_path / "c.png").exists()
+
+
+def test_curves_average_the_seeds_of_each_record(monkeypatch, tmp_path):
+  plt = viz._pyplot()  # pylint: disable=protected-access
+  axes = []
+  real_subplots = plt.subplots
+
+  def recording_subplots(*args, **kwargs):
+    fig, ax = real_subplots(*args, **kwargs)
+    axes.append(ax)
+    return fig, ax
+
+  monkeypatch.setattr(plt, "subplots", recording_subplots)
+  viz.save_curves([{"step": 1, "d_loss": [1.0, 2.0], "g_loss": 3.0}, {"step": 2, "d_loss": [0.5, 0.5], "g_loss": 1.0}],
+                  ["d_loss", "g_loss", "absent"], tmp_path / "c.png")
+  lines = {line.get_label(): line for line in axes[-1].lines}
+  assert sorted(lines) == ["d_loss", "g_loss"]  # a key the records lack is skipped
+  np.testing.assert_array_equal(lines["d_loss"].get_xdata(), [1, 2])
+  np.testing.assert_array_equal(lines["d_loss"].get_ydata(), [1.5, 0.5])  # the mean over seeds
+  np.testing.assert_array_equal(lines["g_loss"].get_ydata(), [3.0, 1.0])

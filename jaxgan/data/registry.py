@@ -19,6 +19,7 @@ import pathlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from jaxgan import _checks
 from jaxgan.data import arrays
 from jaxgan.data import files
 from jaxgan.data import tfds as tfds_lib
@@ -191,6 +192,10 @@ def get_dataset(name: str, *, data_dir: str | None = None, split: str | None = "
     FileNotFoundError: missing data (names the files expected and the `data_dir` setting).
   """
   check_dataset_name(name)
+  if limit is not None and (not _checks.is_int(limit) or limit < 1):  # before any file (or TFDS split) is read
+    raise ValueError(f"limit must be None (everything) or an int >= 1, got {limit!r}")
+  if subset not in ("first", "even"):
+    raise ValueError(f"subset must be 'first' or 'even', got {subset!r}")
   kwargs = dict(resolution=resolution, channels=channels, limit=limit)
   if name.startswith("tfds:"):
     after = subset != "first"  # TFDS reads in its own order: read everything, then take the subset

@@ -133,18 +133,31 @@ register("cnn_tiny", _p(dcgan.SNDCGANGenerator, width=4), _p(dcgan.SNDCGANDiscri
 del _p, _deepconv_d
 
 
-def _mlp_generator(*, resolution: int | None = None, channels: int | None = None, **kwargs) -> nn.Module:
+def _mlp_options(num_classes: int, width: int | None) -> None:
+  """The MLPs are unconditional and sized by `hidden`: refuse what the other nets take and they would ignore."""
+  if num_classes:
+    raise ValueError(f"net 'mlp' is unconditional, got num_classes={num_classes}: use a conditional net (e.g. "
+                     "dcgan) or conditional=False")
+  if width is not None:
+    raise ValueError(f"net 'mlp' is sized by hidden=(...), not width (got width={width})")
+
+
+def _mlp_generator(*, resolution: int | None = None, channels: int | None = None, num_classes: int = 0,
+                   width: int | None = None, **kwargs) -> nn.Module:
   """MLPGenerator for images when `resolution`/`channels` are given (tanh output), else for vectors."""
   from jaxgan.nets import mlp  # pylint: disable=g-import-not-at-top
+  _mlp_options(num_classes, width)
   if resolution is not None:
     kwargs.setdefault("out_shape", (resolution, resolution, channels or 1))
   return mlp.MLPGenerator(**kwargs)
 
 
-def _mlp_discriminator(*, resolution: int | None = None, channels: int | None = None, **kwargs) -> nn.Module:
+def _mlp_discriminator(*, resolution: int | None = None, channels: int | None = None, num_classes: int = 0,
+                       width: int | None = None, **kwargs) -> nn.Module:
   """MLPDiscriminator; `resolution`/`channels` are accepted for a uniform call and unused (input is flattened)."""
   from jaxgan.nets import mlp  # pylint: disable=g-import-not-at-top
   del resolution, channels
+  _mlp_options(num_classes, width)
   return mlp.MLPDiscriminator(**kwargs)
 
 

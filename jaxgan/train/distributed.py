@@ -154,9 +154,7 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
   if coordinator is not None:
     coordinator = _check_coordinator(coordinator)
 
-  if num_processes == 1:  # one process: nothing to connect, whatever the coordinator
-    if process_id not in (None, 0):
-      raise ValueError(f"initialize: process_id={process_id} with num_processes=1")
+  if num_processes == 1:  # one process: nothing to connect, whatever the coordinator (process_id: 0, checked above)
     return _info(None, expect=(0, 1))
   if given and len(given) < 3:
     missing = [k for k, v in explicit.items() if v is None]

@@ -367,6 +367,8 @@ def build_nets(c: ml_collections.ConfigDict, resolution: int, channels: int,
   except TypeError as e:
     raise ExperimentError(f"net {c.net!r} does not take one of the options {sorted(set(g_kw) | set(d_kw))} "
                           f"(g_activation, d_norm, g_width, d_width, conditioning): {e}") from None
+  except ValueError as e:  # a value the net refuses (e.g. classes for an unconditional net), with its reason
+    raise ExperimentError(str(e)) from None
 
 
 def build_loss(c: ml_collections.ConfigDict) -> losses.LossTransform:
