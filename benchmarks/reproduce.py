@@ -749,7 +749,12 @@ def _row_cells(name: str, result: dict[str, Any] | None) -> list[str]:
   n_ok, n = result["num_ok"], result["num_seeds"]
   fid = _pm(result["fid_mean"], result["fid_std"] if n_ok > 1 else None, 2)
   if n_ok < n:
-    fid = "diverged" if n_ok == 0 else f"{fid} ({n - n_ok}/{n} seeds diverged)"
+    # A finite FID above the sanity bound is shown: a time-boxed run stopped early can lie there without a NaN.
+    over = [f"{x['fid']:.1f}" for x in result["seeds"] if x.get("status") == "diverged" and x.get("fid") is not None
+            and math.isfinite(x["fid"])]
+    why = f"FID {', '.join(over)} above the sanity bound" if over else ""
+    fid = (f"diverged ({why})" if why else "diverged") if n_ok == 0 else \
+        f"{fid} ({n - n_ok}/{n} seeds diverged{'; ' + why if why else ''})"
   else:
     fid = f"{fid} (n={n})"
   is_cell = "—"

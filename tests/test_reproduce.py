@@ -291,7 +291,11 @@ def test_table_writer_on_fake_results(tmp_path):
       "mnist_wgan": _fake_result("mnist_wgan", [], 100, 3750, diverged=2),
       "fashion_ls": _fake_result("fashion_ls", [30.0, 32.0], 500, 18750, diverged=1, ema=[29.0, 31.0],
                                  standing=[25.5]),
+      "fashion_ns": _fake_result("fashion_ns", [], 100, 18750),
   }
+  # A finite FID above the sanity bound (a run stopped early, no NaN) is shown beside the word.
+  results["fashion_ns"]["seeds"] = [{"seed": 0, "status": "diverged", "fid": 341.24, "error": "FID above"}]
+  results["fashion_ns"]["num_seeds"] = 1
   baselines = {"mnist/lucic2018": {
       "status": "ok", "description": "FID 10k gen vs 10k test, tf1", "compared": "10k train vs 10k test",
       "runs": [{"fid": 1.5}, {"fid": 2.5}], "fid_mean": 2.0, "fid_std": 0.7071, "seconds": 90.0,
@@ -308,6 +312,7 @@ def test_table_writer_on_fake_results(tmp_path):
   assert "18750 / 18750" in lines["mnist_ns"] and "90 min" in lines["mnist_ns"] and "| ok |" in lines["mnist_ns"]
   assert "| diverged |" in lines["mnist_wgan"] and "FID 6.7 ± 0.4" in lines["mnist_wgan"]
   assert "31.00 ± 1.41 (1/3 seeds diverged)" in lines["fashion_ls"] and "partly diverged" in lines["fashion_ls"]
+  assert "| fashion_ns | Fashion-MNIST | diverged (FID 341.2 above the sanity bound) |" in lines["fashion_ns"]
   assert "| fashion_ls | Fashion-MNIST | 31.00 ± 1.41 (1/3 seeds diverged) | — | 30.00 ± 1.41 (n=2); standing " \
          "statistics 25.50 (n=1) | FID 30.7 ± 2.2 |" in lines["fashion_ls"]
   assert lines["mnist_ns"].startswith("| mnist_ns | MNIST | ")
