@@ -3,15 +3,18 @@
 Algorithm 1 of the paper: the Wasserstein critic loss plus lambda * (||grad D(x_hat)|| - 1)^2
 at random interpolates x_hat of real and generated images, lambda = 10, n_critic = 5, Adam
 with learning rate 1e-4 and betas (0.5, 0.9) for the DCGAN-like nets, (0, 0.9) for the
-ResNet (`--net=resnet`; beta1 = -1 in the config picks this automatically), batch 64. The
+ResNets (`--net=gpresnet`, their CIFAR-10 nets, or `resnet`; beta1 = -1 in the config picks this
+automatically), batch 64. The nets are 16 wide here, for the CPU: `--g_width=0 --d_width=0` keeps each
+net's own width (128 for `gpresnet`). The
 critic has no batch norm (the penalty is per example); the DCGAN critic uses layer norm,
 the paper's suggested replacement, and the ResNet critic has no normalization.
 
 Run:
   python -m experiments.wgan_gp --workdir workdirs/wgan_gp_mnist              # ../shared/data/mnist
-  python -m experiments.wgan_gp --workdir workdirs/wgan_gp_cifar --dataset=cifar10 --net=resnet \
-      --data_dir=../shared/data
-  python -m experiments.wgan_gp --workdir workdirs/wgan_gp_cifar_tfds --dataset=tfds:cifar10 --net=resnet
+  python -m experiments.wgan_gp --workdir workdirs/wgan_gp_cifar --dataset=cifar10 --net=gpresnet \
+      --g_width=0 --d_width=0 --data_dir=../shared/data
+  python -m experiments.wgan_gp --workdir workdirs/wgan_gp_cifar_tfds --dataset=tfds:cifar10 --net=gpresnet \
+      --g_width=0 --d_width=0
 
 Writes to the workdir: config.json, metrics.jsonl (with d/gradient_penalty and
 d/grad_norm_interp), losses.png, samples/step_XXXXXX.png, checkpoints/, summary.json.
