@@ -119,7 +119,7 @@ def _apply_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict(c.to_dict())
   c.num_steps, c.batch_size, c.num_seeds = 6, 16, 2
   c.g_hidden, c.d_hidden = (16, 16), (16,)
-  c.log_every, c.plot_every, c.checkpoint_every, c.eval_samples = 2, 3, 3, 200
+  c.log_every, c.plot_every, c.checkpoint_every, c.eval_samples = 2, 2, 3, 200
   return c
 
 
@@ -144,6 +144,9 @@ def check_config(c: ml_collections.ConfigDict) -> None:
   for name in ("num_seeds", "num_steps", "batch_size", "d_steps", "packing", "latent_dim", "maxout",
                "eval_samples", "log_every", "plot_every"):
     _check(c[name] >= 1, f"{name} must be an integer >= 1, got {c[name]!r}")
+  _check(c.plot_every % c.log_every == 0,
+         f"plot_every={c.plot_every} must be a multiple of log_every={c.log_every} (scatter plots are drawn at log "
+         f"steps); e.g. --plot_every={c.log_every * max(1, round(c.plot_every / c.log_every))}")
   _check(c.checkpoint_every >= 0, f"checkpoint_every must be >= 0 (0: only at the end), got {c.checkpoint_every!r}")
   _check(c.seed >= 0, f"seed must be >= 0 (the seeds are seed, ..., seed + num_seeds - 1), got {c.seed!r}")
   _check(c.batch_size % c.packing == 0,

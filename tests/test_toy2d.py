@@ -102,6 +102,8 @@ def _eval_steps(path):
     ("--d_steps=0", "d_steps must be an integer >= 1, got 0"),
     ("--eval_samples=0", "eval_samples must be an integer >= 1, got 0"),
     ("--plot_every=0", "plot_every must be an integer >= 1, got 0"),
+    ("--plot_every=150", "plot_every=150 must be a multiple of log_every=100 (scatter plots are drawn at log steps); "
+                         "e.g. --plot_every=200"),
     ("--seed=-1", "seed must be >= 0"),
 ])
 def test_cli_refuses_bad_values_in_one_line_before_writing(tmp_path, arg, message):
