@@ -180,6 +180,17 @@ def test_frechet_singular_product_gets_offset_and_broken_input_raises():
     frechet.frechet_distance(np.full(4, np.nan), sigma, np.zeros(4), sigma)
 
 
+def test_frechet_singular_product_offsets_both_covariances():
+  # diag(a) diag(b) is singular (a zero on both diagonals): "sqrtm" adds eps * I to both covariances, as pytorch-fid
+  # does, so tr((S1 + eps I)(S2 + eps I))^(1/2) = sum_i sqrt((a_i + eps)(b_i + eps)).
+  a, b, eps = np.array([1.0, 0.0, 2.0]), np.array([0.5, 0.0, 3.0]), 0.1
+  mu1, mu2 = np.array([0.5, -1.0, 2.0]), np.array([0.0, 1.0, 2.5])
+  with pytest.warns(UserWarning, match="adding 0.1 to the diagonals"):
+    got = frechet.frechet_distance(mu1, np.diag(a), mu2, np.diag(b), eps=eps)
+  want = np.sum((mu1 - mu2) ** 2) + a.sum() + b.sum() - 2 * np.sum(np.sqrt((a + eps) * (b + eps)))
+  assert got == pytest.approx(want, rel=1e-7)
+
+
 # ------------------------------------------------------------------------------------------------ statistics
 
 def test_streaming_moments_equal_np_cov():
@@ -199,6 +210,22 @@ def test_streaming_moments_equal_np_cov():
   np.testing.assert_allclose(got.sigma, np.cov(x, rowvar=False), rtol=1e-5, atol=1e-5)
   one_shot = stats.stats_from_features(feats)
   np.testing.assert_allclose(one_shot.sigma, np.cov(x, rowvar=False), rtol=1e-12)
+
+
+def test_streaming_moments_compensate_a_drifting_mean():
+  # The shift is the first batch's mean; when later batches sit far from it (data sorted by class, say) the float32
+  # running sums grow large and lose low bits at every batch. The compensated sums keep the covariance at ~1e-7 of
+  # a float64 np.cov over 100,000 samples; plain float32 sums are off by several 1e-6.
+  rng = np.random.default_rng(12)
+  x = rng.standard_normal((4000, 25, 3)).astype(np.float32)
+  x[1:] += np.float32(10.0)
+  scan = jax.jit(lambda s, xs: jax.lax.scan(lambda s, f: (stats.update_moments(s, f), None), s, xs)[0])
+  got = stats.finalize_moments(scan(stats.init_moments(3), jnp.asarray(x)))
+  ref = x.reshape(-1, 3).astype(np.float64)
+  cov = np.cov(ref, rowvar=False)
+  assert got.num == 100_000
+  np.testing.assert_allclose(got.mu, ref.mean(0), rtol=1e-7)
+  assert np.max(np.abs(got.sigma - cov)) < 2e-6 * np.max(np.abs(cov))
 
 
 def test_statistics_errors():
@@ -265,6 +292,44 @@ def test_inception_score_against_formula():
     iscore.inception_score(logits[:3], num_splits=10)
 
 
+def test_inception_score_splits_like_the_original_code():
+  # N = 10 into 3 splits: the original code's chunks preds[i * N // splits:(i + 1) * N // splits] are rows 0-2, 3-5
+  # and 6-9, so every sample counts (the last chunk takes the remainder).
+  logits = np.random.default_rng(13).standard_normal((10, 7)) * 2
+  p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+  scores = []
+  for rows in (range(0, 3), range(3, 6), range(6, 10)):
+    part = p[list(rows)]
+    py = part.mean(0)
+    scores.append(math.exp(np.mean([np.sum(pi * (np.log(pi) - np.log(py))) for pi in part])))
+  assert iscore.inception_score(logits, num_splits=3) == pytest.approx((np.mean(scores), np.std(scores)), rel=1e-9)
+  other = logits.copy()
+  other[9] = logits[6]  # the last sample changes the score
+  assert iscore.inception_score(other, num_splits=3)[0] != pytest.approx(np.mean(scores), rel=1e-6)
+
+
+def _mmd2_u_loops(xs, ys):
+  """Unbiased MMD^2 with k(a, b) = (a . b / d + 1)^3, written out over pairs (equal set sizes)."""
+  m, d = len(xs), xs.shape[1]
+  k = lambda a, b: (a @ b / d + 1) ** 3
+  kxx = sum(k(xs[i], xs[j]) for i in range(m) for j in range(m) if i != j)
+  kyy = sum(k(ys[i], ys[j]) for i in range(m) for j in range(m) if i != j)
+  kxy = sum(k(a, b) for a in xs for b in ys)
+  return (kxx + kyy) / (m * (m - 1)) - 2 * kxy / m**2
+
+
+def test_kid_subsets_shrink_to_the_smaller_side():
+  # subset_size above both counts becomes min(N_real, N_fake) = 9 per side, whichever side is smaller. One side's
+  # rows are all equal, so every subset of it is the same and each subset's value is the whole-set formula.
+  rng = np.random.default_rng(14)
+  same = np.tile(rng.standard_normal(5), (14, 1))
+  varied = rng.standard_normal((9, 5)) + 0.3
+  want = _mmd2_u_loops(same[:9], varied)
+  for real, fake in ((same, varied), (varied, same)):
+    mean, std = kid.kernel_inception_distance(real, fake, num_subsets=3, subset_size=50)
+    assert mean == pytest.approx(want, rel=1e-4) and std < 1e-6 * abs(want)
+
+
 def test_kid_against_formula():
   rng = np.random.default_rng(7)
   x = rng.standard_normal((12, 5))
@@ -310,6 +375,16 @@ def test_precision_recall_on_known_configuration():
   np.testing.assert_allclose(improved_pr.knn_radii(real, 3), [9, 4, 4, 4, 4, 4, 4, 4, 4, 9], rtol=1e-6)
   with pytest.raises(ValueError, match="more than k"):
     improved_pr.precision_recall(real[:3], fake, k=3)
+
+
+def test_precision_counts_a_point_on_a_ball_boundary_as_inside():
+  # Real points 0..9 on a line: point 9's 3rd neighbour is 6, radius 3, so its ball reaches exactly 12 (squared
+  # distances 9 and 9, exact in float32). A fake at 12 is inside (d <= r), one at 12.001 is not, nor 50 and 60.
+  line = lambda v: np.stack([np.asarray(v, np.float32), np.zeros(len(v), np.float32)], 1)
+  real, fake = line(np.arange(10.0)), line([12.0, 12.001, 50.0, 60.0])
+  assert improved_pr.knn_radii(real, 3)[9] == 9.0
+  p, r = improved_pr.precision_recall(real, fake, k=3)
+  assert p == 0.25 and r == 1.0  # every real point lies within fake 12's ball (3rd neighbour 60: radius 48)
 
 
 # ------------------------------------------------------------------------------------------------ pipelines

@@ -107,6 +107,24 @@ def test_noisy_labels_flip_targets():
   assert abs(_value(term, "d", d_real=r, d_fake=f, key=0)[0] - _value(term, "d", d_real=r, d_fake=f, key=7)[0]) > 1e-3
 
 
+def test_noisy_labels_flip_the_smoothed_real_target():
+  # With one-sided smoothing a flipped real target is 1 - real_label (0.1 for 0.9), not 0: the mask as the loss
+  # draws it (one (real, fake) pair of U[0, 1) per example, flip where u < p).
+  n, p, t = 64, 0.3, 0.9
+  rng = np.random.default_rng(1)
+  r = rng.normal(2.0, 1.0, size=n).astype(np.float32)
+  f = rng.normal(-2.0, 1.0, size=n).astype(np.float32)
+  flip = np.asarray(jax.random.uniform(jax.random.PRNGKey(3), (n, 2))) < p
+  assert flip[:, 0].sum() > 5 and flip[:, 1].sum() > 5
+  t_real, t_fake = np.where(flip[:, 0], 1.0 - t, t), np.where(flip[:, 1], 1.0, 0.0)
+  expected = np.mean(_bce64(r, t_real)) + np.mean(_bce64(f, t_fake))
+  for make in (L.non_saturating, L.minimax):
+    got, _ = _value(make(real_label=t, flip_prob=p), "d", d_real=r, d_fake=f, key=3)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+  # a flip to 0 instead would differ by 0.1 * mean over flipped reals of their logit: far above the tolerance
+  assert abs(np.mean(_bce64(r, np.where(flip[:, 0], 0.0, t))) - np.mean(_bce64(r, t_real))) > 1e-2
+
+
 def test_build_loss_composes_the_named_pieces():
   # Names to the same composition written by hand: the values agree for both players on a quadratic D
   # (a penalty that depends on where D's gradient is taken), lazily every 3 D steps or at every one.
@@ -178,12 +196,23 @@ def test_gradient_penalty_linear_d():
   norm = np.linalg.norm(W)
   np.testing.assert_allclose(loss, 10.0 * (norm - 1) ** 2, rtol=1e-5)
   np.testing.assert_allclose(aux["grad_norm_interp"], norm, rtol=1e-5)
+  np.testing.assert_allclose(aux["gradient_penalty"], (norm - 1) ** 2, rtol=1e-5)  # unweighted
   # double backprop: d/dw of (|w| - 1)^2 is 2 (|w| - 1) w / |w|
   def penalty_of(w):
     ctx = _ctx("d", real=X_REAL, fake=X_FAKE, d_fn=_linear_d(w))
     return term.apply(ctx, term.init(jax.random.PRNGKey(0)))[0]
   grad = jax.grad(penalty_of)(jnp.asarray(W))
   np.testing.assert_allclose(grad, 10.0 * 2 * (norm - 1) * W / norm, rtol=1e-4)
+
+
+@pytest.mark.parametrize("target", [0.0, 0.5, 3.0])
+def test_gradient_penalty_and_dragan_target(target):
+  # Linear D: |grad_x D| = |w| everywhere, so both penalties are weight * (|w| - target)^2 (target 0: zero-centred).
+  norm = np.linalg.norm(W)
+  kw = dict(real=X_REAL, fake=X_FAKE, d_fn=_linear_d(jnp.asarray(W)))
+  for term in (L.gradient_penalty(2.0, target=target), L.dragan(2.0, target=target)):
+    loss, _ = _value(term, "d", **kw)
+    np.testing.assert_allclose(loss, 2.0 * (norm - target) ** 2, rtol=1e-5)
 
 
 def test_gradient_penalty_quadratic_d_uses_interpolates():
@@ -206,6 +235,7 @@ def test_r1_r2_quadratic_d():
   np.testing.assert_allclose(r1, gamma / 2 * np.mean(sq_real), rtol=1e-5)
   np.testing.assert_allclose(aux1["r1"], np.mean(sq_real), rtol=1e-5)
   np.testing.assert_allclose(r2, gamma / 2 * np.mean(sq_fake), rtol=1e-5)
+  np.testing.assert_allclose(aux2["r2"], np.mean(sq_fake), rtol=1e-5)  # aux: unweighted, as r1's
   # d/dA of mean |A x|^2 = 2 mean (A x) x^T
   def r1_of(a):
     ctx = _ctx("d", real=X_REAL, d_fn=_quadratic_d(a))
@@ -296,6 +326,44 @@ def test_chain_is_sum_and_union():
   np.testing.assert_allclose(aux["wasserstein"], FORMULAS["wasserstein"][0](), rtol=1e-6)
 
 
+def test_chain_gives_each_term_its_own_key():
+  # Two identical random terms in one chain draw their own interpolates: sharing the chain's key would make them
+  # (and any two random terms, e.g. label flips and a penalty) perfectly correlated. Each is still a valid GP:
+  # the mean over its draws of (|A x_hat| - 1)^2 for interpolates x_hat on the segments real-fake.
+  gp = L.gradient_penalty(1.0)
+  term = L.chain(L.named("a", gp), L.named("b", gp))
+  kw = dict(real=X_REAL, fake=X_FAKE, d_fn=_quadratic_d(jnp.asarray(A)), key=3)
+  loss, aux = _value(term, "d", **kw)
+  a, b = aux["a/gradient_penalty"], aux["b/gradient_penalty"]
+  assert abs(a - b) > 1e-3 * max(a, b)
+  np.testing.assert_allclose(loss, a + b, rtol=1e-6)
+  alone, _ = _value(gp, "d", **kw)  # the unchained term with the chain's own key is a third draw
+  assert abs(a - alone) > 1e-3 * alone and abs(b - alone) > 1e-3 * alone
+  # each value lies between the smallest and largest penalty reachable on the segments
+  e = np.linspace(0, 1, 201)[:, None, None]
+  norms = np.linalg.norm((e * X_REAL + (1 - e) * X_FAKE) @ A.T, axis=2)  # (201, 4)
+  sq = (norms - 1) ** 2
+  for v in (a, b):
+    assert np.mean(sq.min(0)) - 1e-4 <= v <= np.mean(sq.max(0)) + 1e-4
+
+
+def test_only_restricts_a_term_to_one_player():
+  for player, other in (("d", "g"), ("g", "d")):
+    term = L.only(player, L.hinge())
+    assert term.players == (player,)
+    got, aux = _value(term, player)
+    np.testing.assert_allclose(got, FORMULAS["hinge"][0 if player == "d" else 1](), rtol=1e-6)
+    assert aux == {"hinge": pytest.approx(got)}
+    assert _value(term, other) == (0.0, {})
+  # every() counts only the calls of the kept player
+  lazy = L.every(2, L.only("g", L.wasserstein()))
+  state = lazy.init(jax.random.PRNGKey(0))
+  _, _, state = lazy.apply(_ctx("d"), state)
+  assert int(state.count) == 0
+  with pytest.raises(ValueError, match="only: player must be one of"):
+    L.only("both", L.hinge())
+
+
 def test_chain_refuses_a_state_of_another_loss():
   """A state with fewer (or more) entries than the chain has terms is refused, not zipped short (which would
   silently drop the regularizer)."""
@@ -369,7 +437,9 @@ def _topk_grad(term, d_fake, step=0):
   return float(loss), {k: float(v) for k, v in aux.items()}, np.asarray(g)
 
 
-@pytest.mark.parametrize("fraction,kept", [(0.5, [2, 3, 5]), (1 / 3, [2, 5]), (0.01, [2])])
+# 0.6 * 6 = 3.6: k = round(3.6) = 4 (the docstring's rounding; truncation would keep 3)
+@pytest.mark.parametrize("fraction,kept", [(0.5, [2, 3, 5]), (1 / 3, [2, 5]), (0.01, [2]),
+                                           (0.6, [0, 2, 3, 5])])
 def test_top_k_gradient_is_mean_over_the_most_realistic(fraction, kept):
   # Non-saturating G loss softplus(-x): d/dx_i of the mean over the kept k = -sigmoid(-x_i) / k.
   loss, aux, grad = _topk_grad(L.top_k(L.non_saturating(), fraction), TOPK_F)

@@ -54,6 +54,66 @@ def test_k_discriminator_steps_use_successive_slices():
   np.testing.assert_allclose(float(metrics["d_fake"]), fake @ w_last, rtol=1e-5)
 
 
+class ScaleG(nn.Module):
+  """G(z) = s * z, s = 1 at init: the generated batch is the latents G drew."""
+
+  @nn.compact
+  def __call__(self, z, labels=None, *, train=True):
+    return self.param("s", lambda k: jnp.ones((), jnp.float32)) * z
+
+
+def _d_latents(state, i, shape):
+  """The latents of D step i, by the step's key schedule: fold in the step, split D / G, fold in i, split into
+  latents / loss; N(0, I) on one device."""
+  d_key = jax.random.split(jax.random.fold_in(state.key, state.step))[0]
+  return jax.random.normal(jax.random.split(jax.random.fold_in(d_key, i))[0], shape)
+
+
+def test_d_steps_draw_fresh_latents_and_average_their_metrics():
+  # Wasserstein loss, linear D (w, c) from 0, SGD: D step i has loss (mean(z_i) - mean(real_i)) . w_i (c cancels),
+  # gradient g_i = mean(z_i) - mean(real_i) in w (0 in c), then w_{i+1} = w_i - lr g_i. Each step draws its own
+  # latents z_i; the step's D metrics are the means over the k steps (d_real / d_fake: the last step's).
+  k, b, lr = 3, 4, 0.1
+  loss, cfg = L.wasserstein(), StepConfig(latent_dim=2, d_steps=k)
+  g_tx, d_tx = optax.sgd(0.0), optax.sgd(lr)
+  real = np.random.default_rng(0).normal(size=(k * b, 2)).astype(np.float32)
+  batch = {"image": jnp.asarray(real)}
+  state = init_state(jax.random.PRNGKey(0), ScaleG(), LinearD(), loss, g_tx, d_tx, cfg, batch)
+  new, m = jax.jit(make_train_step(ScaleG(), LinearD(), loss, g_tx, d_tx, cfg))(state, batch)
+  z = [np.asarray(_d_latents(state, i, (b, 2)), np.float64) for i in range(k)]
+  assert min(np.abs(z[i] - z[j]).max() for i in range(k) for j in range(i)) > 0.1  # the draws differ
+  w, losses, norms = np.zeros(2), [], []
+  for i in range(k):
+    g = z[i].mean(0) - real[i * b:(i + 1) * b].mean(0)
+    losses.append(g @ w)
+    norms.append(np.linalg.norm(g))
+    w_last, w = w, w - lr * g
+  np.testing.assert_allclose(new.d_params["Dense_0"]["kernel"][:, 0], w, rtol=1e-5)
+  np.testing.assert_allclose(float(m["d_loss"]), np.mean(losses), rtol=1e-5)
+  np.testing.assert_allclose(float(m["d/wasserstein"]), np.mean(losses), rtol=1e-5)
+  np.testing.assert_allclose(float(m["d_grad_norm"]), np.mean(norms), rtol=1e-5)
+  np.testing.assert_allclose(float(m["d_real"]), real[(k - 1) * b:].mean(0) @ w_last, rtol=1e-5)
+  np.testing.assert_allclose(float(m["d_fake"]), z[k - 1].mean(0) @ w_last, rtol=1e-5)
+
+
+def test_loss_finite_is_zero_when_any_d_step_is_not():
+  # d_steps=2, a NaN in the first slice only: D step 1 has a NaN loss and gradient; with updates set to zero D stays
+  # finite, so D step 2 and G's step are finite. One bad D step is enough: loss_finite is 0.
+  loss, cfg = L.non_saturating(), StepConfig(latent_dim=2, d_steps=2)
+  g_tx, d_tx = optax.sgd(0.1), optax.set_to_zero()
+  g, d = ScaleG(), LinearD()
+  good = jax.random.normal(jax.random.PRNGKey(1), (16, 2))
+  state = init_state(jax.random.PRNGKey(0), g, d, loss, g_tx, d_tx, cfg, {"image": good})
+  step = jax.jit(make_train_step(g, d, loss, g_tx, d_tx, cfg))
+  _, m = step(state, {"image": good})
+  assert float(m["loss_finite"]) == 1.0 and float(m["batch_finite"]) == 1.0
+  new, m = step(state, {"image": good.at[1, 0].set(jnp.nan)})
+  assert np.isnan(float(m["d_loss"]))  # the mean over the D steps
+  assert np.isfinite(float(m["g_loss"])) and np.isfinite(float(m["g_grad_norm"]))
+  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(new.d_params))
+  assert float(m["loss_finite"]) == 0.0 and float(m["batch_finite"]) == 0.0
+
+
 class ScaleLabelG(nn.Module):
   """G(z, y) = s * z + e[y]: the update of s reads the mean of the latents G drew."""
 
@@ -118,6 +178,39 @@ def test_g_batch_multiplier_with_packing_scores_every_packed_fake():
   d_fake = d.apply({"params": new.d_params}, pack(fake, 2), None, train=True)  # D updated first
   assert d_fake.shape == (12,)
   np.testing.assert_allclose(float(m["g_loss"]), 0.5 * float(jnp.mean((d_fake - 1.0) ** 2)), rtol=1e-5)
+
+
+class LabelScaleD(nn.Module):
+  """D(x, y) = (x . v) * c[y]: the value depends on which label goes with which example."""
+
+  @nn.compact
+  def __call__(self, x, labels=None, *, train=True):
+    v = self.param("v", lambda k: jnp.array([1.0, 2.0], jnp.float32))
+    c = self.param("c", lambda k: jnp.array([1.0, -2.0, 5.0], jnp.float32))
+    return (x @ v) * c[labels]
+
+
+def test_g_batch_multiplier_keeps_real_examples_with_their_labels():
+  # With r = 2, G's step repeats each real example of the last slice and its label r times: D(x_j, y_j) for the
+  # same pairs as the data, so the mean of D on real data in G's loss is that of the slice's pairs. A test term
+  # reports it (and gives D no loss).
+  b, r = 4, 2
+  probe = L.LossTransform(lambda key: L.EmptyState(),
+                          lambda ctx, s: (-jnp.mean(ctx.d_fake), {"d_real": jnp.mean(ctx.d_real)}, s), ("g",))
+  tx = optax.sgd(0.0)
+  real = np.random.default_rng(2).normal(size=(2 * b, 2)).astype(np.float32)
+  labels = np.array([0, 2, 2, 1, 0, 1, 2, 0], np.int32)
+  batch = {"image": jnp.asarray(real), "label": jnp.asarray(labels)}
+  g, d = ScaleLabelG(), LabelScaleD()
+  cfg = StepConfig(latent_dim=2, conditional=True, d_steps=2, g_batch_multiplier=r)
+  state = init_state(jax.random.PRNGKey(3), g, d, probe, tx, tx, cfg, batch)
+  _, m = jax.jit(make_train_step(g, d, probe, tx, tx, cfg))(state, batch)
+  c = np.array([1.0, -2.0, 5.0])
+  want = np.mean((real[b:] @ np.array([1.0, 2.0])) * c[labels[b:]])
+  np.testing.assert_allclose(float(m["g/d_real"]), want, rtol=1e-5)
+  # pairs shifted between examples and labels would give another mean
+  shuffled = np.tile(labels[b:], r)
+  assert abs(np.mean((np.repeat(real[b:], r, 0) @ np.array([1.0, 2.0])) * c[shuffled]) - want) > 0.05
 
 
 def test_ema_math():
