@@ -1,5 +1,7 @@
 """Tests of jaxgan.data.pipeline: order, flips, remainder, per-process slices, state/restore, device batches."""
 
+import time
+
 import chex
 import jax
 import numpy as np
@@ -286,3 +288,69 @@ def test_an_unclosed_pipeline_exits_cleanly():
   for run in runs:
     run.stderr.close()
   assert [code for code, _ in results] == [0] * 6, [err[-500:] for code, err in results if code]
+
+
+@pytest.mark.parametrize("process_count", [1, 2])
+def test_flips_follow_the_position_in_the_epoch_as_documented(process_count):
+  """The flip of the example at position i of an epoch's order is `default_rng([1, seed, epoch]).random(N)[i] < 0.5`
+  (the module's docstring): flips go with the position in the epoch, not with the dataset index of the image."""
+  images, seed, batch_size = _images(), 7, 6
+  parts = [Pipeline(images, _labels(), batch_size, seed=seed, flip=True, prefetch=0, process_index=p,
+                    process_count=process_count) for p in range(process_count)]
+  local = batch_size // process_count
+  for epoch in range(3):
+    order = np.random.default_rng([0, seed, epoch]).permutation(N)
+    flips = np.random.default_rng([1, seed, epoch]).random(N) < 0.5
+    assert not np.array_equal(flips[order[:18]], flips[:18])  # by index and by position differ here
+    for step in range(N // batch_size):
+      for p, data in enumerate(parts):
+        positions = step * batch_size + p * local + np.arange(local)
+        want = np.stack([images[order[i]][:, ::-1] if flips[i] else images[order[i]] for i in positions])
+        batch = data.host_batch(epoch, step)
+        np.testing.assert_array_equal(batch["label"], order[positions])
+        np.testing.assert_array_equal(batch["image"], want)
+
+
+@pytest.mark.parametrize("key, other", [("seed", 1), ("batch_size", 5), ("num_examples", N - 1)])
+def test_restore_refuses_a_state_of_other_settings(key, other):
+  data = Pipeline(_images(), _labels(), 4, seed=0, prefetch=0)
+  state = {**data.state(), key: other}
+  with pytest.raises(ValueError, match=rf"cannot restore a pipeline state with {key}={other} into one with "
+                                       rf"{key}={data.state()[key]}"):
+    data.restore(state)
+  data.restore({**state, key: data.state()[key]})  # the same settings restore
+
+
+@pytest.mark.parametrize("prefetch", [1, 3])
+def test_the_prefetcher_runs_a_bounded_number_of_batches_ahead(prefetch):
+  """A queue of `prefetch` batches: after the first batch is taken, the thread prepares `prefetch` more (plus, at
+  most, the one it waits to enqueue) and then waits."""
+  calls = []
+
+  def place(host):
+    calls.append(1)
+    return host
+
+  data = Pipeline(_images(), _labels(), 2, seed=0, prefetch=prefetch, place=place)
+  first = next(data)
+  deadline = time.monotonic() + 10.0
+  while len(calls) < 1 + prefetch and time.monotonic() < deadline:
+    time.sleep(0.01)
+  time.sleep(0.3)  # room to run further ahead, were the queue not bounded
+  ahead = len(calls) - 1
+  data.close()
+  assert prefetch <= ahead <= prefetch + 1, (prefetch, ahead)
+  np.testing.assert_array_equal(first["label"], data.host_batch(0, 0)["label"])
+
+
+def test_subset_indices_first_and_evenly_spaced():
+  """"even": index floor(i * num / limit) for i < limit, spread over the whole range; limit is capped at num."""
+  np.testing.assert_array_equal(arrays.subset_indices(10, 4, "first"), [0, 1, 2, 3])
+  np.testing.assert_array_equal(arrays.subset_indices(10, 4, "even"), [0, 2, 5, 7])  # 0, 2.5, 5, 7.5 floored
+  np.testing.assert_array_equal(arrays.subset_indices(7, 3, "even"), [0, 2, 4])  # 0, 2.33, 4.67
+  np.testing.assert_array_equal(arrays.subset_indices(9, 1, "even"), [0])
+  for subset in ("first", "even"):
+    np.testing.assert_array_equal(arrays.subset_indices(5, 10, subset), np.arange(5))
+    np.testing.assert_array_equal(arrays.subset_indices(5, 5, subset), np.arange(5))
+  with pytest.raises(ValueError, match="limit must be >= 1"):
+    arrays.subset_indices(5, 0)

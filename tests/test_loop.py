@@ -16,7 +16,7 @@ import pytest
 from _ring_stream import RingStream
 from jaxgan import losses as L
 from jaxgan.nets.mlp import MLPDiscriminator, TinyMLPDiscriminator, TinyMLPGenerator
-from jaxgan.train import StepConfig, init_state, make_train_step
+from jaxgan.train import StepConfig, init_state, loop, make_train_step
 from jaxgan.train.checkpoint import CheckpointMismatchError, CheckpointReadError, Checkpointer
 from jaxgan.train.loop import LoopConfig, NonFiniteError, train
 
@@ -162,6 +162,19 @@ def test_checkpoint_from_other_configuration_is_refused(compiled, tmp_path):
     Checkpointer(tmp_path / "empty").restore(other)
 
 
+def _damage(ckpts, step):
+  """Cuts the files of checkpoint `step`'s arrays to half their size (a full disk, a copy cut short)."""
+  cut = 0
+  for root, _, files in os.walk(ckpts / str(step) / "state"):
+    for name in files:
+      path = os.path.join(root, name)
+      if os.path.getsize(path) > 64:
+        with open(path, "r+b") as f:
+          f.truncate(os.path.getsize(path) // 2)
+        cut += 1
+  assert cut
+
+
 def test_damaged_checkpoint_says_which_and_what_to_do(compiled, tmp_path):
   """Files of the latest checkpoint cut short (a full disk): one error naming it and the earlier checkpoint to
   resume from; once it is deleted, that one restores. A lone damaged checkpoint points to --no-resume."""
@@ -171,18 +184,7 @@ def test_damaged_checkpoint_says_which_and_what_to_do(compiled, tmp_path):
   assert Checkpointer(ckpts).all_steps() == [2, 4]
   want, _ = Checkpointer(ckpts).restore(_fresh(), step=2)
 
-  def damage(step):
-    cut = 0
-    for root, _, files in os.walk(ckpts / str(step) / "state"):
-      for name in files:
-        path = os.path.join(root, name)
-        if os.path.getsize(path) > 64:
-          with open(path, "r+b") as f:
-            f.truncate(os.path.getsize(path) // 2)
-          cut += 1
-    assert cut
-
-  damage(4)
+  _damage(ckpts, 4)
   with pytest.raises(CheckpointReadError, match=rf"checkpoint 4 in .* cannot be read .*damaged.*delete "
                                                 rf"{re.escape(str(ckpts / '4'))} to resume from checkpoint 2"):
     Checkpointer(ckpts).restore(_fresh())
@@ -190,6 +192,86 @@ def test_damaged_checkpoint_says_which_and_what_to_do(compiled, tmp_path):
   got, _ = Checkpointer(ckpts).restore(_fresh())
   assert int(got.step) == 2
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(got.g_params), jax.device_get(want.g_params))
-  damage(2)
+  _damage(ckpts, 2)
   with pytest.raises(CheckpointReadError, match="checkpoint 2 .* start over with --no-resume"):
     Checkpointer(ckpts).restore(_fresh())
+
+
+def _scripted_step(metrics_of):
+  """A step without a model: state.step + 1, and the metrics `metrics_of(s)` of the step s (1-based) just taken."""
+  def step_fn(state, batch):
+    del batch
+    return _Steps(state.step + 1), metrics_of(int(state.step) + 1)
+  return step_fn
+
+
+def test_records_are_the_means_since_the_previous_record_per_seed():
+  """Each record holds the mean over the steps since the previous record (checkpoint fetches in between do not cut
+  the window), per seed for a metric with a seed axis."""
+  step_fn = _scripted_step(lambda s: {"d_loss": np.array([s, 10.0 * s], np.float32), "g_loss": np.float32(-s),
+                                      "loss_finite": np.float32(1.0)})
+  _, records = train(step_fn, _Steps(jnp.int32(0)), _stream(), LoopConfig(num_steps=7, log_every=3,
+                     checkpoint_every=2))
+  # Windows: steps 1-3, 4-6 and the last step 7 alone; the mean of s over 1..3 is 2, over 4..6 is 5.
+  assert [r["step"] for r in records] == [3, 6, 7]
+  for record, mean in zip(records, (2.0, 5.0, 7.0)):
+    np.testing.assert_allclose(record["d_loss"], [mean, 10.0 * mean])
+    assert record["g_loss"] == pytest.approx(-mean) and record["loss_finite"] == 1.0
+
+
+def test_finiteness_flags_are_combined_by_their_minimum():
+  """Means over the steps, but a finiteness flag is the minimum: one bad step (or seed) makes the window bad."""
+  means = loop._mean_metrics([  # pylint: disable=protected-access
+      {"d_loss": 1.0, "loss_finite": 1.0, "batch_finite": np.array([1.0, 1.0])},
+      {"d_loss": 4.0, "loss_finite": 0.0, "batch_finite": np.array([1.0, 0.0])},
+      {"d_loss": 7.0, "loss_finite": 1.0, "batch_finite": np.array([1.0, 1.0])}])
+  assert float(means["d_loss"]) == pytest.approx(4.0) and float(means["loss_finite"]) == 0.0
+  np.testing.assert_array_equal(means["batch_finite"], [1.0, 0.0])
+
+
+def test_a_non_finite_loss_stops_the_run_even_when_the_flag_says_finite():
+  step_fn = _scripted_step(lambda s: {"d_loss": np.float32(1.0), "g_loss": np.float32(np.nan if s == 3 else 1.0),
+                                      "loss_finite": np.float32(1.0)})
+  with pytest.raises(NonFiniteError, match=r"^step 3: non-finite g_loss \(NaN/inf\)"):
+    train(step_fn, _Steps(jnp.int32(0)), _stream(), LoopConfig(num_steps=6, log_every=4, checkpoint_every=0))
+
+
+def test_a_fresh_start_replaces_the_log_of_a_run_that_saved_no_checkpoint(tmp_path):
+  """A run killed before its first checkpoint leaves metrics.jsonl but nothing to resume: the new run starts at
+  step 0 and its log replaces the old one instead of following it."""
+  old = [{"step": s, "d_loss": 99.0} for s in (1, 2, 3)]
+  (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in old))
+  step_fn = _scripted_step(lambda s: {"d_loss": np.float32(s)})
+  _, records = train(step_fn, _Steps(jnp.int32(0)), _stream(), LoopConfig(num_steps=2, log_every=1,
+                     checkpoint_every=0), workdir=tmp_path)
+  lines = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+  assert [(l["step"], l["d_loss"]) for l in lines] == [(1, 1.0), (2, 2.0)] and lines == records
+
+
+def test_a_damaged_checkpoint_names_the_latest_earlier_one_to_resume_from(tmp_path):
+  ckpts = tmp_path / "checkpoints"
+  checkpointer = Checkpointer(ckpts, max_to_keep=5)
+  for step in (2, 4, 6):
+    checkpointer.save(step, {"w": jnp.full((4096,), step, jnp.float32)})
+  _damage(ckpts, 6)
+  with pytest.raises(CheckpointReadError, match=rf"delete {re.escape(str(ckpts / '6'))} to resume from "
+                                                rf"checkpoint 4$"):
+    Checkpointer(ckpts).restore({"w": jnp.zeros((4096,), jnp.float32)})
+
+
+def test_checkpoints_kept_and_restores_with_or_without_a_configuration(tmp_path):
+  """`max_to_keep` most recent checkpoints stay. Only two known, different configurations are refused: a checkpoint
+  restores into a Checkpointer given no configuration (e.g. to evaluate it), and one written without a
+  configuration restores under any."""
+  target = {"w": jnp.zeros((8,), jnp.float32)}
+  with_config = Checkpointer(tmp_path / "a", max_to_keep=2, config={"lr": 1})
+  for step in (1, 2, 3):
+    with_config.save(step, {"w": jnp.full((8,), step, jnp.float32)})
+  assert with_config.all_steps() == [2, 3]
+  got, _ = Checkpointer(tmp_path / "a").restore(target)
+  np.testing.assert_array_equal(got["w"], np.full(8, 3.0))
+  Checkpointer(tmp_path / "b").save(5, {"w": jnp.ones((8,), jnp.float32)})
+  got, _ = Checkpointer(tmp_path / "b", config={"lr": 1}).restore(target)
+  np.testing.assert_array_equal(got["w"], np.ones(8))
+  with pytest.raises(CheckpointMismatchError, match="different configuration"):
+    Checkpointer(tmp_path / "a", config={"lr": 2}).restore(target)

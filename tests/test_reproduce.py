@@ -697,3 +697,74 @@ def test_evaluation_inputs_are_checked_before_any_training(tmp_path, fake_data):
   with pytest.raises(proto.ProtocolError, match="asks for 10000 reference images of mnist split 'test', which has 40"):
     run(reproduce.Evaluator(tmp_path, extractor=_extractor(), loader=loader))
   assert not workdir.exists()  # neither trained a step
+
+
+# ------------------------------------------------------------------------------------------- aggregation, table
+
+
+def test_row_result_aggregates_the_seeds_that_did_not_diverge():
+  records = [
+      {"seed": 0, "status": "ok", "fid": 10.0, "is": 5.0, "fid_ema": 9.0, "steps": 40, "train_seconds": 100.0,
+       "seeds_together": 2, "eval_seconds": 3.0, "device": "GPU A"},
+      {"seed": 1, "status": "ok", "fid": 14.0, "is": 7.0, "fid_ema": float("nan"), "steps": 36,
+       "train_seconds": 100.0, "seeds_together": 2, "eval_seconds": 5.0, "device": "GPU B"},
+      {"seed": 2, "status": "diverged", "fid": 400.0, "is": 1.0, "fid_ema": 300.0, "steps": 38,
+       "train_seconds": 20.0, "eval_seconds": 1.0, "device": "GPU A"},
+  ]
+  settings = reproduce._row_settings("mnist_ns", 0, False, 0)
+  result = reproduce.row_result("mnist_ns", records, proto.get_protocol("lucic2018"), settings)
+  # FID and IS over seeds 0 and 1 only; sample std (ddof=1) of two values a, b is |a - b| / sqrt(2).
+  assert result["fid_mean"] == pytest.approx(12.0) and result["fid_std"] == pytest.approx(4.0 / np.sqrt(2))
+  assert result["is_mean"] == pytest.approx(6.0) and result["is_std"] == pytest.approx(2.0 / np.sqrt(2))
+  # The weight average: finite figures of the seeds that did not diverge (one here, so std 0).
+  assert (result["num_ema"], result["fid_ema_mean"], result["fid_ema_std"]) == (1, 9.0, 0.0)
+  assert (result["num_ok"], result["num_seeds"], result["steps"], result["steps_min"]) == (2, 3, 40, 36)
+  # The group of two counts its 100 s once; every seed's evaluation counts.
+  assert result["wall_seconds"] == pytest.approx(100.0 + 20.0 + 3.0 + 5.0 + 1.0)
+  assert result["device"] == "GPU A; GPU B" and result["steps_paper"] == 18_750
+
+
+def test_one_seed_or_one_baseline_run_shows_no_spread():
+  """A std needs two figures: one seed (one baseline run) reads `mean (n=1)`, never `± 0.00`."""
+  results = {"mnist_ns": _fake_result("mnist_ns", [7.25], 18750, 18750, ema=[6.5])}
+  baselines = {"mnist/lucic2018": {
+      "status": "ok", "description": "FID 10k gen vs 10k test, tf1", "compared": "10k train vs 10k test",
+      "runs": [{"fid": 1.5}], "fid_mean": 1.5, "fid_std": 0.0, "seconds": 30.0, "device": "CPU (x, 2 cores)"}}
+  text = reproduce.write_table(results, baselines)
+  assert "| mnist_ns | MNIST | 7.25 (n=1) | — | 6.50 (n=1) |" in text
+  assert "| MNIST | lucic2018: FID 10k gen vs 10k test, tf1 | 10k train vs 10k test | 1.50 (n=1) | 30 s |" in text
+
+
+def test_baselines_of_whole_splits_on_both_sides_are_measured_once(tmp_path, monkeypatch):
+  """Seeds only draw the subsets: studiogan on CIFAR-10 compares all 10k test images with all 50k train images, so
+  one seed measures it; every other pair below uses a subset on at least one side (lucic2018: 10k of MNIST's 60k
+  or CIFAR-10's 50k train images; studiogan: 50k of MNIST's 60k train images)."""
+  evaluator = reproduce.Evaluator(tmp_path)
+  calls = []
+
+  def baseline(protocol, dataset, seed=0, allow_few=False):
+    calls.append((dataset, protocol.name, seed))
+    return {"fid": 2.0 + seed, "compared": "x vs y", "seconds": 1.0, "device": "CPU"}
+
+  monkeypatch.setattr(evaluator, "baseline", baseline)
+  entries = reproduce.run_baselines(["cifar10", "mnist"], ["studiogan", "lucic2018"], [0, 1, 2], tmp_path, evaluator)
+  assert calls == [("cifar10", "studiogan", 0)] + [(d, p, s) for d, p in (
+      ("cifar10", "lucic2018"), ("mnist", "studiogan"), ("mnist", "lucic2018")) for s in (0, 1, 2)]
+  assert [len(e["runs"]) for e in entries] == [1, 3, 3, 3]
+  assert (entries[0]["fid_mean"], entries[0]["fid_std"]) == (2.0, 0.0)
+  assert entries[1]["fid_mean"] == pytest.approx(3.0) and entries[1]["fid_std"] == pytest.approx(1.0)  # 2, 3, 4
+  assert set(json.loads((tmp_path / "baselines.json").read_text())) == {
+      "cifar10/studiogan", "cifar10/lucic2018", "mnist/studiogan", "mnist/lucic2018"}
+
+
+def test_protocol_counts_of_the_baselines_and_reduced_runs():
+  miyato = proto.get_protocol("miyato2018")
+  b = proto.baseline_spec(miyato, "cifar10")  # 5k train images stand in for the 5k generated ones
+  assert (b.split, b.num, b.whole, b.describe()) == ("train", 5_000, False, "5k train")
+  # Every count capped on its own: 7000 leaves the 5k generated and 5k baseline images as they are.
+  p = miyato.shrunk(7000)
+  assert (p.num_real, p.num_generated, p.is_num, p.baseline_num, p.is_splits) == (7000, 5000, 7000, 5000, 2)
+  assert p.description == "FID 5k gen vs 10k test, IS 10 x 5k, tf1 [reduced: <= 7000 images per side]"
+  # "Nk" only for whole thousands.
+  assert [proto.SampleSpec("mnist", "test", n, 10_000).describe() for n in (32, 1500, 2000, 10_000)] == [
+      "32 test", "1500 test", "2k test", "10k test"]
