@@ -2,6 +2,7 @@
 import chex
 import flax.linen as nn
 import jax
+from jax import lax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -97,6 +98,124 @@ def test_discriminator_packed_values():
   chex.assert_shape(logits, (N,))
   assert np.all(np.isfinite(np.asarray(logits)))
   assert "batch_stats" in updates
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Forward passes written out from the papers' layer tables with lax/numpy, eval mode, on random BN parameters and
+# statistics (so that batch norm is not the identity).
+
+_DN = ("NHWC", "HWIO", "NHWC")
+
+
+def _randomize_norms(variables, seed: int = 5):
+  """fake_init's variables with random biases, BN scales, running means and running variances."""
+  rng = np.random.default_rng(seed)
+
+  def fill(path, leaf):
+    name = path[-1].key
+    if name in ("scale", "var"):
+      return jnp.asarray(rng.uniform(0.5, 1.5, leaf.shape), leaf.dtype)
+    if name in ("bias", "mean"):
+      return jnp.asarray(rng.normal(0.0, 0.3, leaf.shape), leaf.dtype)
+    return leaf
+
+  return jax.tree_util.tree_map_with_path(fill, variables)
+
+
+def _conv(x, p, stride):
+  """SAME convolution with an HWIO kernel, plus the bias when the layer has one."""
+  y = lax.conv_general_dilated(x, p["kernel"], (stride, stride), "SAME", dimension_numbers=_DN,
+                               precision=lax.Precision.HIGHEST)
+  return y + p["bias"] if "bias" in p else y
+
+
+def _deconv(x, p):
+  """4x4/2 transposed convolution, SAME: (N, H, W, C) -> (N, 2H, 2W, C')."""
+  y = lax.conv_transpose(x, p["kernel"], (2, 2), "SAME", dimension_numbers=_DN, precision=lax.Precision.HIGHEST)
+  return y + p["bias"] if "bias" in p else y
+
+
+def _bn(x, variables, name):
+  """Batch norm in eval mode: running statistics, epsilon 1e-5."""
+  p, s = variables["params"][name], variables["batch_stats"][name]
+  return (x - s["mean"]) / jnp.sqrt(s["var"] + 1e-5) * p["scale"] + p["bias"]
+
+
+def _lrelu(x, slope):
+  return jnp.where(x >= 0, x, slope * x)
+
+
+def _check_against(g, d, generator, discriminator, z, x):
+  """G(z) and D(x) in eval mode against the written-out forward passes, all in one compile."""
+  gv = _randomize_norms(fake_init(g, z))
+  dv = _randomize_norms(fake_init(d, x))
+
+  @jax.jit
+  def run(gv, dv):
+    return (g.apply(gv, z, train=False), generator(gv, z), d.apply(dv, x, train=False), discriminator(dv, x))
+
+  x_g, want_x, logits, want_logits = run(gv, dv)
+  chex.assert_shape(want_x, x_g.shape)
+  np.testing.assert_allclose(x_g, want_x, rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(logits, want_logits, rtol=1e-4, atol=1e-5)
+  return dv, x_g
+
+
+def test_dcgan_forward_matches_the_paper():
+  """Radford et al. 2015, section 3: G = Dense (no bias) -> 4x4x4w -> BN -> ReLU -> [deconv 4x4/2 -> BN -> ReLU]
+  to 2w, w -> deconv 4x4/2 to C (+ bias) -> tanh; D = conv 4x4/2 (+ bias) -> LReLU(0.2) -> [conv 4x4/2 (no bias)
+  -> BN -> LReLU(0.2)] to 2w, 4w -> flatten -> Dense(1). Resolution 32, w = 4, eval mode."""
+  g = dcgan.DCGANGenerator(resolution=32, channels=3, width=4)
+  d = dcgan.DCGANDiscriminator(resolution=32, channels=3, width=4)
+
+  def generator(gv, z):
+    gp = gv["params"]
+    h = (z @ gp["Dense_0"]["kernel"]).reshape(N, 4, 4, 16)
+    h = jnp.maximum(_bn(h, gv, "BatchNorm_0"), 0.0)
+    for i in range(2):
+      h = jnp.maximum(_bn(_deconv(h, gp[f"ConvTranspose_{i}"]), gv, f"BatchNorm_{i + 1}"), 0.0)
+    return jnp.tanh(_deconv(h, gp["ConvTranspose_2"]))
+
+  def discriminator(dv, x):
+    dp = dv["params"]
+    h = _lrelu(_conv(x, dp["Conv_0"], 2), 0.2)
+    for i in (1, 2):
+      h = _lrelu(_bn(_conv(h, dp[f"Conv_{i}"], 2), dv, f"BatchNorm_{i - 1}"), 0.2)
+    return h.reshape(N, 4 * 4 * 16) @ dp["head"]["kernel"][:, 0] + dp["head"]["bias"][0]
+
+  x = jax.random.uniform(KEY, (N, 32, 32, 3), minval=-1.0, maxval=1.0)
+  _, x_g = _check_against(g, d, generator, discriminator, _z(), x)
+  chex.assert_shape(x_g, (N, 32, 32, 3))
+
+
+def test_sndcgan_forward_matches_table_3():
+  """Miyato et al. 2018, Table 3 (M = 4, w = 4): G = Dense (no bias) -> MxMx8w -> BN -> ReLU -> [deconv 4x4/2 ->
+  BN -> ReLU] to 4w, 2w, w -> conv 3x3/1 to C -> tanh; D = conv 3x3/1 w, 4x4/2 w, 3x3/1 2w, 4x4/2 2w, 3x3/1 4w,
+  4x4/2 4w, 3x3/1 8w, each + bias -> LReLU(0.1), then flatten -> Dense(1). D without SN here (`cnn`); the SN
+  division is tested in test_nets_layers.py."""
+  g = dcgan.SNDCGANGenerator(resolution=32, channels=3, width=4)
+  d = dcgan.SNDCGANDiscriminator(resolution=32, channels=3, width=4, spectral_norm=False)
+  plan = [(3, 1), (4, 2), (3, 1), (4, 2), (3, 1), (4, 2), (3, 1)]  # (kernel, stride)
+
+  def generator(gv, z):
+    gp = gv["params"]
+    h = (z @ gp["Dense_0"]["kernel"]).reshape(N, 4, 4, 32)
+    h = jnp.maximum(_bn(h, gv, "BatchNorm_0"), 0.0)
+    for i in range(3):
+      h = jnp.maximum(_bn(_deconv(h, gp[f"ConvTranspose_{i}"]), gv, f"BatchNorm_{i + 1}"), 0.0)
+    return jnp.tanh(_conv(h, gp["Conv_0"], 1))
+
+  def discriminator(dv, x):
+    dp, h = dv["params"], x
+    for i, (_, stride) in enumerate(plan):
+      h = _lrelu(_conv(h, dp[f"Conv_{i}"], stride), 0.1)
+    return h.reshape(N, 4 * 4 * 32) @ dp["head"]["kernel"][:, 0] + dp["head"]["bias"][0]
+
+  x = jax.random.uniform(KEY, (N, 32, 32, 3), minval=-1.0, maxval=1.0)
+  dv, x_g = _check_against(g, d, generator, discriminator, _z(), x)
+  assert float(jnp.min(x_g)) < 0.0 < float(jnp.max(x_g))  # tanh, not a sigmoid
+  for i, (kernel, _) in enumerate(plan):
+    assert dv["params"][f"Conv_{i}"]["kernel"].shape[:2] == (kernel, kernel)
 
 
 def test_tiny_parameter_counts():

@@ -155,6 +155,53 @@ def test_equalized_conv_formula():
   np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_equalized_conv_lr_multiplier():
+  """Section 4.1 with a learning-rate multiplier (StyleGAN's mapping net): the stored kernel is drawn from
+  N(0, 1 / lr^2) and used as w * gain / sqrt(kh * kw * in) * lr; the bias is stored as b / lr and added as b * lr."""
+  lr = 0.01
+  layer = layers.EqualizedConv(16, kernel_size=3, gain=math.sqrt(2.0), lr_multiplier=lr, bias_init=0.5)
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(1, 4, 4, 8)), jnp.float32)
+  variables = layer.init(KEY, x)
+  kernel, bias = np.asarray(variables["params"]["kernel"]), np.asarray(variables["params"]["bias"])
+  chex.assert_shape(kernel, (3, 3, 8, 16))
+  np.testing.assert_allclose(np.std(kernel), 1.0 / lr, rtol=0.1)  # 1152 draws of N(0, 100^2)
+  np.testing.assert_allclose(bias * lr, 0.5, rtol=1e-6)
+  scale = math.sqrt(2.0) / math.sqrt(3 * 3 * 8) * lr
+  expected = lax.conv_general_dilated(x, jnp.asarray(kernel * scale), (1, 1), "SAME",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=lax.Precision.HIGHEST)
+  expected = expected + 0.5
+  np.testing.assert_allclose(np.asarray(layer.apply(variables, x)), np.asarray(expected), rtol=1e-4, atol=1e-5)
+
+
+def test_batch_norm_contract():
+  """`normalization("batch")` (module docstring): train mode normalizes by the batch's mean and biased variance with
+  epsilon 1e-5 and moves the running averages with momentum 0.9 (new = 0.9 old + 0.1 batch); eval mode normalizes by
+  the running averages and leaves them alone."""
+
+  class _BN(nn.Module):
+    @nn.compact
+    def __call__(self, x, train):
+      return layers.batch_norm(x, train=train, bn_axis_name=None)
+
+  bn = _BN()
+  rng = np.random.default_rng(0)
+  # channel 2 has a variance ~1e-5, the size of epsilon, so that epsilon shows
+  x64 = rng.normal(size=(8, 2, 2, 3)) * np.array([1.0, 5.0, 3e-3]) + np.array([2.0, -1.0, 0.0])
+  x = jnp.asarray(x64, jnp.float32)
+  x64 = np.asarray(x, np.float64)
+  variables = bn.init(KEY, x, False)  # scale 1, bias 0, running mean 0, running var 1
+  y, updates = bn.apply(variables, x, True, mutable=["batch_stats"])
+  mean, var = x64.mean(axis=(0, 1, 2)), x64.var(axis=(0, 1, 2))
+  np.testing.assert_allclose(np.asarray(y), (x64 - mean) / np.sqrt(var + 1e-5), rtol=1e-4, atol=1e-4)
+  stats = updates["batch_stats"]["BatchNorm_0"]
+  np.testing.assert_allclose(np.asarray(stats["mean"]), 0.1 * mean, rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(np.asarray(stats["var"]), 0.9 * 1.0 + 0.1 * var, rtol=1e-5)
+  y_eval, eval_updates = bn.apply({**variables, **updates}, x, False, mutable=["batch_stats"])
+  chex.assert_trees_all_equal(eval_updates, updates)
+  expected = (x64 - 0.1 * mean) / np.sqrt(0.9 + 0.1 * var + 1e-5)
+  np.testing.assert_allclose(np.asarray(y_eval), expected, rtol=1e-4, atol=1e-5)
+
+
 def test_layer_norm_and_none_options():
   x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 3, 3, 4)) * 3 + 1, jnp.float32)
 
@@ -165,10 +212,16 @@ def test_layer_norm_and_none_options():
     def __call__(self, x):
       return layers.normalization(x, self.norm, train=True, bn_axis_name=None)
 
-  y, _ = _Norm("layer").init_with_output(KEY, x)
+  y, ln_vars = _Norm("layer").init_with_output(KEY, x)
   flat = np.asarray(y).reshape(2, -1)
   np.testing.assert_allclose(flat.mean(axis=1), 0.0, atol=1e-5)
   np.testing.assert_allclose(flat.std(axis=1), 1.0, rtol=1e-3)
+  # Each sample normalized by the mean and biased variance of all its (H, W, C) features together (not per pixel:
+  # a per-pixel layer norm also has a flat mean of 0 and std of 1), epsilon 1e-5, a per-channel scale and bias.
+  x64 = np.asarray(x, np.float64).reshape(2, -1)
+  expected = (x64 - x64.mean(axis=1, keepdims=True)) / np.sqrt(x64.var(axis=1, keepdims=True) + 1e-5)
+  np.testing.assert_allclose(np.asarray(y), expected.reshape(x.shape), rtol=1e-4, atol=1e-5)
+  assert jax.tree.map(jnp.shape, ln_vars) == {"params": {"LayerNorm_0": {"scale": (4,), "bias": (4,)}}}
   y, variables = _Norm("none").init_with_output(KEY, x)
   np.testing.assert_array_equal(np.asarray(y), np.asarray(x))
   assert not variables

@@ -1,6 +1,7 @@
 """Tests of the ResNet (CIFAR-10) generator and discriminator, tiny width 8, batch 2."""
 import chex
 import jax
+from jax import lax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -78,6 +79,11 @@ def test_tiny_parameter_counts():
   down = 2 * conv3 + (W * W + W)
   assert count(dv["params"]) == optimized + down + 2 * 2 * conv3 + (W + 1) == 4425
   assert set(dv) == {"params"}  # no batch norm, no spectral state without SN
+  # SN-GAN's 32x32 D (head_bias=False): the same without the head's bias.
+  d_no_bias = resnet.ResNetDiscriminator(resolution=32, channels=3, width=W, head_bias=False)
+  nv = jax.eval_shape(d_no_bias.init, KEY, jnp.zeros((N, 32, 32, 3)))
+  assert count(nv["params"]) == optimized + down + 2 * 2 * conv3 + W == 4424
+  assert set(nv["params"]["head"]) == {"kernel"}
 
 
 def test_mean_pooling_is_the_sum_over_the_final_map_size():
@@ -94,6 +100,101 @@ def test_mean_pooling_is_the_sum_over_the_final_map_size():
   assert not np.allclose(mean_logits, d_sum.apply(dv, x), rtol=1e-3)  # the two poolings differ
   with pytest.raises(ValueError, match="pooling must be one of sum, mean, got 'max'"):
     jax.eval_shape(resnet.ResNetDiscriminator(pooling="max").init, KEY, x)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Forward passes written out from Gulrajani et al. 2017 (appendix F) / Miyato et al. 2018 (Table 4) with lax/numpy,
+# eval mode, on random biases and BN parameters and statistics.
+
+_DN = ("NHWC", "HWIO", "NHWC")
+
+
+def _randomize_norms(variables, seed: int = 5):
+  """fake_init's variables with random biases, BN scales, running means and running variances."""
+  rng = np.random.default_rng(seed)
+
+  def fill(path, leaf):
+    name = path[-1].key
+    if name in ("scale", "var"):
+      return jnp.asarray(rng.uniform(0.5, 1.5, leaf.shape), leaf.dtype)
+    if name in ("bias", "mean"):
+      return jnp.asarray(rng.normal(0.0, 0.3, leaf.shape), leaf.dtype)
+    return leaf
+
+  return jax.tree_util.tree_map_with_path(fill, variables)
+
+
+def _conv(x, p):
+  """Stride-1 SAME convolution (3x3 or 1x1) with an HWIO kernel and a bias."""
+  return lax.conv_general_dilated(x, p["kernel"], (1, 1), "SAME", dimension_numbers=_DN,
+                                  precision=lax.Precision.HIGHEST) + p["bias"]
+
+
+def _bn(x, params, stats):
+  """Batch norm in eval mode: running statistics, epsilon 1e-5."""
+  return (x - stats["mean"]) / jnp.sqrt(stats["var"] + 1e-5) * params["scale"] + params["bias"]
+
+
+def _nearest_up(x):
+  """Nearest-neighbour 2x upsampling: out[n, i, j] = x[n, i // 2, j // 2]."""
+  rows, cols = jnp.arange(2 * x.shape[1]) // 2, jnp.arange(2 * x.shape[2]) // 2
+  return x[:, rows][:, :, cols]
+
+
+def _avg_pool(x):
+  """2x2 mean pooling, stride 2."""
+  n, h, w, c = x.shape
+  return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+
+
+def test_generator_forward_matches_the_paper():
+  """z -> Dense (+ bias) -> 4x4xW -> 3 x [BN-ReLU-up-conv3x3-BN-ReLU-conv3x3 + conv1x1(up(x))] -> BN -> ReLU ->
+  conv3x3 to 3 -> tanh, with nearest-neighbour upsampling; eval mode."""
+  g = resnet.ResNetGenerator(resolution=32, width=W)
+  z = jax.random.normal(KEY, (N, Z))
+  gv = _randomize_norms(fake_init(g, z))
+
+  def reference(gv):
+    p, s = gv["params"], gv["batch_stats"]
+    h = (z @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"]).reshape(N, 4, 4, W)
+    for i in range(3):
+      bp, bs = p[f"GeneratorBlock_{i}"], s[f"GeneratorBlock_{i}"]
+      r = _nearest_up(jnp.maximum(_bn(h, bp["BatchNorm_0"], bs["BatchNorm_0"]), 0.0))
+      r = jnp.maximum(_bn(_conv(r, bp["Conv_0"]), bp["BatchNorm_1"], bs["BatchNorm_1"]), 0.0)
+      h = _conv(r, bp["Conv_1"]) + _conv(_nearest_up(h), bp["shortcut"])
+    return jnp.tanh(_conv(jnp.maximum(_bn(h, p["BatchNorm_0"], s["BatchNorm_0"]), 0.0), p["Conv_0"]))
+
+  x, want = jax.jit(lambda v: (g.apply(v, z, train=False), reference(v)))(gv)
+  chex.assert_shape(want, (N, 32, 32, 3))
+  np.testing.assert_allclose(x, want, rtol=1e-4, atol=1e-5)
+
+
+def test_discriminator_forward_matches_the_paper():
+  """Optimized block conv3x3-ReLU-conv3x3-avgpool + conv1x1(avgpool(x)); down block ReLU-conv3x3-ReLU-conv3x3-avgpool
+  + avgpool(conv1x1(x)); two blocks ReLU-conv3x3-ReLU-conv3x3 + x; ReLU; sum over H, W; Dense(1), no bias
+  (SN-GAN's 32x32 D, head_bias=False). Without SN; eval mode."""
+  d = resnet.ResNetDiscriminator(resolution=32, width=W, head_bias=False)
+  x = jax.random.uniform(KEY, (N, 32, 32, 3), minval=-1.0, maxval=1.0)
+  dv = _randomize_norms(fake_init(d, x))
+  assert [set(dv["params"][f"DiscriminatorBlock_{i}"]) for i in range(4)] == (
+      [{"Conv_0", "Conv_1", "shortcut"}] * 2 + [{"Conv_0", "Conv_1"}] * 2)
+
+  def reference(dv):
+    p = dv["params"]
+    b = p["DiscriminatorBlock_0"]
+    h = _avg_pool(_conv(jnp.maximum(_conv(x, b["Conv_0"]), 0.0), b["Conv_1"])) + _conv(_avg_pool(x), b["shortcut"])
+    b = p["DiscriminatorBlock_1"]
+    r = _conv(jnp.maximum(_conv(jnp.maximum(h, 0.0), b["Conv_0"]), 0.0), b["Conv_1"])
+    h = _avg_pool(r) + _avg_pool(_conv(h, b["shortcut"]))
+    for i in (2, 3):
+      b = p[f"DiscriminatorBlock_{i}"]
+      h = h + _conv(jnp.maximum(_conv(jnp.maximum(h, 0.0), b["Conv_0"]), 0.0), b["Conv_1"])
+    phi = jnp.sum(jnp.maximum(h, 0.0), axis=(1, 2))
+    return phi @ p["head"]["kernel"][:, 0]
+
+  logits, want = jax.jit(lambda v: (d.apply(v, x, train=False), reference(v)))(dv)
+  chex.assert_shape(want, (N,))
+  np.testing.assert_allclose(logits, want, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("res", [48, 64])

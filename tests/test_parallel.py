@@ -121,6 +121,8 @@ def test_put_state_copies_so_donation_keeps_the_source():
   donate = jax.jit(lambda t: jax.tree.map(lambda x: x, t), donate_argnums=0)
   for mode in parallel.MODES:
     placed = parallel.put_state(tree, mode, mesh=mesh)
+    buffers = lambda x: {s.data.unsafe_buffer_pointer() for s in x.addressable_shards}
+    assert not buffers(placed["w"]) & buffers(tree["w"])  # a copy, not the caller's buffer
     out = donate(placed)
     assert not tree["w"].is_deleted()
     np.testing.assert_array_equal(np.asarray(tree["w"]), np.arange(3.0))

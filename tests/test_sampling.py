@@ -68,6 +68,26 @@ def test_slerp_stays_on_circle_with_constant_angle_steps():
       fn(jnp.ones((2, 4)), jnp.ones((2, 5)), jnp.array([0.5]))
 
 
+def test_slerp_endpoints_and_norm_at_any_t():
+  """slerp(a, b, 0) = a and slerp(a, b, 1) = b for orthogonal, antiparallel and parallel pairs. At t = 1/4: the
+  direction of an orthogonal pair is 1/4 of the way along the quarter circle and an (anti)parallel pair takes the
+  lerp of its unit directions (the docstring's fallback), each times the norm 3/4 |a| + 1/4 |b| (norms interpolate
+  linearly)."""
+  a = jnp.array([[3.0, 0.0], [2.0, 0.0], [1.0, 1.0]])
+  b = jnp.array([[0.0, 1.0], [-4.0, 0.0], [2.0, 2.0]])  # orthogonal, antiparallel, parallel
+  out = np.asarray(jax.jit(sampling.slerp)(a, b, jnp.array([0.0, 0.25, 1.0])))  # one compile, not one per op
+  np.testing.assert_allclose(out[0], a, atol=1e-6)
+  np.testing.assert_allclose(out[2], b, atol=1e-6)
+  na, nb = np.array([3.0, 2.0, math.sqrt(2)]), np.array([1.0, 4.0, math.sqrt(8)])
+  norm = 0.75 * na + 0.25 * nb
+  np.testing.assert_allclose(np.linalg.norm(out[1, [0, 2]], axis=-1), norm[[0, 2]], rtol=1e-6)
+  np.testing.assert_allclose(out[1, 0], norm[0] * np.array([math.cos(math.pi / 8), math.sin(math.pi / 8)]),
+                             rtol=1e-6)
+  np.testing.assert_allclose(out[1, 1], norm[1] * (0.75 * np.array([1.0, 0.0]) + 0.25 * np.array([-1.0, 0.0])),
+                             rtol=1e-6)
+  np.testing.assert_allclose(out[1, 2], norm[2] * np.array([1.0, 1.0]) / math.sqrt(2), rtol=1e-6)
+
+
 class _TwoBatchNorms(nn.Module):
   """Dense - BN - ReLU - Dense - BN: small enough to recompute its batch statistics by hand."""
   momentum: float = 0.9
