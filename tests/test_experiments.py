@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 import pytest
 from PIL import Image
 
@@ -94,6 +95,11 @@ def test_dcgan_smoke_writes_every_artefact(dcgan_run):
   assert summary["steps"] == int(state.step) == 4
   assert summary["final"]["d_loss"] == records[-1]["d_loss"]
   assert np.isfinite(summary["final"]["g_loss"]) and summary["images_per_sec"] > 0
+  assert summary["num_examples"] == 48  # digits.npz holds 48 images, fewer than the smoke limit
+  # The rates are the mean over the log windows after the first (which holds the compilation): here the second.
+  for key in ("steps_per_sec", "images_per_sec"):
+    assert summary[key] == pytest.approx(np.mean([r[key] for r in records[1:]]), rel=1e-12)
+    assert summary[key] != pytest.approx(np.mean([r[key] for r in records]), rel=1e-6)
   assert summary["paper"]["lr"] == 2e-4
   assert sorted(os.listdir(workdir / "samples")) == ["step_000002.png", "step_000004.png"]
   grid = np.asarray(Image.open(workdir / "samples" / "step_000004.png"))
@@ -149,6 +155,10 @@ def test_stop_at_and_time_box_are_the_first_steps_of_the_run(dcgan_run, data_dir
   _, summary = dcgan.main(_config(dcgan, data_dir, train_seconds=1e-9), str(tmp_path / "b"), True)
   assert summary["steps"] == 1 and Checkpointer(tmp_path / "b" / "checkpoints").all_steps() == [1]
   state, _ = dcgan.main(_config(dcgan, data_dir), str(tmp_path / "b"), True)
+  _assert_trees_equal(full_state, jax.device_get(state))
+  # A box longer than the run (an hour for 4 smoke steps) stops nothing: the deadline is an hour from now.
+  state, summary = dcgan.main(_config(dcgan, data_dir, train_seconds=3600.0), str(tmp_path / "c"), True)
+  assert summary["steps"] == 4
   _assert_trees_equal(full_state, jax.device_get(state))
   for field, value, message in (("stop_at", 5, r"stop_at must be in \[0, num_steps=4\]"),
                                 ("stop_at", -1, "stop_at must be in"),
@@ -341,6 +351,105 @@ def test_linear_lr_schedule_falls_to_zero_over_the_run():
   for _ in range(12):
     updates, state = g_tx.update(grads, state, params)
   np.testing.assert_allclose(np.asarray(updates["w"]), -1e-3 * np.sign(grads["w"]), rtol=1e-4)
+
+
+def _adam_reference(grads, lr, b1, b2, eps=1e-8):
+  """Kingma & Ba 2015 (arXiv:1412.6980), Algorithm 1: the update -lr * m_hat / (sqrt(v_hat) + eps) of each step."""
+  m = v = np.zeros_like(grads[0])
+  out = []
+  for t, g in enumerate(grads, 1):
+    m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+    out.append(-lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps))
+  return out
+
+
+def _rmsprop_reference(grads, lr, decay, eps=1e-8):
+  """RMSProp (Tieleman & Hinton 2012, as torch.optim.RMSprop): nu = decay * nu + (1 - decay) * g^2 from nu = 0, and
+  the update -lr * g / (sqrt(nu) + eps)."""
+  nu = np.zeros_like(grads[0])
+  out = []
+  for g in grads:
+    nu = decay * nu + (1 - decay) * g * g
+    out.append(-lr * g / (np.sqrt(nu) + eps))
+  return out
+
+
+def test_optimizers_take_the_configured_betas_decay_and_clip():
+  """G's and D's updates over gradients of changing size and sign, step by step against Adam's and RMSProp's
+  formulas (a constant gradient would hide the betas: its bias-corrected moments are g and g^2 for any betas);
+  D's weights clipped to [-c, c] after each update (Arjovsky et al. 2017, Algorithm 1, line 7)."""
+  base = np.array([1.0, -2.0, 0.5])
+  grads = [base * s for s in (1.0, -0.5, 2.0, 0.25, -1.0, 3.0)]
+
+  def run(tx):
+    params = {"w": jnp.zeros(3)}
+    state = tx.init(params)
+    updates_seen, params_seen = [], []
+    for g in grads:
+      updates, state = tx.update({"w": jnp.asarray(g, jnp.float32)}, state, params)
+      params = optax.apply_updates(params, updates)
+      updates_seen.append(np.asarray(updates["w"]))
+      params_seen.append(np.asarray(params["w"]))
+    return updates_seen, params_seen
+
+  c = dcgan.get_config()
+  c.update(optimizer="adam", g_lr=1e-3, d_lr=3e-3, beta1=0.3, beta2=0.7, num_steps=10, d_steps=1)
+  g_tx, d_tx = experiment.build_optimizers(c)
+  for tx, lr in ((g_tx, 1e-3), (d_tx, 3e-3)):
+    for got, want in zip(run(tx)[0], _adam_reference(grads, lr, 0.3, 0.7)):
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-10)
+
+  c.update(optimizer="rmsprop", g_lr=1e-3, d_lr=3e-3, rmsprop_decay=0.95, weight_clip=0.01)
+  g_tx, d_tx = experiment.build_optimizers(c)
+  for got, want in zip(run(g_tx)[0], _rmsprop_reference(grads, 1e-3, 0.95)):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-10)
+  # D: the RMSProp step of the gradients (its state does not depend on the weights), then the clip.
+  want_params = np.zeros(3)
+  _, d_params = run(d_tx)
+  for got, step in zip(d_params, _rmsprop_reference(grads, 3e-3, 0.95)):
+    want_params = np.clip(want_params + step, -0.01, 0.01)
+    np.testing.assert_allclose(got, want_params, rtol=1e-5, atol=1e-8)
+  assert np.abs(want_params).max() == 0.01  # the clip was reached
+
+
+def test_smoke_only_shrinks_and_keeps_the_config_valid():
+  """`apply_smoke`: at most 4 steps and 64 examples (base_config: "<= 4 steps, <= 64 examples"), whatever the
+  config asked for; no numeric field grows; stop_at stays within the shrunk run; the result passes check_config
+  and shrinking it again changes nothing."""
+  c = dcgan.get_config()
+  c.update(num_steps=10_000, stop_at=5_000, limit=1_000, batch_size=128, latent_dim=128, num_samples=64,
+           fid_num=10_000, fid_batch=250, log_every=100, sample_every=500, checkpoint_every=1000)
+  s = experiment.apply_smoke(c)
+  assert s.num_steps <= 4 and 0 < s.limit <= 64 and 0 <= s.stop_at <= s.num_steps
+  for k, v in c.items():
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "limit":
+      assert s[k] <= v, k
+  experiment.check_config(s)
+  assert experiment.apply_smoke(s).to_dict() == s.to_dict()
+  for limit, expected in ((0, 64), (10, 10), (64, 64), (65, 64)):  # 0 (all examples) becomes the smoke limit
+    c.limit = limit
+    assert experiment.apply_smoke(c).limit == expected
+  c.update(num_steps=3, stop_at=2)  # already small: kept
+  assert (experiment.apply_smoke(c).num_steps, experiment.apply_smoke(c).stop_at) == (3, 2)
+
+
+def test_check_config_bounds_and_adam_only_fields():
+  """Learning rates and init_std of 0 are refused (> 0, as the messages say); stop_at may be num_steps itself
+  ([0, num_steps]); both of Adam's betas are named as having no effect under RMSProp."""
+  for name in ("g_lr", "d_lr", "init_std"):
+    c = dcgan.get_config()
+    c[name] = 0.0
+    with pytest.raises(experiment.ExperimentError, match=rf"{name} must be > 0, got 0.0"):
+      experiment.check_config(c)
+  c = dcgan.get_config()
+  c.update(num_steps=4, stop_at=4)
+  experiment.check_config(c)
+  defaults = dcgan.get_config()
+  for field in ("beta1", "beta2"):
+    c = config_lib.parse_args(defaults, ["--optimizer=rmsprop", f"--{field}=0.25"])[0]
+    assert experiment.unused_fields(c)[field] == "they are Adam's and the optimizer is 'rmsprop'"
+    with pytest.raises(experiment.ExperimentError, match=rf"--{field}=0.25 has no effect: they are Adam's"):
+      experiment.check_overrides(c, defaults)
 
 
 def test_compiled_models_of_runs_of_other_lengths_keep_their_own_schedules(data_dir):

@@ -1,4 +1,5 @@
 """The FID Inception network and its weights: reference features, name mapping, .pth reader, hashes, cache."""
+import dataclasses
 import hashlib
 import io
 import pathlib
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from jaxgan.metrics import inception, weights
+from jaxgan.metrics import pipeline as fid_lib
 
 
 def _fake_arrays(layout: str, seed: int = 0, with_fc: bool = False) -> dict[str, np.ndarray]:
@@ -124,6 +126,66 @@ def test_avg_pool_excludes_padding():
       window = x[0, max(i - 1, 0):i + 2, max(j - 1, 0):j + 2]
       want[0, i, j] = window.reshape(-1, 2).mean(axis=0)
   np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ extractor input
+
+class _InputAsFeatures:
+  """Stands in for InceptionV3FID: its "pool3" is the network's input, so a test sees the preprocessing."""
+
+  def __init__(self, **kwargs):
+    del kwargs
+
+  def apply(self, variables, x):
+    del variables
+    return {"pool3": x}
+
+
+@pytest.mark.parametrize("mode", ["tf1", "pytorch"])
+@pytest.mark.parametrize("quantize", [True, False])
+def test_extractor_preprocesses_with_its_own_mode_and_quantization(monkeypatch, mode, quantize):
+  """`inception_extractor(mode=, quantize=)` feeds the network what those settings say, on 299x299 gray floats
+  (no resize in either mode): pixels p = floor(clip(127.5 x + 128, 0, 255)) when quantized (StyleGAN2-ADA's uint8
+  conversion), else clip(127.5 (x + 1), 0, 255); then (p - 128) / 128 (tf1: the 2015 graph's own normalization)
+  or p / 127.5 - 1 (pytorch-fid's 2 p / 255 - 1); gray repeated to 3 channels."""
+  monkeypatch.setattr(fid_lib, "InceptionV3FID", _InputAsFeatures)
+  ex = fid_lib.inception_extractor(params={}, mode=mode, quantize=quantize)
+  values = np.array([-1.0, -0.999, -0.3, 0.0, 0.4999, 0.5, 0.9, 1.0], np.float64)
+  images = np.resize(values, (2, 299, 299, 1))
+  got = np.asarray(ex.apply_fn(ex.params, jnp.asarray(images, jnp.float32))["pool3"])
+  if quantize:
+    p = np.floor(np.clip(127.5 * images + 128, 0, 255))
+  else:
+    p = np.clip(127.5 * (images + 1), 0, 255)
+  want = (p - 128) / 128 if mode == "tf1" else p / 127.5 - 1
+  assert got.shape == (2, 299, 299, 3)
+  np.testing.assert_allclose(got, np.repeat(want, 3, axis=-1), rtol=0, atol=2e-6)
+
+
+@dataclasses.dataclass(frozen=True)
+class _FirstPixels:
+  """A cheap stand-in extractor: the first 4 pixel values of each image as its features."""
+
+  def __call__(self, params, images):
+    del params
+    x = images.astype(jnp.float32)
+    return {"pool3": x.reshape(x.shape[0], -1)[:, :4]}
+
+
+def test_a_limit_cuts_an_iterable_of_batches_mid_stream():
+  """`limit` counts images across the chunks of an iterable (not per chunk): the first `limit` images, in order,
+  whatever the chunk sizes."""
+  images = np.random.default_rng(0).integers(0, 256, (12, 5, 5, 1), dtype=np.uint8)
+  ex = fid_lib.FeatureExtractor(_FirstPixels(), {}, feature_dim=4)
+  want = images[:6].reshape(6, -1)[:, :4].astype(np.float64)
+  for sizes in ((4, 4, 4), (2, 7, 3), (6, 6)):
+    chunks = np.split(images, np.cumsum(sizes)[:-1])
+    got = fid_lib.extract_features(iter(chunks), ex, batch_size=3, limit=6)["pool3"]
+    np.testing.assert_array_equal(got, want)
+    stats = fid_lib.stats_from_images(iter(chunks), ex, batch_size=3, limit=6, allow_few=True)
+    assert stats.num == 6
+    np.testing.assert_allclose(stats.mu, want.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(stats.sigma, np.cov(want, rowvar=False), rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------ name mapping
