@@ -96,8 +96,9 @@ _LOSSES_28: dict[str, tuple[dict[str, Any], str]] = {
              "Arjovsky et al. 2017, arXiv:1701.07875, Algorithm 1: RMSProp 5e-5, clip 0.01, n_critic 5"),
     "wgan_gp": (dict(loss="wasserstein", regularizer="gradient_penalty", reg_weight=10.0, optimizer="adam",
                      g_lr=1e-4, d_lr=1e-4, beta1=0.5, beta2=0.9, d_steps=5, d_norm="layer"),
-                "Gulrajani et al. 2017, arXiv:1704.00028, Algorithm 1: lambda 10, n_critic 5, Adam 1e-4 "
-                "(0.5, 0.9); critic with layer norm instead of batch norm"),
+                "Gulrajani et al. 2017, arXiv:1704.00028, Algorithm 1: lambda 10, n_critic 5, Adam 1e-4, beta2 "
+                "0.9; beta1 0.5 of their released MNIST code (gan_mnist.py; Algorithm 1's default is 0); critic "
+                "with layer norm instead of batch norm"),
     "dragan": (dict(loss="non_saturating", regularizer="dragan", reg_weight=10.0, optimizer="adam", g_lr=1e-4,
                     d_lr=1e-4, beta1=0.5, beta2=0.9, d_steps=1, d_norm="layer"),
                "Kodali et al. 2017, arXiv:1705.07215: lambda 10, perturbation 0.5 std(x), Adam 1e-4 (0.5, 0.9); "

@@ -2,7 +2,8 @@
 
 Algorithm 1 of the paper: the Wasserstein critic loss plus lambda * (||grad D(x_hat)|| - 1)^2
 at random interpolates x_hat of real and generated images, lambda = 10, n_critic = 5, Adam
-with learning rate 1e-4 and betas (0.5, 0.9) for the DCGAN-like nets, (0, 0.9) for the
+with learning rate 1e-4 and betas (0.5, 0.9) for the DCGAN-like nets (their released MNIST and
+CIFAR-10 DCGAN code; Algorithm 1's default beta1 is 0), (0, 0.9) for the
 ResNets (`--net=gpresnet`, their CIFAR-10 nets, or `resnet`; beta1 = -1 in the config picks this
 automatically), batch 64. The nets are 16 wide here, for the CPU: `--g_width=0 --d_width=0` keeps each
 net's own width (128 for `gpresnet`). The
