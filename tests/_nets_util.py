@@ -34,3 +34,19 @@ def fake_init(model: nn.Module, *args, seed: int = 0):
     return jnp.asarray(value, leaf.dtype)
 
   return jax.tree_util.tree_map_with_path(fill, jax.eval_shape(model.init, KEY, *args))
+
+
+def randomize_norms(variables, seed: int = 5):
+  """fake_init's variables with random biases, BN scales, running means and running variances (so that batch norm
+  in eval mode is not the identity)."""
+  rng = np.random.default_rng(seed)
+
+  def fill(path, leaf):
+    name = path[-1].key
+    if name in ("scale", "var"):
+      return jnp.asarray(rng.uniform(0.5, 1.5, leaf.shape), leaf.dtype)
+    if name in ("bias", "mean"):
+      return jnp.asarray(rng.normal(0.0, 0.3, leaf.shape), leaf.dtype)
+    return leaf
+
+  return jax.tree_util.tree_map_with_path(fill, variables)

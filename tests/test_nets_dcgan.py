@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jaxgan.nets import dcgan
-from _nets_util import count, fake_init
+from _nets_util import count, fake_init, randomize_norms
 
 KEY = jax.random.key(0, impl="rbg")  # rbg keys compile much faster on CPU than threefry
 Z = 8
@@ -107,21 +107,6 @@ def test_discriminator_packed_values():
 _DN = ("NHWC", "HWIO", "NHWC")
 
 
-def _randomize_norms(variables, seed: int = 5):
-  """fake_init's variables with random biases, BN scales, running means and running variances."""
-  rng = np.random.default_rng(seed)
-
-  def fill(path, leaf):
-    name = path[-1].key
-    if name in ("scale", "var"):
-      return jnp.asarray(rng.uniform(0.5, 1.5, leaf.shape), leaf.dtype)
-    if name in ("bias", "mean"):
-      return jnp.asarray(rng.normal(0.0, 0.3, leaf.shape), leaf.dtype)
-    return leaf
-
-  return jax.tree_util.tree_map_with_path(fill, variables)
-
-
 def _conv(x, p, stride):
   """SAME convolution with an HWIO kernel, plus the bias when the layer has one."""
   y = lax.conv_general_dilated(x, p["kernel"], (stride, stride), "SAME", dimension_numbers=_DN,
@@ -147,8 +132,8 @@ def _lrelu(x, slope):
 
 def _check_against(g, d, generator, discriminator, z, x):
   """G(z) and D(x) in eval mode against the written-out forward passes, all in one compile."""
-  gv = _randomize_norms(fake_init(g, z))
-  dv = _randomize_norms(fake_init(d, x))
+  gv = randomize_norms(fake_init(g, z))
+  dv = randomize_norms(fake_init(d, x))
 
   @jax.jit
   def run(gv, dv):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxgan.nets import resnet
-from _nets_util import count, fake_init
+from _nets_util import count, fake_init, randomize_norms
 
 KEY = jax.random.key(0, impl="rbg")  # rbg keys compile much faster on CPU than threefry
 Z = 8
@@ -109,21 +109,6 @@ def test_mean_pooling_is_the_sum_over_the_final_map_size():
 _DN = ("NHWC", "HWIO", "NHWC")
 
 
-def _randomize_norms(variables, seed: int = 5):
-  """fake_init's variables with random biases, BN scales, running means and running variances."""
-  rng = np.random.default_rng(seed)
-
-  def fill(path, leaf):
-    name = path[-1].key
-    if name in ("scale", "var"):
-      return jnp.asarray(rng.uniform(0.5, 1.5, leaf.shape), leaf.dtype)
-    if name in ("bias", "mean"):
-      return jnp.asarray(rng.normal(0.0, 0.3, leaf.shape), leaf.dtype)
-    return leaf
-
-  return jax.tree_util.tree_map_with_path(fill, variables)
-
-
 def _conv(x, p):
   """Stride-1 SAME convolution (3x3 or 1x1) with an HWIO kernel and a bias."""
   return lax.conv_general_dilated(x, p["kernel"], (1, 1), "SAME", dimension_numbers=_DN,
@@ -152,7 +137,7 @@ def test_generator_forward_matches_the_paper():
   conv3x3 to 3 -> tanh, with nearest-neighbour upsampling; eval mode."""
   g = resnet.ResNetGenerator(resolution=32, width=W)
   z = jax.random.normal(KEY, (N, Z))
-  gv = _randomize_norms(fake_init(g, z))
+  gv = randomize_norms(fake_init(g, z))
 
   def reference(gv):
     p, s = gv["params"], gv["batch_stats"]
@@ -175,7 +160,7 @@ def test_discriminator_forward_matches_the_paper():
   (SN-GAN's 32x32 D, head_bias=False). Without SN; eval mode."""
   d = resnet.ResNetDiscriminator(resolution=32, width=W, head_bias=False)
   x = jax.random.uniform(KEY, (N, 32, 32, 3), minval=-1.0, maxval=1.0)
-  dv = _randomize_norms(fake_init(d, x))
+  dv = randomize_norms(fake_init(d, x))
   assert [set(dv["params"][f"DiscriminatorBlock_{i}"]) for i in range(4)] == (
       [{"Conv_0", "Conv_1", "shortcut"}] * 2 + [{"Conv_0", "Conv_1"}] * 2)
 
