@@ -54,13 +54,13 @@ import numpy as np
 import optax
 
 from jaxgan import config as config_lib
-from jaxgan import sampling
 from jaxgan import viz
 from jaxgan.data import synthetic
 from jaxgan.nets.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.sampling import sample_latent
 from jaxgan.train import StepConfig, init_state, make_train_step, normal_init_state
 from jaxgan.train import experiment
+from jaxgan.train.experiment import check
 from jaxgan.train import hooks as hooks_lib
 from jaxgan.train import loop as loop_lib
 from jaxgan.train.checkpoint import CheckpointMismatchError
@@ -123,11 +123,6 @@ def _apply_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
-def _check(ok: bool, message: str) -> None:
-  if not ok:
-    raise experiment.ExperimentError(message)
-
-
 def check_config(c: ml_collections.ConfigDict) -> None:
   """Refuses, before anything is written or compiled, values the run cannot use.
 
@@ -136,38 +131,31 @@ def check_config(c: ml_collections.ConfigDict) -> None:
   """
   known = ", ".join(sorted(synthetic.MIXTURES))
   mixtures = tuple(c.mixtures)
-  _check(len(mixtures) > 0, f"mixtures is empty; set --mixtures to one or more of {known}, e.g. --mixtures=ring,grid")
+  check(len(mixtures) > 0, f"mixtures is empty; set --mixtures to one or more of {known}, e.g. --mixtures=ring,grid")
   for name in mixtures:
-    _check(name in synthetic.MIXTURES, f"unknown mixture {name!r} (config field `mixtures`); known: {known}, "
-                                       "e.g. --mixtures=ring,grid")
-    _check(mixtures.count(name) == 1, f"mixture {name!r} is listed twice in --mixtures; list each once")
+    check(name in synthetic.MIXTURES, f"unknown mixture {name!r} (config field `mixtures`); known: {known}, "
+                                      "e.g. --mixtures=ring,grid")
+    check(mixtures.count(name) == 1, f"mixture {name!r} is listed twice in --mixtures; list each once")
   for name in ("num_seeds", "num_steps", "batch_size", "d_steps", "packing", "latent_dim", "maxout",
                "eval_samples", "log_every", "plot_every"):
-    _check(c[name] >= 1, f"{name} must be an integer >= 1, got {c[name]!r}")
-  _check(c.plot_every % c.log_every == 0,
-         f"plot_every={c.plot_every} must be a multiple of log_every={c.log_every} (scatter plots are drawn at log "
-         f"steps); e.g. --plot_every={c.log_every * max(1, round(c.plot_every / c.log_every))}")
-  _check(c.checkpoint_every >= 0, f"checkpoint_every must be >= 0 (0: only at the end), got {c.checkpoint_every!r}")
-  _check(c.seed >= 0, f"seed must be >= 0 (the seeds are seed, ..., seed + num_seeds - 1), got {c.seed!r}")
-  _check(c.batch_size % c.packing == 0,
-         f"batch_size={c.batch_size} must be a multiple of packing={c.packing} (D judges packing samples at "
-         f"once); e.g. --batch_size={c.packing * max(1, round(c.batch_size / c.packing))}")
+    check(c[name] >= 1, f"{name} must be an integer >= 1, got {c[name]!r}")
+  check(c.plot_every % c.log_every == 0,
+        f"plot_every={c.plot_every} must be a multiple of log_every={c.log_every} (scatter plots are drawn at log "
+        f"steps); e.g. --plot_every={c.log_every * max(1, round(c.plot_every / c.log_every))}")
+  check(c.checkpoint_every >= 0, f"checkpoint_every must be >= 0 (0: only at the end), got {c.checkpoint_every!r}")
+  check(c.seed >= 0, f"seed must be >= 0 (the seeds are seed, ..., seed + num_seeds - 1), got {c.seed!r}")
+  check(c.batch_size % c.packing == 0,
+        f"batch_size={c.batch_size} must be a multiple of packing={c.packing} (D judges packing samples at "
+        f"once); e.g. --batch_size={c.packing * max(1, round(c.batch_size / c.packing))}")
   for name in ("g_hidden", "d_hidden"):
-    _check(all(w >= 1 for w in c[name]), f"{name} must be layer widths >= 1, e.g. --{name}=128,128, got {c[name]!r}")
-  _check(c.lr > 0, f"lr must be > 0, got {c.lr!r}")
-  _check(c.d_lr_ratio > 0, f"d_lr_ratio must be > 0 (D's learning rate is d_lr_ratio * lr), got {c.d_lr_ratio!r}")
-  _check(c.lr_schedule in LR_SCHEDULES,
-         f"unknown lr_schedule {c.lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
-  _check(0 <= c.lr_final_fraction <= 1, f"lr_final_fraction must be in [0, 1], got {c.lr_final_fraction!r}")
-  for name in ("beta1", "beta2"):
-    _check(0 <= c[name] < 1, f"{name} must be in [0, 1), got {c[name]!r}")
-  _check(0 <= c.ema_decay < 1, f"ema_decay must be in [0, 1) (0: no EMA), got {c.ema_decay!r}")
-  _check(c.init_std >= 0, f"init_std must be >= 0 (0: flax's default init), got {c.init_std!r}")
-  try:
-    sampling.check_latent_dist(c.latent_dist)
-  except ValueError as e:
-    raise experiment.ExperimentError(f"latent_dist: {e}") from None
-  experiment.build_loss(c)  # unknown loss or regularizer names, top-k settings out of range
+    check(all(w >= 1 for w in c[name]), f"{name} must be layer widths >= 1, e.g. --{name}=128,128, got {c[name]!r}")
+  check(c.lr > 0, f"lr must be > 0, got {c.lr!r}")
+  check(c.d_lr_ratio > 0, f"d_lr_ratio must be > 0 (D's learning rate is d_lr_ratio * lr), got {c.d_lr_ratio!r}")
+  check(c.lr_schedule in LR_SCHEDULES,
+        f"unknown lr_schedule {c.lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
+  check(0 <= c.lr_final_fraction <= 1, f"lr_final_fraction must be in [0, 1], got {c.lr_final_fraction!r}")
+  check(c.init_std >= 0, f"init_std must be >= 0 (0: flax's default init), got {c.init_std!r}")
+  experiment.check_shared_fields(c)  # betas, ema_decay, latent_dist, loss names and top-k settings
 
 
 def check_resumable(c: ml_collections.ConfigDict, workdir: str) -> None:

@@ -169,7 +169,8 @@ def apply_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
-def _check(ok: bool, message: str) -> None:
+def check(ok: bool, message: str) -> None:
+  """Raises ExperimentError(message) unless `ok` (a config or input check before any compute)."""
   if not ok:
     raise ExperimentError(message)
 
@@ -212,40 +213,47 @@ def check_overrides(config: ml_collections.ConfigDict, defaults: ml_collections.
 def check_config(c: ml_collections.ConfigDict) -> None:
   """Value checks that need no data; names are checked against the registries."""
   nets = registry.list_networks()
-  _check(c.net in nets, f"unknown net {c.net!r} (config field `net`); known: {', '.join(nets)}")
-  _check(c.optimizer in OPTIMIZERS, f"unknown optimizer {c.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
-  _check(c.init in INITS, f"unknown init {c.init!r}; known: {', '.join(INITS)}")
-  _check(c.lr_schedule in LR_SCHEDULES,
-         f"unknown lr_schedule {c.lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
+  check(c.net in nets, f"unknown net {c.net!r} (config field `net`); known: {', '.join(nets)}")
+  check(c.optimizer in OPTIMIZERS, f"unknown optimizer {c.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
+  check(c.init in INITS, f"unknown init {c.init!r}; known: {', '.join(INITS)}")
+  check(c.lr_schedule in LR_SCHEDULES,
+        f"unknown lr_schedule {c.lr_schedule!r}; known: {', '.join(LR_SCHEDULES)}")
   for name in ("num_steps", "batch_size", "d_steps", "latent_dim", "log_every", "reg_every",
                "num_samples", "g_batch_multiplier"):
-    _check(c[name] >= 1, f"{name} must be >= 1, got {c[name]}")
+    check(c[name] >= 1, f"{name} must be >= 1, got {c[name]}")
   for name in ("g_lr", "d_lr", "init_std"):
-    _check(c[name] > 0, f"{name} must be > 0, got {c[name]}")
+    check(c[name] > 0, f"{name} must be > 0, got {c[name]}")
   for name in ("limit", "resolution", "channels", "num_classes", "weight_clip", "g_width",
                "d_width", "sample_every", "checkpoint_every", "fid_every", "standing_stats"):
-    _check(c[name] >= 0, f"{name} must be >= 0, got {c[name]}")
-  _check(0 <= c.stop_at <= c.num_steps, f"stop_at must be in [0, num_steps={c.num_steps}] (0: train all "
+    check(c[name] >= 0, f"{name} must be >= 0, got {c[name]}")
+  check(0 <= c.stop_at <= c.num_steps, f"stop_at must be in [0, num_steps={c.num_steps}] (0: train all "
                                           f"num_steps), got {c.stop_at}")
-  _check(c.train_seconds >= 0, f"train_seconds must be >= 0 (0: no time box), got {c.train_seconds}")
-  _check(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
-  for name in ("beta1", "beta2", "rmsprop_decay"):
-    _check(0.0 <= c[name] < 1.0, f"{name} must be in [0, 1), got {c[name]}")
-  _check(c.d_norm in ("",) + NORMS, f"d_norm must be one of {', '.join(NORMS)} (or empty: the net's default), got "
+  check(c.train_seconds >= 0, f"train_seconds must be >= 0 (0: no time box), got {c.train_seconds}")
+  check(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
+  check(0.0 <= c.rmsprop_decay < 1.0, f"rmsprop_decay must be in [0, 1), got {c.rmsprop_decay}")
+  check(c.d_norm in ("",) + NORMS, f"d_norm must be one of {', '.join(NORMS)} (or empty: the net's default), got "
                                      f"{c.d_norm!r}")
-  _check(c.channels in (0, 1, 3), f"channels must be 0 (keep), 1 or 3, got {c.channels}")
-  _check(0.0 <= c.ema_decay < 1.0, f"ema_decay must be in [0, 1), got {c.ema_decay}")
-  _check(c.ema_rampup >= 0, f"ema_rampup must be >= 0 (0: no ramp-up), got {c.ema_rampup}")
-  _check(c.ema_rampup == 0 or c.ema_decay > 0,
-         f"ema_rampup={c.ema_rampup} ramps up G's weight average, which is off: set --ema_decay in (0, 1)")
-  _check(c.num_classes == 0 or c.conditional,
-         f"num_classes={c.num_classes} is set but conditional=False; set --conditional=true")
-  _check(c.fid_every == 0 or bool(c.fid_stats),
-         f"fid_every={c.fid_every} needs reference statistics: set --fid_stats=FILE.npz "
-         "(python -m jaxgan.fid stats SOURCE --out FILE.npz)")
-  _check(c.keep >= 1, f"keep must be >= 1, got {c.keep}")
-  _check(c.compute_dtype in COMPUTE_DTYPES,
-         f"compute_dtype must be one of {', '.join(COMPUTE_DTYPES)}, got {c.compute_dtype!r}")
+  check(c.channels in (0, 1, 3), f"channels must be 0 (keep), 1 or 3, got {c.channels}")
+  check(c.ema_rampup >= 0, f"ema_rampup must be >= 0 (0: no ramp-up), got {c.ema_rampup}")
+  check(c.ema_rampup == 0 or c.ema_decay > 0,
+        f"ema_rampup={c.ema_rampup} ramps up G's weight average, which is off: set --ema_decay in (0, 1)")
+  check(c.num_classes == 0 or c.conditional,
+        f"num_classes={c.num_classes} is set but conditional=False; set --conditional=true")
+  check(c.fid_every == 0 or bool(c.fid_stats),
+        f"fid_every={c.fid_every} needs reference statistics: set --fid_stats=FILE.npz "
+        "(python -m jaxgan.fid stats SOURCE --out FILE.npz)")
+  check(c.keep >= 1, f"keep must be >= 1, got {c.keep}")
+  check(c.compute_dtype in COMPUTE_DTYPES,
+        f"compute_dtype must be one of {', '.join(COMPUTE_DTYPES)}, got {c.compute_dtype!r}")
+  check_shared_fields(c)
+
+
+def check_shared_fields(c: ml_collections.ConfigDict) -> None:
+  """Checks of the fields every experiment's config has, the image experiments' and toy2d's alike: Adam's betas,
+  the EMA decay, the latent distribution, and the loss and regularizer names (`build_loss`)."""
+  for name in ("beta1", "beta2"):
+    check(0.0 <= c[name] < 1.0, f"{name} must be in [0, 1), got {c[name]}")
+  check(0.0 <= c.ema_decay < 1.0, f"ema_decay must be in [0, 1) (0: no EMA), got {c.ema_decay}")
   try:
     sampling.check_latent_dist(c.latent_dist)
   except ValueError as e:
@@ -330,20 +338,20 @@ def check_labels(c: ml_collections.ConfigDict, data: ImageDataset) -> int:
   """The number of classes of a conditional model (0 when unconditional), checked against the labels."""
   if not c.conditional:
     return 0
-  _check(data.labels is not None,
-         f"conditional=True but dataset {c.dataset!r} ({data.source}) has no labels; use a labelled "
-         "dataset or set --conditional=false")
+  check(data.labels is not None,
+        f"conditional=True but dataset {c.dataset!r} ({data.source}) has no labels; use a labelled "
+        "dataset or set --conditional=false")
   lo, hi = int(data.labels.min()), int(data.labels.max())
-  _check(lo >= 0, f"dataset {c.dataset!r} has negative labels (min {lo})")
+  check(lo >= 0, f"dataset {c.dataset!r} has negative labels (min {lo})")
   found = data.num_classes or hi + 1
   if c.num_classes == 0:
     return found
-  _check(hi < c.num_classes,
-         f"num_classes={c.num_classes} but dataset {c.dataset!r} has labels up to {hi} ({found} "
-         f"classes); set --num_classes={found} (or 0 to take it from the data)")
-  _check(data.class_names is None or len(data.class_names) == c.num_classes,
-         f"num_classes={c.num_classes} but dataset {c.dataset!r} has {len(data.class_names or ())} "
-         f"classes ({', '.join(data.class_names or ())}); set --num_classes={found} (or 0)")
+  check(hi < c.num_classes,
+        f"num_classes={c.num_classes} but dataset {c.dataset!r} has labels up to {hi} ({found} "
+        f"classes); set --num_classes={found} (or 0 to take it from the data)")
+  check(data.class_names is None or len(data.class_names) == c.num_classes,
+        f"num_classes={c.num_classes} but dataset {c.dataset!r} has {len(data.class_names or ())} "
+        f"classes ({', '.join(data.class_names or ())}); set --num_classes={found} (or 0)")
   return c.num_classes
 
 
@@ -489,7 +497,7 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
     dp = parallel.DataParallel.create(c.parallel, d_steps=c.d_steps)
   except ValueError as e:
     raise ExperimentError(f"--parallel={c.parallel}: {e}") from None
-  _check(c.batch_size % dp.num_devices == 0, f"batch_size={c.batch_size} is not divisible by the {dp.num_devices} "
+  check(c.batch_size % dp.num_devices == 0, f"batch_size={c.batch_size} is not divisible by the {dp.num_devices} "
                           f"devices of --parallel={dp.mode}; use a multiple of {dp.num_devices}")
   step_fn = dp.compile(generator, discriminator, loss, g_tx, d_tx, step_cfg,
                        compiler_options=options)
@@ -526,8 +534,8 @@ def standing_inputs(c: ml_collections.ConfigDict, num_classes: int,
 
 
 def _check_standing(c: ml_collections.ConfigDict, variables: dict[str, Any]) -> None:
-  _check(bool(variables.get("batch_stats")), f"standing_stats={c.standing_stats}: G ({c.net}) has no batch norm, "
-         "so it has no statistics to replace; set standing_stats=0")
+  check(bool(variables.get("batch_stats")), f"standing_stats={c.standing_stats}: G ({c.net}) has no batch norm, "
+        "so it has no statistics to replace; set standing_stats=0")
 
 
 def sampled_variables(c: ml_collections.ConfigDict, model: Compiled, state: GANState,
@@ -613,12 +621,12 @@ def _prepare(config: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDi
   data = load_data(c)
   num_classes = check_labels(c, data)
   h, w = data.resolution
-  _check(h == w, f"dataset {c.dataset!r} has {h}x{w} images; the nets need square ones: set "
-                 "--resolution=<side>")
+  check(h == w, f"dataset {c.dataset!r} has {h}x{w} images; the nets need square ones: set "
+                "--resolution=<side>")
   per_step = c.d_steps * c.batch_size
-  _check(per_step <= len(data),
-         f"a step reads d_steps * batch_size = {per_step} images but dataset {c.dataset!r} has "
-         f"{len(data)} (limit={c.limit}); lower batch_size or raise limit")
+  check(per_step <= len(data),
+        f"a step reads d_steps * batch_size = {per_step} images but dataset {c.dataset!r} has "
+        f"{len(data)} (limit={c.limit}); lower batch_size or raise limit")
   return c, data, num_classes
 
 
@@ -688,9 +696,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
     NonFiniteError: a loss became NaN/inf (the message names the step and the loss).
   """
   c, data, num_classes = _prepare(config)
-  _check(c.train_seconds == 0 or jax.process_count() == 1,
-         f"train_seconds={c.train_seconds} needs a single process (each would stop at its own step); give a "
-         "multi-host run stop_at or num_steps instead")
+  check(c.train_seconds == 0 or jax.process_count() == 1,
+        f"train_seconds={c.train_seconds} needs a single process (each would stop at its own step); give a "
+        "multi-host run stop_at or num_steps instead")
   h, _ = data.resolution
   per_step = c.d_steps * c.batch_size
   config_dict = plain_config(c)
@@ -876,18 +884,18 @@ def run_together(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequenc
     NonFiniteError: a loss of some seed became NaN/inf; nothing is written (train the seeds one by one with `run`
       to learn which).
   """
-  _check(len(configs) > 0 and len(configs) == len(workdirs),
-         f"run_together needs one workdir per config, got {len(configs)} configs and {len(workdirs)} workdirs")
-  _check(jax.process_count() == 1, "run_together trains on one device of one process; use run() per seed on "
-                                   "several hosts")
+  check(len(configs) > 0 and len(configs) == len(workdirs),
+        f"run_together needs one workdir per config, got {len(configs)} configs and {len(workdirs)} workdirs")
+  check(jax.process_count() == 1, "run_together trains on one device of one process; use run() per seed on "
+                                  "several hosts")
   seeds = [int(cfg.seed) for cfg in configs]
-  _check(len(set(seeds)) == len(seeds), f"run_together needs distinct seeds, got {seeds}")
+  check(len(set(seeds)) == len(seeds), f"run_together needs distinct seeds, got {seeds}")
   first = {k: v for k, v in configs[0].to_dict().items() if k != "seed"}
   for cfg in configs[1:]:
     other = {k: v for k, v in cfg.to_dict().items() if k != "seed"}
     diff = sorted(k for k in first.keys() | other.keys() if first.get(k) != other.get(k))
-    _check(not diff, f"run_together trains seeds of one configuration; seed {cfg.seed} also differs in "
-                     f"{', '.join(diff)}")
+    check(not diff, f"run_together trains seeds of one configuration; seed {cfg.seed} also differs in "
+                    f"{', '.join(diff)}")
   c, data, num_classes = _prepare(configs[0])
   cs = []
   for seed in seeds:
@@ -896,7 +904,7 @@ def run_together(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequenc
     cs.append(ci)
   for workdir in workdirs:
     if workdir:
-      _check(not has_checkpoint(workdir), f"{workdir} already holds a run's checkpoint; run() resumes it (or "
+      check(not has_checkpoint(workdir), f"{workdir} already holds a run's checkpoint; run() resumes it (or "
                                            "start over with --no-resume)")
   for workdir in workdirs:  # only once every workdir is accepted
     if workdir:
