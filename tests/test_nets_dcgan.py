@@ -130,6 +130,16 @@ def _lrelu(x, slope):
   return jnp.where(x >= 0, x, slope * x)
 
 
+def _g_trunk(gv, z, channels, blocks):
+  """The generator trunk of Radford et al. that Miyato et al.'s Table 3 keeps: Dense (no bias) -> 4x4xchannels ->
+  BN -> ReLU -> `blocks` x [deconv 4x4/2 -> BN -> ReLU]."""
+  gp = gv["params"]
+  h = jnp.maximum(_bn((z @ gp["Dense_0"]["kernel"]).reshape(N, 4, 4, channels), gv, "BatchNorm_0"), 0.0)
+  for i in range(blocks):
+    h = jnp.maximum(_bn(_deconv(h, gp[f"ConvTranspose_{i}"]), gv, f"BatchNorm_{i + 1}"), 0.0)
+  return h
+
+
 def _check_against(g, d, generator, discriminator, z, x):
   """G(z) and D(x) in eval mode against the written-out forward passes, all in one compile."""
   gv = randomize_norms(fake_init(g, z))
@@ -154,12 +164,7 @@ def test_dcgan_forward_matches_the_paper():
   d = dcgan.DCGANDiscriminator(resolution=32, channels=3, width=4)
 
   def generator(gv, z):
-    gp = gv["params"]
-    h = (z @ gp["Dense_0"]["kernel"]).reshape(N, 4, 4, 16)
-    h = jnp.maximum(_bn(h, gv, "BatchNorm_0"), 0.0)
-    for i in range(2):
-      h = jnp.maximum(_bn(_deconv(h, gp[f"ConvTranspose_{i}"]), gv, f"BatchNorm_{i + 1}"), 0.0)
-    return jnp.tanh(_deconv(h, gp["ConvTranspose_2"]))
+    return jnp.tanh(_deconv(_g_trunk(gv, z, 16, 2), gv["params"]["ConvTranspose_2"]))
 
   def discriminator(dv, x):
     dp = dv["params"]
@@ -183,12 +188,7 @@ def test_sndcgan_forward_matches_table_3():
   plan = [(3, 1), (4, 2), (3, 1), (4, 2), (3, 1), (4, 2), (3, 1)]  # (kernel, stride)
 
   def generator(gv, z):
-    gp = gv["params"]
-    h = (z @ gp["Dense_0"]["kernel"]).reshape(N, 4, 4, 32)
-    h = jnp.maximum(_bn(h, gv, "BatchNorm_0"), 0.0)
-    for i in range(3):
-      h = jnp.maximum(_bn(_deconv(h, gp[f"ConvTranspose_{i}"]), gv, f"BatchNorm_{i + 1}"), 0.0)
-    return jnp.tanh(_conv(h, gp["Conv_0"], 1))
+    return jnp.tanh(_conv(_g_trunk(gv, z, 32, 3), gv["params"]["Conv_0"], 1))
 
   def discriminator(dv, x):
     dp, h = dv["params"], x
