@@ -395,7 +395,8 @@ def main(argv: list[str] | None = None) -> dict:
   result = {"device": f"{device.device_kind} ({jax.default_backend()})", "jax": jax.__version__,
             "torch": torch_version, "python": platform.python_version(), "input_size": size,
             "weights": args.weights or "random",
-            "weights_sha256": weights.sha256_file(args.weights) if args.weights else None, "smoke": args.smoke, "throughput": None, "drift": None,
+            "weights_sha256": weights.sha256_file(args.weights) if args.weights else None, "smoke": args.smoke,
+            "throughput": None, "drift": None,
             "parity": None, "full_fid": None, "real_fid": None, "notes": notes}
 
   def save(**parts):
