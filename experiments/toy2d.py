@@ -116,10 +116,16 @@ def get_config() -> ml_collections.ConfigDict:
 
 
 def _apply_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The config shrunk to a run of seconds, as `experiment.apply_smoke`: values are only ever made smaller, so
+  what the command line set below the smoke sizes stays (the batch stays a multiple of `packing`)."""
   c = ml_collections.ConfigDict(c.to_dict())
-  c.num_steps, c.batch_size, c.num_seeds = 6, 16, 2
-  c.g_hidden, c.d_hidden = (16, 16), (16,)
-  c.log_every, c.plot_every, c.checkpoint_every, c.eval_samples = 2, 2, 3, 200
+  c.num_steps, c.num_seeds = min(c.num_steps, 6), min(c.num_seeds, 2)
+  c.batch_size = min(c.batch_size, max(c.packing, 16 // c.packing * c.packing))
+  c.g_hidden, c.d_hidden = (tuple(min(w, 16) for w in c.g_hidden[:2]), tuple(min(w, 16) for w in c.d_hidden[:1]))
+  c.log_every = min(c.log_every, 2)
+  c.plot_every = min(c.plot_every, c.log_every)
+  c.checkpoint_every = min(c.checkpoint_every, 3)
+  c.eval_samples = min(c.eval_samples, 200)
   return c
 
 

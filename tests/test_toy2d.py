@@ -28,6 +28,24 @@ def test_smoke_run_writes_workdir(tmp_path):
   assert "ring" in toy2d.format_table(summary)
 
 
+def test_smoke_only_makes_values_smaller():
+  """--smoke=true caps the sizes; what the command line set below the caps stays (it was overwritten)."""
+  cfg = toy2d.get_config()
+  smoke = toy2d._apply_smoke(cfg)  # pylint: disable=protected-access
+  assert (smoke.num_steps, smoke.num_seeds, smoke.batch_size, smoke.eval_samples) == (6, 2, 16, 200)
+  assert (smoke.g_hidden, smoke.d_hidden, smoke.log_every, smoke.plot_every) == ((16, 16), (16,), 2, 2)
+  cfg.num_steps, cfg.num_seeds, cfg.batch_size, cfg.eval_samples = 4, 1, 8, 50
+  cfg.g_hidden, cfg.d_hidden, cfg.log_every, cfg.checkpoint_every = (8,), (4, 4), 1, 0
+  smoke = toy2d._apply_smoke(cfg)  # pylint: disable=protected-access
+  assert (smoke.num_steps, smoke.num_seeds, smoke.batch_size, smoke.eval_samples) == (4, 1, 8, 50)
+  assert (smoke.g_hidden, smoke.d_hidden, smoke.log_every, smoke.plot_every) == ((8,), (4,), 1, 1)
+  assert smoke.checkpoint_every == 0
+  cfg = toy2d.get_config()
+  cfg.packing = 5
+  assert toy2d._apply_smoke(cfg).batch_size == 15  # pylint: disable=protected-access
+  toy2d.check_config(toy2d._apply_smoke(cfg))  # pylint: disable=protected-access
+
+
 def test_unknown_mixture_fails_before_compute(tmp_path):
   cfg = toy2d.get_config()
   cfg.mixtures = ("ring", "spiral")
