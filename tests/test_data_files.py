@@ -336,6 +336,30 @@ def test_corrupt_cifar10_tarball_says_to_re_download(tmp_path, damage, raw_error
   assert "\n" not in str(info.value)  # one `error:` line in the CLI
 
 
+def test_cifar10_tarball_with_a_flipped_pixel_fails_its_crc(tmp_path):
+  """A bit flip inside a member's pixel data decompresses cleanly (stored deflate blocks here), and tar has no
+  checksum of member data: only the gzip CRC notices, which tarfile never checks when it seeks past the end."""
+  import tarfile
+  folder = tmp_path / "cifar-10-batches-py"
+  written = _write_cifar_python(folder)
+  tarball = tmp_path / "cifar-10-python.tar.gz"
+  with tarfile.open(tarball, "w:gz", compresslevel=0) as archive:
+    archive.add(folder, arcname="cifar-10-batches-py")
+  raw = bytearray(tarball.read_bytes())
+  # Past the member's tar header, an ASCII byte of the pickled pixels (numpy's protocol-2 pickle stores them as a
+  # latin-1 string): flipping its lowest bit leaves a valid pickle with one pixel value changed.
+  at = bytes(raw).index(b"cifar-10-batches-py/data_batch_1") + 512 + 2000
+  at += next(i for i, b in enumerate(raw[at:]) if 0x20 <= b < 0x7f)
+  raw[at] ^= 0x01
+  tarball.write_bytes(bytes(raw))
+  with tarfile.open(tarball) as archive:  # tarfile alone reads the damaged member without a word
+    damaged = files._unpickle(archive.extractfile("cifar-10-batches-py/data_batch_1").read(), "data_batch_1")
+  assert np.count_nonzero(np.asarray(damaged["data"]) != written["data_batch_1"][0]) == 1
+  with pytest.raises(ValueError, match=r"is not a readable cifar-10-python\.tar\.gz \(corrupt or incomplete: "
+                     r"BadGzipFile: CRC check failed\); re-download it"):
+    files.load_source(tarball)
+
+
 def test_cifar10_python_refuses_unsafe_pickles(tmp_path):
   import os
   import pickle

@@ -448,7 +448,10 @@ def load_cifar10_python(path: PathLike, *, split: str = "train") -> ImageDataset
         raw[name] = (path / name).read_bytes()
   elif path.is_file():
     try:  # a bit flip or a truncated download fails anywhere in here, as whichever layer notices it first
-      with tarfile.open(path) as archive:
+      data = path.read_bytes()
+      if data[:2] == b"\x1f\x8b":  # the whole stream at once, so gzip checks its CRC (tarfile, seeking, does not)
+        data = gzip.decompress(data)
+      with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         for member in archive.getmembers():
           base = member.name.rsplit("/", 1)[-1]
           if member.isfile() and base in wanted:
