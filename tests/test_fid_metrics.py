@@ -363,6 +363,22 @@ def test_kid_against_formula():
     kid.kernel_inception_distance(x, y[:, :4])
 
 
+def test_kid_of_close_inception_like_sets_matches_float64():
+  """KID is a difference of sums of m^2 kernel values of ~1 that cancel to a few parts in 10^4: the float32 device
+  sums must not carry float32's rounding into it (summed in float32 it was 2e-3 off here)."""
+  rng = np.random.default_rng(0)
+  d, m = 512, 500
+  base = np.abs(rng.standard_normal(d)) * 0.5
+  x = np.maximum(rng.standard_normal((m, d)) * 0.4 + base, 0).astype(np.float32)  # ReLU-like, as pool3 features
+  y = np.maximum(rng.standard_normal((m, d)) * 0.4 + base * 1.01, 0).astype(np.float32)
+  k = lambda a, b: (a.astype(np.float64) @ b.astype(np.float64).T / d + 1) ** 3
+  kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+  want = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.sum() / m**2
+  assert 1e-4 < want < 1e-3  # close sets: the cancellation is the point
+  mean, _ = kid.kernel_inception_distance(x, y, num_subsets=1, subset_size=m)  # m = N: the subset is the whole set
+  assert mean == pytest.approx(want, rel=1e-4)
+
+
 def test_precision_recall_on_known_configuration():
   # real: 10 points on a line, spacing 1 (3rd-neighbour radius >= 2); fake: a tight cluster inside the real support
   # (radii 0.4-0.6) around 4.2..5.0, and a far cluster. Precision: the 5 near fakes of 10 are inside real balls.

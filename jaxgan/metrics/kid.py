@@ -6,7 +6,10 @@ The unbiased estimator of MMD^2 with the cubic polynomial kernel k(x, y) = (x . 
 
   MMD^2_u = [sum_{i != j} k(x_i, x_j) + sum_{i != j} k(y_i, y_j)] / (m (m - 1)) - 2 sum_{i, j} k(x_i, y_j) / m^2
 
-Kernels are computed on device in float32 at "highest" precision, the sums in float32 per subset; when there are
+Kernels are computed on device in float32 at "highest" precision and summed per row there, each less one constant
+(MMD^2_u does not change: see `_kernel_row_sums`); the totals over rows are taken in float64 on the host. MMD^2 is a
+difference of sums of ~m^2 terms, a few parts in 10^4 of them: summed in float32, as StyleGAN2-ADA's numpy code
+does, it came out 1.8e-4 off (relative) on Inception-like features with m = 1000, this way 5e-6. When there are
 fewer samples than `subset_size`, m = min(N_real, N_fake) (as StyleGAN2-ADA does). Reported values are often
 multiplied by 1000 in papers; this function returns the raw MMD^2.
 """
@@ -19,22 +22,29 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def _mmd2_unbiased(x: jax.Array, y: jax.Array) -> jax.Array:
-  m, d = x.shape
+def _kernel_row_sums(x: jax.Array, y: jax.Array) -> jax.Array:
+  """(3, m): the row sums of k(x, x) and k(y, y) without their diagonals, and of k(x, y), each term less the mean
+  of k(x, y), in float32; the caller adds the rows up in float64."""
+  d = x.shape[1]
   hp = jax.lax.Precision.HIGHEST
   k = lambda a, b: (jnp.matmul(a, b.T, precision=hp) / d + 1.0) ** 3
   kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
-  off = lambda kk: jnp.sum(kk) - jnp.sum(jnp.diagonal(kk))
-  return (off(kxx) + off(kyy)) / (m * (m - 1)) - 2.0 * jnp.sum(kxy) / (m * m)
+  # MMD^2_u does not change when one constant is taken from every kernel value (it adds c + c - 2c = 0), so the
+  # sums are of k - mean(k(x, y)): small values of both signs instead of m^2 large ones that nearly cancel.
+  c = jnp.mean(kxy)
+  kxx, kyy, kxy = kxx - c, kyy - c, kxy - c
+  off = lambda kk: jnp.sum(kk, axis=1) - jnp.diagonal(kk)
+  return jnp.stack([off(kxx), off(kyy), jnp.sum(kxy, axis=1)])
 
 
 @functools.partial(jax.jit, static_argnames=("num_subsets", "subset_size"))
 def _kid_subsets(real: jax.Array, fake: jax.Array, key: jax.Array, num_subsets: int, subset_size: int) -> jax.Array:
+  """(num_subsets, 3, subset_size) kernel row sums, one subset of each side drawn without replacement per key."""
   def one(k):
     kr, kf = jax.random.split(k)
     ir = jax.random.permutation(kr, real.shape[0])[:subset_size]
     jf = jax.random.permutation(kf, fake.shape[0])[:subset_size]
-    return _mmd2_unbiased(real[ir], fake[jf])
+    return _kernel_row_sums(real[ir], fake[jf])
   return jax.lax.map(one, jax.random.split(key, num_subsets))
 
 
@@ -67,5 +77,6 @@ def kernel_inception_distance(real_features: np.ndarray, fake_features: np.ndarr
     raise ValueError(f"kernel_inception_distance: need at least 2 samples on each side, got {real.shape[0]} and "
                      f"{fake.shape[0]}")
   key = jax.random.key(0) if key is None else key
-  values = np.asarray(_kid_subsets(jnp.asarray(real), jnp.asarray(fake), key, num_subsets, m), np.float64)
+  sums = np.asarray(_kid_subsets(jnp.asarray(real), jnp.asarray(fake), key, num_subsets, m), np.float64).sum(-1)
+  values = (sums[:, 0] + sums[:, 1]) / (m * (m - 1)) - 2.0 * sums[:, 2] / (m * m)  # MMD^2_u of each subset
   return float(values.mean()), float(values.std())
