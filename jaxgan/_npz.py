@@ -18,18 +18,30 @@ def not_npz(path: str | os.PathLike, what: str, remedy: str, detail: str = "") -
 
 
 def open_npz(path: str | os.PathLike, what: str, remedy: str) -> np.lib.npyio.NpzFile:
-  """`np.load(path, allow_pickle=False)` of an archive of named arrays.
+  """`np.load(path, allow_pickle=False)` of an archive of named arrays; closing it closes the file.
 
   Raises:
-    ValueError: `not_npz(path, what, remedy)` for a corrupt file, a pickle, or a single `.npy` array.
+    ValueError: `not_npz(path, what, remedy)` for a corrupt file, a pickle, or a single `.npy` array. The file is
+      closed again (`np.load` leaves it open when the archive cannot be read).
   """
   try:
-    data = np.load(path, allow_pickle=False)
-  except ERRORS:
+    f = open(path, "rb")  # pylint: disable=consider-using-with  (the NpzFile owns it)
+  except OSError:
     raise not_npz(path, what, remedy) from None
-  if not isinstance(data, np.lib.npyio.NpzFile):  # a single .npy array saved under an .npz name
-    raise not_npz(path, what, remedy, "a single .npy array, not an archive of named arrays")
-  return data
+  detail = ""
+  try:
+    if f.read(6) == b"\x93NUMPY":  # a single .npy array saved under an .npz name
+      detail = "a single .npy array, not an archive of named arrays"
+    else:
+      f.seek(0)
+      return np.lib.npyio.NpzFile(f, own_fid=True, allow_pickle=False)
+  except ERRORS:
+    pass
+  except BaseException:
+    f.close()
+    raise
+  f.close()
+  raise not_npz(path, what, remedy, detail)
 
 
 def read_array(data: np.lib.npyio.NpzFile, key: str, path: str | os.PathLike, what: str, remedy: str) -> np.ndarray:

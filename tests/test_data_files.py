@@ -1,7 +1,9 @@
 """Tests of jaxgan.data.files and arrays on tiny files written into tmp_path."""
 
+import gc
 import gzip
 import pathlib
+import warnings
 import zipfile
 import zlib
 
@@ -534,6 +536,14 @@ def test_corrupt_npz_says_so_instead_of_talking_about_pickles(tmp_path, content)
   assert "pickle" not in str(info.value)
   with pytest.raises(ValueError, match=match):
     files.load_npz(bad)
+  # ... and the file is closed again (np.load leaves it open when the archive cannot be read).
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    with pytest.raises(ValueError, match=match):
+      files.open_npz(bad)
+    del info
+    gc.collect()
+  assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 def test_npy_array_under_an_npz_name_is_refused(tmp_path):

@@ -495,7 +495,7 @@ def load_inception_params(path: str | os.PathLike | None = None, *, sha256: str 
   cached = cache_dir() / f"fid_inception_{digest[:16]}.npz"
   if use_cache and cached.is_file():
     try:
-      with np.load(cached, allow_pickle=False) as z:
+      with _npz.open_npz(cached, "weights cache", "") as z:
         if int(z.get("__version__", -1)) == _CACHE_VERSION:
           return unflatten_params({k: z[k] for k in z.files if k != "__version__"})
     except _npz.ERRORS:
