@@ -1,10 +1,10 @@
 """Command-line overrides of experiment configs."""
 
-import json
 
 import ml_collections
 import pytest
 
+from _run_files import read_json
 from jaxgan.config import ConfigError, parse_args, save_config
 
 
@@ -52,4 +52,4 @@ def test_override_errors():
 
 def test_save_config(tmp_path):
   plain = save_config(_base(), str(tmp_path))
-  assert json.load(open(tmp_path / "config.json"))["steps"] == 10 == plain["steps"]
+  assert read_json(tmp_path / "config.json")["steps"] == 10 == plain["steps"]

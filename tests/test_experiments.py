@@ -13,6 +13,7 @@ import optax
 import pytest
 from PIL import Image
 
+from _run_files import read_json, read_jsonl, read_pixels
 from experiments import dcgan, lsgan, wgan, wgan_gp
 from jaxgan import config as config_lib
 from jaxgan.data import Pipeline
@@ -87,11 +88,11 @@ def test_dcgan_smoke_writes_every_artefact(dcgan_run):
   workdir, state, summary = dcgan_run
   assert sorted(os.listdir(workdir)) == ["checkpoints", "config.json", "fid.jsonl", "losses.png",
                                          "metrics.jsonl", "samples", "summary.json"]
-  config = json.load(open(workdir / "config.json"))
+  config = read_json(workdir / "config.json")
   assert config["net"] == "dcgan_tiny" and config["num_steps"] == 4 and config["g_lr"] == 2e-4
-  records = [json.loads(l) for l in open(workdir / "metrics.jsonl")]
+  records = read_jsonl(workdir / "metrics.jsonl")
   assert [r["step"] for r in records] == [2, 4]
-  assert json.load(open(workdir / "summary.json")) == json.loads(json.dumps(summary))
+  assert read_json(workdir / "summary.json") == json.loads(json.dumps(summary))
   assert summary["steps"] == int(state.step) == 4
   assert summary["final"]["d_loss"] == records[-1]["d_loss"]
   assert np.isfinite(summary["final"]["g_loss"]) and summary["images_per_sec"] > 0
@@ -102,10 +103,10 @@ def test_dcgan_smoke_writes_every_artefact(dcgan_run):
     assert summary[key] != pytest.approx(np.mean([r[key] for r in records]), rel=1e-6)
   assert summary["paper"]["lr"] == 2e-4
   assert sorted(os.listdir(workdir / "samples")) == ["step_000002.png", "step_000004.png"]
-  grid = np.asarray(Image.open(workdir / "samples" / "step_000004.png"))
+  grid = read_pixels(workdir / "samples" / "step_000004.png")
   assert grid.shape == (4 * 29 + 1, 4 * 29 + 1)  # 16 samples of 28x28, 1 px padding
   assert Checkpointer(workdir / "checkpoints").all_steps() == [2, 4]
-  fid = [json.loads(l) for l in open(workdir / "fid.jsonl")]
+  fid = read_jsonl(workdir / "fid.jsonl")
   assert [f["step"] for f in fid] == [2, 4] and summary["fid"] == fid[-1]["fid"]
   # The DCGAN init: kernels ~ N(0, 0.02) (4 steps of Adam at 2e-4 move them little).
   kernel = np.asarray(state.g_params["Dense_0"]["kernel"])
@@ -131,7 +132,7 @@ def test_kill_and_resume_equals_uninterrupted(dcgan_run, data_dir, tmp_path, mon
   state, summary = dcgan.main(_config(dcgan, data_dir), str(tmp_path), True)  # the same command
   _assert_trees_equal(full_state, jax.device_get(state))
   # Step 3 was logged before the kill, after the checkpoint: it is dropped, not duplicated.
-  assert [json.loads(l)["step"] for l in open(tmp_path / "metrics.jsonl")] == [1, 2, 4]
+  assert [r["step"] for r in read_jsonl(tmp_path / "metrics.jsonl")] == [1, 2, 4]
   assert summary["steps"] == 4
 
   # Resuming with other model shapes is refused before any compute, naming the field.
@@ -185,11 +186,11 @@ def test_paper_experiments_run_two_steps(module, data_dir, tmp_path):
     overrides = {"compute_dtype": "bfloat16"}
   state, summary = module.main(_config(module, data_dir, num_steps=2, **overrides), str(tmp_path),
                                True)
-  records = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+  records = read_jsonl(tmp_path / "metrics.jsonl")
   assert summary["steps"] == 2 and [r["step"] for r in records] == [2]
   assert np.isfinite(records[-1]["d_loss"]) and np.isfinite(records[-1]["g_loss"])
   assert os.path.exists(tmp_path / "samples" / "step_000002.png")
-  config = json.load(open(tmp_path / "config.json"))
+  config = read_json(tmp_path / "config.json")
   if module is wgan:
     assert config["d_steps"] == 5 and config["optimizer"] == "rmsprop" and config["g_lr"] == 5e-5
     leaves = jax.tree.leaves(state.d_params)
@@ -208,7 +209,7 @@ def test_conditional_dcgan_takes_classes_from_data(data_dir, tmp_path):
   state, summary = dcgan.main(_config(dcgan, data_dir, conditional=True, num_steps=2),
                               str(tmp_path), True)
   assert state.g_params["label_embed"]["embedding"].shape[0] == 4
-  grid = np.asarray(Image.open(tmp_path / "samples" / "step_000002.png"))
+  grid = read_pixels(tmp_path / "samples" / "step_000002.png")
   assert grid.shape == (4 * 29 + 1, 4 * 29 + 1)  # one class per column
 
 
@@ -239,7 +240,7 @@ def test_standing_stats_feed_the_sample_grids_and_the_fid_hook(data_dir, tmp_pat
   hook_steps = {int(f.stem.split("_")[1]) for f in (wd / "samples").glob("step_*.png")}
   hook_steps |= {json.loads(line)["step"] for line in (wd / "fid.jsonl").read_text().splitlines()}
   assert 2 in hook_steps and len(computed) == len(hook_steps)
-  c = ml_collections.ConfigDict(json.load(open(wd / "config.json")))
+  c = ml_collections.ConfigDict(read_json(wd / "config.json"))
   assert c.standing_stats == 3
   generator, _ = experiment.build_nets(c, 28, 1, 0)
   latents, labels = experiment.standing_inputs(c, 0)
@@ -250,7 +251,7 @@ def test_standing_stats_feed_the_sample_grids_and_the_fid_hook(data_dir, tmp_pat
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
   z = sampling.sample_latent(jax.random.fold_in(jax.random.PRNGKey(c.seed), 0x5EED), (c.num_samples, c.latent_dim),
                              c.latent_dist)
-  grid = np.asarray(Image.open(wd / "samples" / "step_000002.png")).astype(int)
+  grid = read_pixels(wd / "samples" / "step_000002.png").astype(int)
   standing = viz.image_grid(generator.apply(expected, z, None, train=False))[..., 0].astype(int)
   running = viz.image_grid(generator.apply(ema, z, None, train=False))[..., 0].astype(int)
   assert np.abs(grid - standing).max() <= 1  # float rounding at a quantization step
@@ -552,7 +553,7 @@ def test_cli_prints_errors_without_traceback(dcgan_run, data_dir, tmp_path, caps
        f"--data_dir={data_dir / 'digits.npz'}", "--num_steps=2"], default_workdir="unused")
   out = capsys.readouterr().out
   assert '"num_steps": 2' in out and "done: step 2" in out and summary["steps"] == 2
-  assert json.load(open(tmp_path / "cli" / "config.json"))["num_steps"] == 2
+  assert read_json(tmp_path / "cli" / "config.json")["num_steps"] == 2
 
 
 def test_mnist_smoke(assets, tmp_path):
@@ -692,8 +693,8 @@ def test_seeds_trained_together_match_runs_alone(dcgan_run, data_dir, tmp_path):
   # Each workdir is a finished run: run() resumes it without a step and ends with the same state.
   for config, workdir, state, summary in zip(configs, workdirs, states, summaries):
     assert summary["steps"] == 4 and summary["seeds_together"] == 2 and summary["parallel"] == "vmap"
-    assert json.load(open(os.path.join(workdir, "summary.json"))) == json.loads(json.dumps(summary))
-    records = [json.loads(l) for l in open(os.path.join(workdir, "metrics.jsonl"))]
+    assert read_json(os.path.join(workdir, "summary.json")) == json.loads(json.dumps(summary))
+    records = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
     assert [r["step"] for r in records] == [2, 4] and isinstance(records[-1]["d_loss"], float)
     assert summary["final"]["d_loss"] == records[-1]["d_loss"]
     assert Checkpointer(os.path.join(workdir, "checkpoints")).all_steps() == [4]

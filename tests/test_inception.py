@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from _run_files import read_image
 from jaxgan.metrics import inception, weights
 from jaxgan.metrics import pipeline as fid_lib
 
@@ -65,8 +66,7 @@ def apply_fn():
 
 
 def test_elefant_pool3_matches_pytorch_fid(assets, real_params, apply_fn):
-  from PIL import Image
-  image = np.asarray(Image.open(assets / "reference" / "elefant.jpg").convert("RGB"), np.float32)
+  image = np.asarray(read_image(assets / "reference" / "elefant.jpg").convert("RGB"), np.float32)
   assert image.shape == (256, 256, 3)
   expected = np.load(assets / "reference" / "elefant_pool3.npy").reshape(1, 2048)
   with jax.default_matmul_precision("highest"):
@@ -76,8 +76,7 @@ def test_elefant_pool3_matches_pytorch_fid(assets, real_params, apply_fn):
 
 
 def test_bfloat16_mode_stays_close(assets, real_params):
-  from PIL import Image
-  image = np.asarray(Image.open(assets / "reference" / "elefant.jpg").convert("RGB"), np.float32)
+  image = np.asarray(read_image(assets / "reference" / "elefant.jpg").convert("RGB"), np.float32)
   x = jnp.asarray(2 * image[88:168, 88:168] / 255 - 1)[None]  # an 80x80 crop: bf16 convolutions are slow on CPU
   strict = inception.InceptionV3FID(precision="highest")
   fast = inception.InceptionV3FID(dtype=jnp.bfloat16)

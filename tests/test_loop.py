@@ -14,6 +14,7 @@ import optax
 import pytest
 
 from _ring_stream import RingStream
+from _run_files import read_jsonl
 from jaxgan import losses as L
 from jaxgan.nets.mlp import MLPDiscriminator, TinyMLPDiscriminator, TinyMLPGenerator
 from jaxgan.train import StepConfig, init_state, loop, make_train_step
@@ -63,7 +64,7 @@ def test_resume_equals_uninterrupted(compiled, tmp_path):
   assert data.state() == {"position": 6}
   assert int(resumed.step) == 6
   _leaves_equal(full, resumed)  # bitwise, loss state, EMA and key included
-  lines = [json.loads(l) for l in open(tmp_path / "full" / "metrics.jsonl")]
+  lines = read_jsonl(tmp_path / "full" / "metrics.jsonl")
   assert [l["step"] for l in lines] == [2, 4, 6] and lines == full_records
   assert Checkpointer(tmp_path / "full" / "checkpoints").all_steps() == [3, 6]
 
@@ -244,7 +245,7 @@ def test_a_fresh_start_replaces_the_log_of_a_run_that_saved_no_checkpoint(tmp_pa
   step_fn = _scripted_step(lambda s: {"d_loss": np.float32(s)})
   _, records = train(step_fn, _Steps(jnp.int32(0)), _stream(), LoopConfig(num_steps=2, log_every=1,
                      checkpoint_every=0), workdir=tmp_path)
-  lines = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+  lines = read_jsonl(tmp_path / "metrics.jsonl")
   assert [(l["step"], l["d_loss"]) for l in lines] == [(1, 1.0), (2, 2.0)] and lines == records
 
 

@@ -1,7 +1,6 @@
 """Host-loop hooks: order of calls, sample grids from fixed latents, loss curves over a resume,
 start over (--no-resume) moves the old run aside, TensorBoard wiring and its absence, FID hook."""
 
-import json
 import os
 import sys
 import types
@@ -11,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from PIL import Image
 
 from _ring_stream import RingStream
+from _run_files import read_image, read_jsonl, read_pixels
 from jaxgan import losses as L
 from jaxgan.nets.mlp import TinyMLPDiscriminator, TinyMLPGenerator
 from jaxgan.train import StepConfig, init_state, make_train_step
@@ -96,7 +95,7 @@ def test_sample_grid_fixed_latents_every_n_and_at_end(compiled, tmp_path):
   assert names == ["step_000002.png", "step_000004.png", "step_000005.png"]
   # The last grid is exactly the final state's samples on the same latents.
   want = H.viz.image_grid(np.asarray(_sample_fn(state, z, None)), 2)
-  got = np.asarray(Image.open(tmp_path / "samples" / "step_000005.png"))
+  got = read_pixels(tmp_path / "samples" / "step_000005.png")
   np.testing.assert_array_equal(got, want[..., 0])
 
 
@@ -127,7 +126,7 @@ def test_resume_truncates_log_and_curves_cover_history(compiled, tmp_path, monke
   # resumed one: it appears once, and the resumed run's plot covers the whole run.
   assert [r["step"] for r in H.read_records(tmp_path / "metrics.jsonl")] == list(range(1, 9))
   assert plotted == [list(range(1, 9))]
-  assert Image.open(tmp_path / "losses.png").size[0] > 100
+  assert read_image(tmp_path / "losses.png").size[0] > 100
 
 
 def test_no_resume_moves_previous_run_aside(compiled, tmp_path):
@@ -205,7 +204,7 @@ def test_periodic_fid_hook(monkeypatch, compiled, tmp_path):
                        path=tmp_path / "fid.jsonl", batch_size=4)
   train(compiled, _fresh(), RingStream(8), LoopConfig(num_steps=3, log_every=3, checkpoint_every=0),
         workdir=tmp_path, hooks=[hook])
-  lines = [json.loads(l) for l in open(tmp_path / "fid.jsonl")]
+  lines = read_jsonl(tmp_path / "fid.jsonl")
   assert [l["step"] for l in lines] == [2, 3] and calls[0] == ((6, 2), 6, 4, True)
   assert [h["step"] for h in hook.history] == [2, 3]
 

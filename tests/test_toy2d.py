@@ -1,11 +1,11 @@
 """The toy 2D experiment: a smoke run writes every artefact; the default run covers the ring."""
 
-import json
 import shutil
 
 import numpy as np
 import pytest
 
+from _run_files import read_json, read_jsonl
 from experiments import toy2d
 
 
@@ -15,16 +15,16 @@ def test_smoke_run_writes_workdir(tmp_path):
   states, summary = toy2d.main(cfg, str(tmp_path))
   for name in ("ring", "grid"):
     sub = tmp_path / name
-    lines = [json.loads(l) for l in open(sub / "metrics.jsonl")]
+    lines = read_jsonl(sub / "metrics.jsonl")
     assert [l["step"] for l in lines] == [2, 4, 6]
     assert len(lines[0]["d_loss"]) == 2  # one value per seed
     assert (sub / "scatter_000006.png").exists() and (sub / "losses.png").exists()
     assert int(np.asarray(states[name].step)[0]) == 6
-  saved = json.load(open(tmp_path / "summary.json"))
+  saved = read_json(tmp_path / "summary.json")
   assert saved["mixtures"]["ring"]["num_modes"] == 8 and saved["mixtures"]["grid"]["num_modes"] == 25
   for key in ("modes", "modes_strict", "high_quality", "reverse_kl"):
     assert set(saved["mixtures"]["grid"][key]) == {"mean", "sem"}
-  assert json.load(open(tmp_path / "config.json"))["smoke"] is True
+  assert read_json(tmp_path / "config.json")["smoke"] is True
   assert "ring" in toy2d.format_table(summary)
 
 
@@ -107,7 +107,7 @@ def _tiny_config(**overrides):
 
 
 def _eval_steps(path):
-  return [json.loads(l)["step"] for l in open(path)]
+  return [r["step"] for r in read_jsonl(path)]
 
 
 @pytest.mark.parametrize("arg,message", [
@@ -148,7 +148,7 @@ def test_rerun_and_resume_keep_eval_log_and_curves(tmp_path, monkeypatch):
   again = toy2d.main(_tiny_config(), wd)[1]["mixtures"]["ring"]
   assert (sub / "eval.jsonl").read_text() == evals
   assert plotted == [[2, 4, 6], [2, 4, 6]]
-  saved = json.load(open(tmp_path / "summary.json"))["mixtures"]["ring"]
+  saved = read_json(tmp_path / "summary.json")["mixtures"]["ring"]
   assert saved["final_d_loss"] == first["final_d_loss"] == again["final_d_loss"] is not None
   assert again["per_seed"] == first["per_seed"]
   # Resumed from step 4 (its last checkpoint lost): the lines after step 4 are written once, again.
@@ -171,7 +171,7 @@ def test_changed_config_is_refused_before_writing_and_no_resume_sets_the_run_asi
   assert {n: (wd / n).read_bytes() for n in before} == before  # config.json still describes the checkpoints
 
   toy2d.cli(["--workdir", str(wd), *_TINY, "--loss=hinge", "--no-resume"])
-  assert json.load(open(wd / "config.json"))["loss"] == "hinge"
+  assert read_json(wd / "config.json")["loss"] == "hinge"
   assert _eval_steps(sub / "eval.jsonl") == [2, 4, 6]  # the new run's only
   [old] = (wd / "superseded").iterdir()
   assert {n: (old / n).read_bytes() for n in before} == before

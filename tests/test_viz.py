@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from _run_files import read_image
 from jaxgan import viz
 
 
@@ -19,12 +19,12 @@ def test_image_grid_layout_and_quantization():
 
 def test_png_writers(tmp_path):
   viz.save_image_grid(np.zeros((4, 8, 8, 3), np.float32), tmp_path / "g.png")
-  assert Image.open(tmp_path / "g.png").size == (19, 19)
+  assert read_image(tmp_path / "g.png").size == (19, 19)
   viz.save_scatter(np.random.default_rng(0).normal(size=(50, 2)), tmp_path / "s.png",
                    modes=np.zeros((1, 2)), limit=3)
   viz.save_curves([{"step": 1, "d_loss": [1.0, 2.0]}, {"step": 2, "d_loss": [0.5, 0.5]}],
                   ["d_loss"], tmp_path / "c.png")
-  assert Image.open(tmp_path / "s.png").format == "PNG" and (tmp_path / "c.png").exists()
+  assert read_image(tmp_path / "s.png").format == "PNG" and (tmp_path / "c.png").exists()
 
 
 def test_curves_average_the_seeds_of_each_record(monkeypatch, tmp_path):
