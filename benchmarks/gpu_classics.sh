@@ -17,7 +17,9 @@
 # seven MNIST rows trained side by side at 77-99 G steps/s each (n_critic 1), 18,750 steps in 207-265 s (one row
 # alone: not measured yet). Evaluations take turns (`--eval-lock`): six started together there all overran the
 # limit, where one alone takes 25 s; taking turns, seven Fashion-MNIST rows trained and scored in 335 s. Each
-# process gets 0.9 / PAR of the GPU memory (XLA_PYTHON_CLIENT_MEM_FRACTION, unless set) and compiled programs are
+# process gets 0.9 / PAR of the GPU memory (XLA_PYTHON_CLIENT_MEM_FRACTION, unless set: with PAR=6, 12 GiB of an
+# 80 GB H100, 21 GiB of an H200; the Inception's buffers take 4.5 GiB at FID_BATCH=500 and 2.3 GiB at 250, by
+# XLA's memory analysis of the compiled CPU program, 2026-11-27, before cuDNN's workspace) and compiled programs are
 # cached on disk (JAX_COMPILATION_CACHE_DIR, default RESULTS/.jax_cache), so the Inception is compiled once, not
 # once per row. Seeds of an earlier run with the same settings are kept (runs
 # in several leases add up, see reproduce.py).
