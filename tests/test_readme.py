@@ -81,3 +81,47 @@ def test_the_evaluation_example_calls_what_exists():
       assert takes_kwargs or kw.arg in params, f"README passes {kw.arg}= to metrics.{call.func.attr}"
     positional = [p for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     assert len(call.args) <= len(positional), f"README passes too many arguments to metrics.{call.func.attr}"
+
+
+def _experiment_commands() -> list[tuple[str, list[str]]]:
+  """(module, argv) of every `python -m experiments.NAME ...` line in the README's bash blocks (continued lines
+  joined, comments cut)."""
+  import shlex  # pylint: disable=import-outside-toplevel
+  out = []
+  for block in re.findall(r"```bash\n(.*?)```", README.read_text(), re.S):
+    for line in block.replace("\\\n", " ").splitlines():
+      words = shlex.split(line, comments=True)
+      if words[:2] == ["python", "-m"] and words[2].startswith("experiments."):
+        out.append((words[2].split(".", 1)[1], words[3:]))
+  return out
+
+
+def test_the_experiment_commands_parse_and_pass_the_config_checks(monkeypatch):
+  """Every experiment command line in the README names existing config fields with valid values: parsed as the
+  CLI parses them, through each experiment's own `main` up to `experiment.run`, whose config checks run (nothing
+  is trained or read)."""
+  import importlib  # pylint: disable=import-outside-toplevel
+  from jaxgan import config as config_lib  # pylint: disable=import-outside-toplevel
+  from jaxgan.train import experiment  # pylint: disable=import-outside-toplevel
+  checked = []
+
+  def run(c, workdir, resume, **kwargs):
+    del workdir, resume, kwargs
+    experiment.check_config(c)
+    checked.append(c)
+    return None, {}
+
+  monkeypatch.setattr(experiment, "run", run)
+  commands = _experiment_commands()
+  assert {m for m, _ in commands} == {"toy2d", "dcgan", "wgan", "wgan_gp", "lsgan"}
+  for module_name, argv in commands:
+    module = importlib.import_module(f"experiments.{module_name}")
+    defaults = module.get_config()
+    config, workdir, resume = config_lib.parse_args(defaults, argv)
+    experiment.check_overrides(config, defaults)
+    if module_name == "toy2d":  # its main trains at once; its checks are check_config's
+      module.check_config(config)
+    else:
+      before = len(checked)
+      module.main(config, workdir, resume)
+      assert len(checked) == before + 1, f"experiments.{module_name}.main did not reach experiment.run"
