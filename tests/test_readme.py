@@ -125,3 +125,27 @@ def test_the_experiment_commands_parse_and_pass_the_config_checks(monkeypatch):
       before = len(checked)
       module.main(config, workdir, resume)
       assert len(checked) == before + 1, f"experiments.{module_name}.main did not reach experiment.run"
+
+
+def test_the_reproduce_commands_pass_the_argument_checks(assets, tmp_path):
+  """Every `python -m benchmarks.reproduce ...` command the README quotes passes reproduce's argument checks
+  (`--plan`: rows, seeds, datasets, data folders, weights; nothing runs), its placeholders bound to the shared
+  files."""
+  import shlex  # pylint: disable=import-outside-toplevel
+  from benchmarks import reproduce  # pylint: disable=import-outside-toplevel
+  data = assets / "data"
+  placeholders = {"--rows": "mnist_ns", "--datasets": "mnist", "--data-dir": str(data / "mnist"),
+                  "--weights": str(assets / "weights" / "fid_inception_2015_12_05.npz")}
+  pairs = {"DIR1": str(data / "mnist"), "DIR2": str(data / "fashion_mnist")}  # dataset=DIR pairs
+  commands = re.findall(r"`(python -m benchmarks\.reproduce[^`]*)`", README.read_text())
+  assert len(commands) >= 3
+  for command in commands:
+    argv = shlex.split(" ".join(command.split()))[3:]
+    for i, word in enumerate(argv[1:], 1):  # a placeholder (upper case, or the weights' bare file name) by its flag
+      if argv[i - 1] in placeholders and (word.isupper() or argv[i - 1] == "--weights"):
+        argv[i] = placeholders[argv[i - 1]]
+    argv = [re.sub(r"=(DIR\d)\b", lambda m: "=" + pairs[m.group(1)], w) for w in argv]
+    if "--out" in argv:
+      argv[argv.index("--out") + 1] = str(tmp_path / "out")
+    reproduce.main(argv + ([] if "--plan" in argv else ["--plan"]))
+  assert not (tmp_path / "out").exists()  # --plan writes nothing
