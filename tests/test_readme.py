@@ -1,19 +1,24 @@
 """The README's Python examples run as written (with their placeholders bound to small arrays), so it stays true."""
 
 import ast
+import importlib
 import inspect
 import pathlib
 import re
+import shlex
 
 import numpy as np
 
+from benchmarks import reproduce
+from jaxgan import config as config_lib
 from jaxgan import metrics
+from jaxgan.train import experiment
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _blocks() -> dict[str, str]:
-  """Each ```python block of the README under the first words of its first line (a comment or import)."""
+  """Each ```python block of the README, under its first line."""
   text = README.read_text()
   return {block.split("\n", 1)[0]: block for block in re.findall(r"```python\n(.*?)```", text, re.S)}
 
@@ -86,7 +91,6 @@ def test_the_evaluation_example_calls_what_exists():
 def _experiment_commands() -> list[tuple[str, list[str]]]:
   """(module, argv) of every `python -m experiments.NAME ...` line in the README's bash blocks (continued lines
   joined, comments cut)."""
-  import shlex  # pylint: disable=import-outside-toplevel
   out = []
   for block in re.findall(r"```bash\n(.*?)```", README.read_text(), re.S):
     for line in block.replace("\\\n", " ").splitlines():
@@ -100,9 +104,6 @@ def test_the_experiment_commands_parse_and_pass_the_config_checks(monkeypatch):
   """Every experiment command line in the README names existing config fields with valid values: parsed as the
   CLI parses them, through each experiment's own `main` up to `experiment.run`, whose config checks run (nothing
   is trained or read)."""
-  import importlib  # pylint: disable=import-outside-toplevel
-  from jaxgan import config as config_lib  # pylint: disable=import-outside-toplevel
-  from jaxgan.train import experiment  # pylint: disable=import-outside-toplevel
   checked = []
 
   def run(c, workdir, resume, **kwargs):
@@ -131,8 +132,6 @@ def test_the_reproduce_commands_pass_the_argument_checks(assets, tmp_path):
   """Every `python -m benchmarks.reproduce ...` command the README quotes passes reproduce's argument checks
   (`--plan`: rows, seeds, datasets, data folders, weights; nothing runs), its placeholders bound to the shared
   files."""
-  import shlex  # pylint: disable=import-outside-toplevel
-  from benchmarks import reproduce  # pylint: disable=import-outside-toplevel
   data = assets / "data"
   placeholders = {"--rows": "mnist_ns", "--datasets": "mnist", "--data-dir": str(data / "mnist"),
                   "--weights": str(assets / "weights" / "fid_inception_2015_12_05.npz")}
