@@ -49,6 +49,15 @@ PathLike = str | os.PathLike
 # ----------------------------------------------------------------------------------------------------------- idx
 
 
+_GZIP_ERRORS = (OSError, EOFError, zlib.error)  # truncated, bad CRC or header, corrupt deflate data
+
+
+def _gunzip(data: bytes) -> bytes:
+  """`data`, decompressed when it is a gzip stream (its magic, whatever the file name says), the whole stream at
+  once so that its CRC is checked; raises one of `_GZIP_ERRORS` when it is damaged."""
+  return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
 def _read_maybe_gzip(path: pathlib.Path) -> bytes:
   """The bytes of `path`, decompressed when it is gzipped.
 
@@ -58,13 +67,11 @@ def _read_maybe_gzip(path: pathlib.Path) -> bytes:
   """
   with open(path, "rb") as f:
     data = f.read()
-  if data[:2] == b"\x1f\x8b":  # gzip magic, whatever the file name says
-    try:
-      data = gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as e:
-      raise ValueError(f"{path}: corrupt gzip stream ({e}); the file is damaged or incomplete: re-download "
-                       "it") from e
-  return data
+  try:
+    return _gunzip(data)
+  except _GZIP_ERRORS as e:
+    raise ValueError(f"{path}: corrupt gzip stream ({e}); the file is damaged or incomplete: re-download "
+                     "it") from e
 
 
 def read_idx(path: PathLike) -> np.ndarray:
@@ -448,15 +455,13 @@ def load_cifar10_python(path: PathLike, *, split: str = "train") -> ImageDataset
         raw[name] = (path / name).read_bytes()
   elif path.is_file():
     try:  # a bit flip or a truncated download fails anywhere in here, as whichever layer notices it first
-      data = path.read_bytes()
-      if data[:2] == b"\x1f\x8b":  # the whole stream at once, so gzip checks its CRC (tarfile, seeking, does not)
-        data = gzip.decompress(data)
-      with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+      # Decompressed first: tarfile, seeking to the members, never reaches the CRC at the stream's end.
+      with tarfile.open(fileobj=io.BytesIO(_gunzip(path.read_bytes()))) as archive:
         for member in archive.getmembers():
           base = member.name.rsplit("/", 1)[-1]
           if member.isfile() and base in wanted:
             raw[base] = archive.extractfile(member).read()
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+    except (tarfile.TarError, *_GZIP_ERRORS) as e:
       detail = " ".join(str(e).split())  # tarfile lists one line per compression method it tried
       raise ValueError(f"{path} is not a readable cifar-10-python.tar.gz (corrupt or incomplete: "
                        f"{type(e).__name__}: {detail}); re-download it") from None
