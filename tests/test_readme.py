@@ -135,7 +135,8 @@ def test_the_reproduce_commands_pass_the_argument_checks(assets, tmp_path):
   data = assets / "data"
   placeholders = {"--rows": "mnist_ns", "--datasets": "mnist", "--data-dir": str(data / "mnist"),
                   "--weights": str(assets / "weights" / "fid_inception_2015_12_05.npz")}
-  pairs = {"DIR1": str(data / "mnist"), "DIR2": str(data / "fashion_mnist")}  # dataset=DIR pairs
+  pairs = {"DIR1": str(data / "mnist"), "DIR2": str(data / "fashion_mnist"),  # dataset=DIR pairs
+           "ZIP": str(data / "cifar10_jpeg_q75.zip")}
   commands = re.findall(r"`(python -m benchmarks\.reproduce[^`]*)`", README.read_text())
   assert len(commands) >= 3
   for command in commands:
@@ -143,7 +144,7 @@ def test_the_reproduce_commands_pass_the_argument_checks(assets, tmp_path):
     for i, word in enumerate(argv[1:], 1):  # a placeholder (upper case, or the weights' bare file name) by its flag
       if argv[i - 1] in placeholders and (word.isupper() or argv[i - 1] == "--weights"):
         argv[i] = placeholders[argv[i - 1]]
-    argv = [re.sub(r"=(DIR\d)\b", lambda m: "=" + pairs[m.group(1)], w) for w in argv]
+    argv = [re.sub(r"=(DIR\d|ZIP)\b", lambda m: "=" + pairs[m.group(1)], w) for w in argv]
     if "--out" in argv:
       argv[argv.index("--out") + 1] = str(tmp_path / "out")
     reproduce.main(argv + ([] if "--plan" in argv else ["--plan"]))
