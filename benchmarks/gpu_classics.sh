@@ -14,8 +14,8 @@
 # The work is one item per row and seed that has no result in RESULTS yet (`reproduce --todo`), every row's first
 # seed before any row's second. PAR worker processes (default 1) share the GPU: each takes the next item nobody has
 # taken yet (one reproduce process per item), so a slow row does not hold up the others. On one H200 (2026-11-26)
-# seven MNIST rows trained side by side at 77-99 G steps/s each (n_critic 1), 18,750 steps in 207-265 s (one row
-# alone: not measured yet). Evaluations take turns (`--eval-lock`): six started together there all overran the
+# seven MNIST rows trained side by side, the five n_critic 1 ones 18,750 G steps each in 207-265 s (71-91 steps/s,
+# compilation included; one row alone: not measured yet). Evaluations take turns (`--eval-lock`): six started together there all overran the
 # limit, where one alone takes 25 s; taking turns, seven Fashion-MNIST rows trained and scored in 335 s. Each
 # process gets 0.9 / PAR of the GPU memory (XLA_PYTHON_CLIENT_MEM_FRACTION, unless set: with PAR=6, 12 GiB of an
 # 80 GB H100, 21 GiB of an H200; the Inception's buffers take 4.5 GiB at FID_BATCH=500 and 2.3 GiB at 250, by

@@ -2,6 +2,7 @@
 artefacts, kill-and-resume equals an uninterrupted run, each paper's settings, bad input."""
 
 import json
+import math
 import os
 import types
 
@@ -97,9 +98,9 @@ def test_dcgan_smoke_writes_every_artefact(dcgan_run):
   assert summary["final"]["d_loss"] == records[-1]["d_loss"]
   assert np.isfinite(summary["final"]["g_loss"]) and summary["images_per_sec"] > 0
   assert summary["num_examples"] == 48  # digits.npz holds 48 images, fewer than the smoke limit
-  # The rates are the mean over the log windows after the first (which holds the compilation): here the second.
+  # The rates are those of the log windows after the first (which holds the compilation): here the second.
   for key in ("steps_per_sec", "images_per_sec"):
-    assert summary[key] == pytest.approx(np.mean([r[key] for r in records[1:]]), rel=1e-12)
+    assert summary[key] == pytest.approx(records[1][key], rel=1e-12)
     assert summary[key] != pytest.approx(np.mean([r[key] for r in records]), rel=1e-6)
   assert summary["paper"]["lr"] == 2e-4
   assert sorted(os.listdir(workdir / "samples")) == ["step_000002.png", "step_000004.png"]
@@ -111,6 +112,23 @@ def test_dcgan_smoke_writes_every_artefact(dcgan_run):
   # The DCGAN init: kernels ~ N(0, 0.02) (4 steps of Adam at 2e-4 move them little).
   kernel = np.asarray(state.g_params["Dense_0"]["kernel"])
   assert abs(kernel.std() - 0.02) < 0.003
+
+
+def test_steady_rate_is_the_windows_count_over_their_time():
+  """After the first log window (compilation), the summary's rate is the windows' total steps (images) over their
+  total time: a run at 10 steps/s for 100 steps and 100 steps/s for the next 100 ran 200 steps in 11 s (18.2/s),
+  not the 55/s a mean of the two rates says; a short last window weighs by its time."""
+  records = [{"step": 100, "steps_per_sec": 1.0, "images_per_sec": 64.0},  # compilation: left out
+             {"step": 200, "steps_per_sec": 10.0, "images_per_sec": 640.0},
+             {"step": 300, "steps_per_sec": 100.0, "images_per_sec": 6400.0},
+             {"step": 310, "steps_per_sec": 5.0, "images_per_sec": 320.0}]
+  seconds = 100 / 10 + 100 / 100 + 10 / 5
+  assert experiment._steady_rate(records, "steps_per_sec") == pytest.approx(210 / seconds, rel=1e-12)
+  assert experiment._steady_rate(records, "images_per_sec") == pytest.approx(64 * 210 / seconds, rel=1e-12)
+  assert experiment._steady_rate(records[:1], "steps_per_sec") == 1.0  # one window: its own rate
+  assert experiment._steady_rate([], "steps_per_sec") is None
+  no_clock = records[:2] + [{"step": 201, "steps_per_sec": math.nan, "images_per_sec": math.nan}]
+  assert experiment._steady_rate(no_clock, "steps_per_sec") == pytest.approx(10.0)
 
 
 def test_kill_and_resume_equals_uninterrupted(dcgan_run, data_dir, tmp_path, monkeypatch):

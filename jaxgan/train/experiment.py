@@ -603,11 +603,23 @@ def _final_metrics(record: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _steady_rate(records: Sequence[dict[str, Any]], key: str) -> float | None:
-  """Mean of `key` over the log windows, without the first one (compilation) when there are more."""
-  values = [r[key] for r in records if key in r]
-  if len(values) > 1:
-    values = values[1:]
-  return float(np.mean(values)) if values else None
+  """`key` (a rate: steps or images per second) over the log windows after the first (which holds the compilation)
+  when there are more: their total count over their total time, each window's time its steps over its
+  `steps_per_sec`. A plain mean of the windows' rates would weigh a fast window as much as a slow one and overstate
+  a rate that varies (e.g. while other processes share the device)."""
+  windows = [(r["step"], r["steps_per_sec"], r[key]) for r in records if key in r]
+  if not windows:
+    return None
+  if len(windows) == 1:
+    return float(windows[0][2])
+  time = count = 0.0
+  for (prev, _, _), (step, steps_rate, rate) in zip(windows, windows[1:]):
+    if not (np.isfinite(steps_rate) and steps_rate > 0 and np.isfinite(rate)):
+      continue  # a window too short for the clock carries no time
+    seconds = (step - prev) / steps_rate
+    time += seconds
+    count += seconds * rate
+  return count / time if time > 0 else None
 
 
 def _prepare(config: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDict, ImageDataset, int]:
