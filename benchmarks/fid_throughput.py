@@ -397,22 +397,26 @@ def main(argv: list[str] | None = None) -> dict:
             "weights": args.weights or "random",
             "weights_sha256": weights.sha256_file(args.weights) if args.weights else None, "smoke": args.smoke,
             "throughput": None, "drift": None,
-            "parity": None, "full_fid": None, "real_fid": None, "notes": notes}
+            "parity": None, "full_fid": None, "real_fid": None, "notes": notes,
+            "stage": None, "finished": False}
 
   def save(**parts):
-    """Adds `parts` to the result and rewrites --out, so that a run stopped at a time limit keeps each stage."""
+    """Adds `parts` to the result and rewrites --out, so that a run stopped at a time limit keeps each stage;
+    `stage` names the one under way, so such a JSON says where it was cut (a null part it names was not reached,
+    not left out)."""
     result.update(parts)
     if args.out:
       with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
 
   t0 = time.perf_counter()
+  save(stage="throughput")
   print("throughput (network only, input already on device):")
   throughput = _throughput(jparams, batch_sizes, size, args.iters, args.warmup, torch_net, torch_device)
-  save(throughput=throughput)
+  save(throughput=throughput, stage="drift")
   print(f"drift on {args.drift_num} images: [{time.perf_counter() - t0:.0f} s]")
   drift, parity = _drift(jparams, args.drift_num, batch_sizes[-1], size, torch_net, torch_device)
-  save(drift=drift, parity=parity)
+  save(drift=drift, parity=parity, stage="full_fid")
   fmt = lambda v: "n/a (< 2048 images)" if v is None else f"{v:.3g}"
   for r in drift:
     print(f"  {r['framework']:5s} {r['mode']:5s} FID vs strict {fmt(r['fid_vs_strict'])}, "
@@ -422,10 +426,11 @@ def main(argv: list[str] | None = None) -> dict:
           f"FID {fmt(parity['fid_jax_vs_torch_strict'])}")
   print(f"full FID from a DCGAN-sized generator (JAX pipeline): [{time.perf_counter() - t0:.0f} s]")
   full = _full_fid(jparams, args.fid_num, args.fid_batch, MODES, methods)
-  save(full_fid=full)
+  save(full_fid=full, stage="real_fid" if real is not None else None)
   if real is not None:
     print(f"real data, train vs test in each mode: [{time.perf_counter() - t0:.0f} s]")
-    save(real_fid=_real_fid(jparams, real[0], real[1], args.real_num, args.fid_batch, MODES, methods))
+    save(real_fid=_real_fid(jparams, real[0], real[1], args.real_num, args.fid_batch, MODES, methods), stage=None)
+  save(finished=True)
   print("\n| batch | mode | " + " | ".join(["jax img/s"] + (["torch img/s", "jax/torch"] if torch_net else [])) + " |")
   print("|---|---|" + "---|" * (3 if torch_net else 1))
   for batch in batch_sizes:
