@@ -917,6 +917,23 @@ def parse_train_seconds(text: str, rows: Sequence[str]) -> dict[str, float]:
   return _per_row(text, rows, "--train-seconds", "number of seconds", float)
 
 
+def _check_numbers(args: argparse.Namespace, seeds: Sequence[int]) -> None:
+  """The seeds and the numeric flags, before any work: a bad one would otherwise fail only at the first evaluation,
+  after a row's training (or, for --seeds, measure one seed twice)."""
+  if not seeds:
+    raise ValueError(f"--seeds {args.seeds!r}: no seed given, e.g. --seeds 0,1,2")
+  twice = sorted({s for s in seeds if seeds.count(s) > 1})
+  if twice:
+    raise ValueError(f"--seeds {args.seeds!r}: seed(s) {twice} given twice; give each seed once")
+  for flag, value, least in (("--fid-batch", args.fid_batch, 1), ("--eval-cap", args.eval_cap, 0),
+                             ("--workers", args.workers, 1), ("--standing-stats", args.standing_stats, 0),
+                             ("--checkpoint-every", args.checkpoint_every, -1)):
+    if value < least:
+      raise ValueError(f"{flag} must be >= {least}, got {value}")
+  if not (args.diverged_above > 0 and math.isfinite(args.diverged_above)):
+    raise ValueError(f"--diverged-above must be a positive FID, got {args.diverged_above}")
+
+
 def _parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(prog="python -m benchmarks.reproduce", description=__doc__.split("\n")[0])
   p.add_argument("--rows", default="", help="comma-separated row names or groups (all, mnist, fashion, cifar)")
@@ -985,6 +1002,7 @@ def main(argv: Sequence[str] | None = None) -> str:
       seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
       raise ValueError(f"--seeds {args.seeds!r}: expected comma-separated ints, e.g. 0,1,2") from None
+    _check_numbers(args, seeds)
     for name in args.protocols.split(","):
       proto.get_protocol(name)
     row_datasets = list(dict.fromkeys(classics.get_row(r).dataset for r in rows))

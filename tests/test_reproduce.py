@@ -440,6 +440,16 @@ def test_plan_checks_arguments_and_lists_rows(capsys):
     reproduce.main(["--rows", "mnist_ns", "--seeds", "0,a", "--plan"])
   with pytest.raises(SystemExit, match=r"--data-dir: mnist=/nonexistent/mnist does not exist"):
     reproduce.main(["--rows", "mnist_ns", "--data-dir", "/nonexistent/mnist", "--plan"])
+  # Numbers that would fail only at the first evaluation, after a row's training, are refused before any work.
+  for flags, message in ((["--seeds", "0,1,0"], r"seed\(s\) \[0\] given twice"), (["--seeds", ","], "no seed given"),
+                         (["--fid-batch", "0"], "--fid-batch must be >= 1, got 0"),
+                         (["--eval-cap", "-1"], "--eval-cap must be >= 0"), (["--workers", "0"], "--workers must be"),
+                         (["--standing-stats", "-2"], "--standing-stats must be >= 0"),
+                         (["--checkpoint-every", "-3"], "--checkpoint-every must be >= -1"),
+                         (["--diverged-above", "nan"], "--diverged-above must be a positive FID"),
+                         (["--diverged-above", "0"], "--diverged-above must be a positive FID")):
+    with pytest.raises(SystemExit, match=message):
+      reproduce.main(["--rows", "mnist_ns", *flags, "--plan"])
 
 
 def test_steps_for_every_row_or_per_row():
