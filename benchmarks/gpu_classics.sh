@@ -15,14 +15,14 @@
 # seed before any row's second. PAR worker processes (default 1) share the GPU: each takes the next item nobody has
 # taken yet (one reproduce process per item), so a slow row does not hold up the others. On one H200 (2026-11-26)
 # seven MNIST rows trained side by side, the five n_critic 1 ones 18,750 G steps each in 207-265 s (71-91 steps/s,
-# compilation included; one row alone: not measured yet). Evaluations take turns (`--eval-lock`): six started together there all overran the
-# limit, where one alone takes 25 s; taking turns, seven Fashion-MNIST rows trained and scored in 335 s. Each
-# process gets 0.9 / PAR of the GPU memory (XLA_PYTHON_CLIENT_MEM_FRACTION, unless set: with PAR=6, 12 GiB of an
-# 80 GB H100, 21 GiB of an H200; the Inception's buffers take 4.5 GiB at FID_BATCH=500 and 2.3 GiB at 250, by
-# XLA's memory analysis of the compiled CPU program, 2026-11-27, before cuDNN's workspace) and compiled programs are
-# cached on disk (JAX_COMPILATION_CACHE_DIR, default RESULTS/.jax_cache), so the Inception is compiled once, not
-# once per row. Seeds of an earlier run with the same settings are kept (runs
-# in several leases add up, see reproduce.py).
+# compilation included; one row alone: not measured yet). Evaluations take turns (`--eval-lock`): six started
+# together there all overran the limit, where one alone takes 25 s; taking turns, seven Fashion-MNIST rows trained
+# and scored in 335 s, and on 2026-11-27 six CIFAR-10 rows (PAR=6, FID_BATCH=500) in 530 s. Each process gets 0.9 /
+# PAR of the GPU memory (XLA_PYTHON_CLIENT_MEM_FRACTION, unless set: with PAR=6, 12 GiB of an 80 GB H100, 21 GiB of
+# an H200; the Inception's buffers take 4.5 GiB at FID_BATCH=500 and 2.3 GiB at 250, by XLA's memory analysis of the
+# compiled CPU program, 2026-11-27, before cuDNN's workspace) and compiled programs are cached on disk
+# (JAX_COMPILATION_CACHE_DIR, default RESULTS/.jax_cache), so the Inception is compiled once, not once per row.
+# Seeds of an earlier run with the same settings are kept (runs in several leases add up, see reproduce.py).
 #
 # DATA_DIR goes to --data-dir (a folder when the rows read one dataset, else dataset=DIR pairs, e.g.
 # mnist=data/mnist,fashion_mnist=data/fashion); all arguments are checked against every row before any work.

@@ -612,14 +612,14 @@ def _steady_rate(records: Sequence[dict[str, Any]], key: str) -> float | None:
     return None
   if len(windows) == 1:
     return float(windows[0][2])
-  time = count = 0.0
+  total_seconds = count = 0.0
   for (prev, _, _), (step, steps_rate, rate) in zip(windows, windows[1:]):
     if not (np.isfinite(steps_rate) and steps_rate > 0 and np.isfinite(rate)):
       continue  # a window too short for the clock carries no time
     seconds = (step - prev) / steps_rate
-    time += seconds
+    total_seconds += seconds
     count += seconds * rate
-  return count / time if time > 0 else None
+  return count / total_seconds if total_seconds > 0 else None
 
 
 def _prepare(config: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDict, ImageDataset, int]:
