@@ -6,8 +6,9 @@
 #
 # Trains and scores ROWS (names or groups, `python -m benchmarks.reproduce --list`) for SEEDS with
 # `benchmarks.reproduce` under RESULTS (default results/), all within LIMIT seconds (default 540), then packs every
-# row's JSON, baselines.json and results.md into OUT/classics_results.tgz (one file, however many rows; the device
-# returns at most 8), copies results.md beside it and writes the workers' output to OUT/classics.log.
+# row's JSON, baselines.json, results.md and each run's last sample grid and loss curves into
+# OUT/classics_results.tgz (one file, however many rows; the device returns at most 8), copies results.md beside it
+# and writes the workers' output to OUT/classics.log.
 #
 # The archive is rewritten after every item (a row's seed), so a call cut off by the lease keeps what was finished.
 #
@@ -80,10 +81,19 @@ items=$("$py" -m "$module" --rows "$ROWS" --seeds "${SEEDS:-0}" "${data[@]}" "${
 work=$(mktemp -d "$results/.gpu_classics.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-pack() {  # every row JSON (and results.md once written) into OUT/classics_results.tgz, replaced atomically
-  local tmp files
+pack() {  # every row JSON (and results.md once written) into OUT/classics_results.tgz, replaced atomically,
+  # with each finished run's last sample grid and loss curves (runs/ROW/seed_S/{samples/step_N.png,losses.png}; a
+  # run has finished training once its summary.json is written, after them)
+  local tmp files grids
   files=$(cd "$results" && ls ./*.json ./results.md 2>/dev/null)
   [ -n "$files" ] || return 0  # nothing finished yet
+  grids=$(cd "$results" && for summary in ./runs/*/seed_*/summary.json; do
+    [ -f "$summary" ] || continue
+    run=${summary%/summary.json}
+    find "$run/samples" -maxdepth 1 -name 'step_*.png' 2>/dev/null | sort -V | tail -n 1
+    [ -f "$run/losses.png" ] && echo "$run/losses.png"
+  done)
+  files="$files $grids"
   tmp=$(mktemp "$out/.classics_results.XXXXXX") || return 1
   # shellcheck disable=SC2086
   if (cd "$results" && tar czf - $files) >"$tmp" && chmod 644 "$tmp"; then

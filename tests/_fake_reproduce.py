@@ -1,10 +1,11 @@
 """Stand-in for `benchmarks.reproduce` in the test of benchmarks/gpu_classics.sh: the same command line, no training.
 
 `--todo` prints the row:seed items without a seed in <row>.json, seed by seed, as reproduce does (with
-`--together`, one row:s1,s2 item per row). A run adds each
-seed to <row>.json (under a lock, as processes running other seeds of the row add theirs), each seed taking 0.2 s;
-in rows named slow* seed 1 takes a minute. The records note what the script passed (arguments, memory
-fraction, compilation cache) and which process ran each seed.
+`--together`, one row:s1,s2 item per row). A run adds each seed to <row>.json (under a lock, as processes running
+other seeds of the row add theirs), each seed taking 0.2 s; in rows named slow* seed 1 takes a minute. Each run
+leaves sample grids and loss curves under runs/<row>/seed_<s>/, then a summary.json unless its row is named
+unfinished*. The records note what the script passed (arguments, memory fraction, compilation cache) and which
+process ran each seed.
 """
 
 import argparse
@@ -58,6 +59,13 @@ def main() -> None:
       record["seeds"] = sorted(set(record.get("seeds", [])) | {seed})
       record.setdefault("pids", {})[str(seed)] = os.getpid()
       (out / f"{row}.json").write_text(json.dumps(record))
+    run = out / "runs" / row / f"seed_{seed}"  # as the experiment leaves it: grids, curves, then the summary
+    (run / "samples").mkdir(parents=True, exist_ok=True)
+    for step in (999_999, 1_000_000):  # step_%06d: past a million the newest grid is not the last name
+      (run / "samples" / f"step_{step:06d}.png").write_bytes(b"png")
+    (run / "losses.png").write_bytes(b"png")
+    if not row.startswith("unfinished"):
+      (run / "summary.json").write_text("{}")
     print(f"{row} seed {seed}: ok", flush=True)
 
 

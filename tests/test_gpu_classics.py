@@ -55,11 +55,13 @@ def test_workers_share_the_rows_within_the_limit(tmp_path):
   # One lock file for all workers (their evaluations take turns), in the run's scratch folder, gone afterwards.
   locks = {runs[r]["eval_lock"] for r in runs}
   assert len(locks) == 1 and pathlib.Path(locks.pop()).parent.parent == results
-  with tarfile.open(tmp_path / "out" / "classics_results.tgz") as tar:
-    assert sorted(pathlib.PurePath(n).name for n in tar.getnames()) == sorted(
-        ["results.md"] + [f"{r}.json" for r in runs])
+  # Packed: the rows, the table, and each finished run's newest sample grid and loss curves.
+  archive = tmp_path / "out" / "classics_results.tgz"
+  assert _packed(archive) == sorted(["results.md"] + [f"{r}.json" for r in runs])
+  assert _packed(archive, runs=True) == sorted(f"runs/{r}/seed_{s}/{f}" for r in runs for s in runs[r]["seeds"]
+                                               for f in ("losses.png", "samples/step_1000000.png"))
   assert (tmp_path / "out" / "results.md").read_text().count("| ") == 5
-  assert sorted(p.name for p in results.iterdir()) == sorted(["results.md"] + [f"{r}.json" for r in runs])
+  assert sorted(p.name for p in results.iterdir()) == sorted(["results.md", "runs"] + [f"{r}.json" for r in runs])
 
 
 def test_together_gives_each_row_one_process_for_its_seeds(tmp_path):
@@ -103,19 +105,22 @@ def test_earlier_rows_are_copied_in_without_overwriting(tmp_path):
   assert json.loads((results / "r1.json").read_text())["seeds"] == [0, 1]
   assert json.loads((results / "old.json").read_text()) == {"seeds": [0]}
   assert json.loads((results / "kept.json").read_text()) == {"seeds": [0, 1]}
-  with tarfile.open(tmp_path / "out" / "classics_results.tgz") as tar:  # packed with the rows run now
-    assert sorted(pathlib.PurePath(n).name for n in tar.getnames()) == ["kept.json", "old.json", "r1.json",
-                                                                        "results.md"]
+  archive = tmp_path / "out" / "classics_results.tgz"  # packed with the rows run now, and only their runs
+  assert _packed(archive) == ["kept.json", "old.json", "r1.json", "results.md"]
+  assert _packed(archive, runs=True) == ["runs/r1/seed_1/losses.png", "runs/r1/seed_1/samples/step_1000000.png"]
   proc = _run(tmp_path, ROWS="r1", EARLIER=str(tmp_path / "missing"))
   assert proc.returncode == 2 and "EARLIER=" in proc.stderr and "is not a folder" in proc.stderr
 
 
-def _packed(path):
+def _packed(path, runs=False):
+  """The files in the archive at `path`: the top-level ones by name, or (`runs`) those under runs/ by path."""
   try:
     with tarfile.open(path) as tar:
-      return sorted(pathlib.PurePath(n).name for n in tar.getnames())
+      names = [pathlib.PurePath(m.name) for m in tar.getmembers() if m.isfile()]
   except (FileNotFoundError, tarfile.ReadError, EOFError):
     return []
+  return sorted(str(n) for n in names if n.parts[0] == "runs") if runs else sorted(
+      n.name for n in names if len(n.parts) == 1)
 
 
 def test_archive_keeps_finished_rows_when_the_call_is_cut_off(tmp_path):
@@ -142,3 +147,12 @@ def test_nothing_finished_packs_nothing_until_the_table(tmp_path):
   assert "tar:" not in proc.stderr + proc.stdout  # after the stopped item there was nothing to pack: silence
   assert "slow seed 1: stopped at LIMIT" in (tmp_path / "out" / "classics.log").read_text()
   assert _packed(tmp_path / "out" / "classics_results.tgz") == ["results.md"]
+
+
+def test_runs_that_have_not_finished_training_leave_their_grids_out(tmp_path):
+  """A run's grids are packed once its summary.json says it finished training (before, a grid may be mid-write)."""
+  proc = _run(tmp_path, ROWS="r1,unfinished", LIMIT="30")
+  assert proc.returncode == 0, proc.stderr
+  archive = tmp_path / "out" / "classics_results.tgz"
+  assert _packed(archive) == ["r1.json", "results.md", "unfinished.json"]
+  assert _packed(archive, runs=True) == ["runs/r1/seed_0/losses.png", "runs/r1/seed_0/samples/step_1000000.png"]
