@@ -429,8 +429,8 @@ def main(argv: list[str] | None = None) -> dict:
   save(full_fid=full, stage="real_fid" if real is not None else None)
   if real is not None:
     print(f"real data, train vs test in each mode: [{time.perf_counter() - t0:.0f} s]")
-    save(real_fid=_real_fid(jparams, real[0], real[1], args.real_num, args.fid_batch, MODES, methods), stage=None)
-  save(finished=True)
+    save(real_fid=_real_fid(jparams, real[0], real[1], args.real_num, args.fid_batch, MODES, methods))
+  save(stage=None, finished=True)
   print("\n| batch | mode | " + " | ".join(["jax img/s"] + (["torch img/s", "jax/torch"] if torch_net else [])) + " |")
   print("|---|---|" + "---|" * (3 if torch_net else 1))
   for batch in batch_sizes:

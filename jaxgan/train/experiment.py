@@ -227,12 +227,12 @@ def check_config(c: ml_collections.ConfigDict) -> None:
                "d_width", "sample_every", "checkpoint_every", "fid_every", "standing_stats"):
     check(c[name] >= 0, f"{name} must be >= 0, got {c[name]}")
   check(0 <= c.stop_at <= c.num_steps, f"stop_at must be in [0, num_steps={c.num_steps}] (0: train all "
-                                          f"num_steps), got {c.stop_at}")
+                                         f"num_steps), got {c.stop_at}")
   check(c.train_seconds >= 0, f"train_seconds must be >= 0 (0: no time box), got {c.train_seconds}")
   check(c.seed >= 0, f"seed must be >= 0, got {c.seed}")
   check(0.0 <= c.rmsprop_decay < 1.0, f"rmsprop_decay must be in [0, 1), got {c.rmsprop_decay}")
   check(c.d_norm in ("",) + NORMS, f"d_norm must be one of {', '.join(NORMS)} (or empty: the net's default), got "
-                                     f"{c.d_norm!r}")
+                                    f"{c.d_norm!r}")
   check(c.channels in (0, 1, 3), f"channels must be 0 (keep), 1 or 3, got {c.channels}")
   check(c.ema_rampup >= 0, f"ema_rampup must be >= 0 (0: no ramp-up), got {c.ema_rampup}")
   check(c.ema_rampup == 0 or c.ema_decay > 0,
@@ -498,7 +498,7 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
   except ValueError as e:
     raise ExperimentError(f"--parallel={c.parallel}: {e}") from None
   check(c.batch_size % dp.num_devices == 0, f"batch_size={c.batch_size} is not divisible by the {dp.num_devices} "
-                          f"devices of --parallel={dp.mode}; use a multiple of {dp.num_devices}")
+                                            f"devices of --parallel={dp.mode}; use a multiple of {dp.num_devices}")
   step_fn = dp.compile(generator, discriminator, loss, g_tx, d_tx, step_cfg,
                        compiler_options=options)
   out = Compiled(generator, discriminator, loss, g_tx, d_tx, step_cfg, init_fn, step_fn, sample_fn,
@@ -917,7 +917,7 @@ def run_together(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequenc
   for workdir in workdirs:
     if workdir:
       check(not has_checkpoint(workdir), f"{workdir} already holds a run's checkpoint; run() resumes it (or "
-                                           "start over with --no-resume)")
+                                          "start over with --no-resume)")
   for workdir in workdirs:  # only once every workdir is accepted
     if workdir:
       moved = move_aside(workdir, RUN_ARTEFACTS + ("config.json",))
