@@ -37,30 +37,37 @@ PLAYERS = ("d", "g")
 class LossContext:
   """What a loss term may read. Arrays are traced; `player` and `axis_name` are static.
 
+  Every field has a default, so a step builds the context with what its model has: the two-player step fills the
+  D fields, a general-step model (`jaxgan.train.general`) fills `values` with the named quantities of its forward
+  (e.g. "fake_B", "rec_A", "D_B(fake_B)") and a term reads them by name.
+
   Attributes:
-    player: "d" (discriminator loss) or "g" (generator loss); static.
-    d_real: (M,) float32 logits of D on real data (M = N / packing).
-    d_fake: (M,) float32 logits of D on generated data.
-    real: the real batch as D sees it: (M, ...) float32 (packed along the last axis).
-    fake: the generated batch as D sees it, same shape as `real`.
+    player: the name of the player whose loss is computed ("d" or "g" in the two-player step; any player name of a
+      general-step model); static.
+    d_real: (M,) float32 logits of D on real data (M = N / packing), or None.
+    d_fake: (M,) float32 logits of D on generated data, or None.
+    real: the real batch as D sees it: (M, ...) float32 (packed along the last axis), or None.
+    fake: the generated batch as D sees it, same shape as `real`, or None.
     labels: (N,) int32 class labels or None.
     d_fn: x -> (M,) logits, D with its current parameters closed over (differentiable
-      in x and in D's parameters); for penalties that need D on other inputs.
+      in x and in D's parameters); for penalties that need D on other inputs. None where there is no such D.
     step: () int32, the number of generator updates done so far.
     key: PRNG key for this loss evaluation (fresh for every call).
     axis_name: name of the pmap axis when the step runs per device, else None.
+    values: named quantities of a general-step model's forward, {name: array}; empty in the two-player step.
   """
 
-  d_real: jax.Array
-  d_fake: jax.Array
-  real: jax.Array
-  fake: jax.Array
-  labels: jax.Array | None
-  d_fn: Callable[[jax.Array], jax.Array] = struct.field(pytree_node=False)
-  step: jax.Array
-  key: jax.Array
+  d_real: jax.Array | None = None
+  d_fake: jax.Array | None = None
+  real: jax.Array | None = None
+  fake: jax.Array | None = None
+  labels: jax.Array | None = None
+  d_fn: Callable[[jax.Array], jax.Array] | None = struct.field(pytree_node=False, default=None)
+  step: jax.Array | None = None
+  key: jax.Array | None = None
   player: str = struct.field(pytree_node=False, default="d")
   axis_name: str | None = struct.field(pytree_node=False, default=None)
+  values: dict[str, Any] = struct.field(default_factory=dict)
 
 
 class InitFn(Protocol):
