@@ -470,8 +470,8 @@ class _FakeBuilder:
     self.downloads += 1
     self.prepared = True
 
-  def as_dataset(self, split, shuffle_files):
-    assert split == "train[:3]" and shuffle_files is False
+  def as_dataset(self, split, shuffle_files, read_config):
+    assert split == "train[:3]" and shuffle_files is False and read_config == {"try_autocache": False}
     return self.examples
 
 
@@ -487,6 +487,7 @@ def _fake_tfds(monkeypatch, builder):
 
   module.builder = make_builder
   module.as_numpy = lambda dataset: iter(dataset)
+  module.ReadConfig = dict
   monkeypatch.setitem(sys.modules, "tensorflow_datasets", module)
   return calls
 
