@@ -2,6 +2,8 @@
 
 Shapes and parameter counts are traced (`jax.eval_shape`), not compiled; the numerical tests run tiny nets.
 """
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -10,7 +12,7 @@ import pytest
 
 from jaxgan.nets import layers
 from jaxgan.nets import pix2pix
-from _nets_util import KEY, count
+from _nets_util import KEY, count, fake_init
 
 N = 2
 
@@ -212,28 +214,27 @@ def test_unet_dropout_is_on_in_train_mode_only():
   the "dropout" rng in train mode and is off in eval mode."""
   g = pix2pix.get_translation_generator("unet_tiny")  # 6 downs: one dropout level
   x = jax.random.uniform(jax.random.key(2), (N, 64, 64, 3), minval=-1, maxval=1)
-  variables = g.init({"params": KEY}, x, train=False)
+  variables = fake_init(g, x)
   is_dropout = lambda module, method: isinstance(module, nn.Dropout)
 
-  def run(train, key=None, model=g):
-    rngs = {} if key is None else {"dropout": key}
-    (y, state) = model.apply(variables, x, train=train, rngs=rngs, mutable=["batch_stats", "intermediates"],
-                             capture_intermediates=is_dropout)
+  @functools.partial(jax.jit, static_argnames=("train", "use_dropout"))
+  def run(key, train, use_dropout=True):
+    y, state = g.clone(use_dropout=use_dropout).apply(
+        variables, x, train=train, rngs={"dropout": key} if train else {}, mutable=["batch_stats", "intermediates"],
+        capture_intermediates=is_dropout)
     return y, jax.tree.leaves(state.get("intermediates", {}))
 
-  y1, dropped = run(True, jax.random.key(3))
-  y2, _ = run(True, jax.random.key(4))
-  y1_again, _ = run(True, jax.random.key(3))
+  y1, dropped = run(jax.random.key(3), True)
+  y2, _ = run(jax.random.key(4), True)
+  y1_again, _ = run(jax.random.key(3), True)
   assert len(dropped) == 1 and dropped[0].shape == (N, 4, 4, 32)  # level 4: 64 / 2^4, width * 8 channels
   zeros = float(jnp.mean(dropped[0] == 0))
   assert 0.4 < zeros < 0.6, zeros
   assert not np.allclose(y1, y2)
   np.testing.assert_array_equal(y1, y1_again)
-  y_eval, kept = run(False)  # no dropout rng needed
+  y_eval, kept = run(None, False)  # no dropout rng needed
   assert float(jnp.mean(kept[0] == 0)) == 0.0
-  no_dropout = g.clone(use_dropout=False)
-  np.testing.assert_array_equal(run(True, jax.random.key(3), no_dropout)[0],
-                                run(True, jax.random.key(4), no_dropout)[0])
+  np.testing.assert_array_equal(run(jax.random.key(3), True, False)[0], run(jax.random.key(4), True, False)[0])
   assert float(jnp.max(jnp.abs(y_eval))) <= 1.0
 
 
@@ -256,9 +257,9 @@ def test_resnet_generator_runs_and_keeps_range():
   """resnet_tiny: tanh range, and instance norm has no running statistics (train and eval give the same image)."""
   g = pix2pix.get_translation_generator("resnet_tiny")
   x = jax.random.uniform(jax.random.key(5), (N, 32, 32, 3), minval=-1, maxval=1)
-  variables = g.init(KEY, x, train=False)
-  y_train = g.apply(variables, x, train=True)
-  y_eval = g.apply(variables, x, train=False)
+  variables = fake_init(g, x)
+  apply = jax.jit(g.apply, static_argnames="train")
+  y_train, y_eval = apply(variables, x, train=True), apply(variables, x, train=False)
   np.testing.assert_allclose(y_train, y_eval, atol=1e-6)
   assert y_train.shape == (N, 32, 32, 3) and float(jnp.max(jnp.abs(y_train))) < 1.0
   assert float(jnp.std(y_train)) > 0.0
