@@ -28,6 +28,14 @@ from jaxgan.losses.penalties import dragan
 from jaxgan.losses.penalties import gradient_penalty
 from jaxgan.losses.penalties import r1
 from jaxgan.losses.penalties import r2
+from jaxgan.losses.reconstruction import ImagePool
+from jaxgan.losses.reconstruction import ImagePoolState
+from jaxgan.losses.reconstruction import cycle
+from jaxgan.losses.reconstruction import feature_matching
+from jaxgan.losses.reconstruction import identity
+from jaxgan.losses.reconstruction import image_pool
+from jaxgan.losses.reconstruction import l1
+from jaxgan.losses.reconstruction import l2
 
 ADVERSARIAL: dict[str, Callable[..., LossTransform]] = {
     "minimax": minimax,
