@@ -9,12 +9,15 @@ tap by tap instead (`layers.TAP_KERNEL_GRADS`). This measures, in one run on thi
 2. the whole compiled training step of a classics row (default `mnist_ns`), ms, with either rule.
 
   python -m benchmarks.cpu_convs --out cpu_convs.json
+  python -m benchmarks.cpu_convs --out cpu_convs.json --note "CPU shared with other jobs"   # recorded in the JSON
   python -m benchmarks.cpu_convs --smoke              # seconds: batch 4, 2 timed calls
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from typing import Any, Callable
 
 import jax
@@ -109,12 +112,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
   p.add_argument("--row", default="mnist_ns", help="classics row whose 28x28 training step is timed")
   p.add_argument("--smoke", action="store_true", help="batch 4, 2 calls")
   p.add_argument("--out", default="", help="write the results as JSON here")
+  p.add_argument("--note", default="", help="recorded in the JSON, e.g. what else ran on the machine")
   a = p.parse_args(argv)
   if jax.default_backend() != "cpu":
     print(f"note: the default backend is {jax.default_backend()}; both rules are the same off the CPU")
   batch, calls = (4, 2) if a.smoke else (a.batch, a.calls)
   from benchmarks.reproduce import device_name  # pylint: disable=import-outside-toplevel
-  result = {"device": device_name(), "jax": jax.__version__, "layers": layer_rows(batch, calls),
+  result = {"device": device_name(), "jax": jax.__version__, "date": time.strftime("%Y-%m-%d", time.gmtime()),
+            "command": "python -m benchmarks.cpu_convs " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "note": a.note, "calls": calls, "layers": layer_rows(batch, calls),
             "steps": step_rows(a.row, calls, a.smoke)}
   auto, taps = (s["ms"] for s in result["steps"])
   result["step_speedup"] = auto / taps

@@ -790,6 +790,105 @@ def _row_cells(name: str, result: dict[str, Any] | None) -> list[str]:
           _duration(result.get("wall_seconds")), result.get("device", "—"), status]
 
 
+LUCIC_HEAD = ["row", "our FID of G (mean ± std; n: each seed)", "Lucic et al., same loss", "G against same loss",
+              "Lucic et al., best loss", "G against best loss", "G's weight average (not compared with Lucic et al.)",
+              "G steps (D steps)", "train; eval per seed"]
+LUCIC_DATASETS = ("mnist", "fashion_mnist")
+
+
+def _seed_list(values: Sequence[float], digits: int = 2) -> str:
+  """`mean ± std (n=N: v1, v2, ...)` (sample std, n - 1); one value reads `v (n=1)`."""
+  mean, std = aggregate(values)
+  if len(values) == 1:
+    return f"{mean:.{digits}f} (n=1)"
+  return f"{_pm(mean, std, digits)} (n={len(values)}: {', '.join(f'{v:.{digits}f}' for v in values)})"
+
+
+def _against(ours: float | None, theirs: tuple[float, float] | None) -> str:
+  """`beats by D` / `misses by D` (FID: lower is better; D = |ours - their mean| to 0.1), `level` within 0.05;
+  `(within their std)` where D is no more than their std, a gap their own reruns spread over."""
+  if ours is None or theirs is None:
+    return "—"
+  diff = round(ours, 2) - theirs[0]
+  if abs(diff) < 0.05:
+    return "level"
+  within = " (within their std)" if abs(diff) <= theirs[1] else ""
+  return f"{'beats' if diff < 0 else 'misses'} by {abs(diff):.1f}{within}"
+
+
+def lucic_rows(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+  """The MNIST and Fashion-MNIST rows against Lucic et al. 2018, G only: one entry per 28x28 row of
+  `experiments.classics` (in table order) and per Lucic et al. loss that has no row (BEGAN), per dataset.
+
+  Our figure is G itself, mean ± sample std (n - 1) over the seeds that did not diverge, whatever their number; the
+  weight average is kept apart (`ema`) and never compared. Lucic et al.'s figures are the mean ± std of reruns of the
+  one configuration their search selected (`classics.LUCIC_FID`).
+
+  Returns:
+    dicts with "dataset", "row" (None for a loss without a row), "loss", "fids" (G per ok seed, by seed), "ema",
+    "diverged", "lucic" ((mean, std) or None), "best" ((loss, mean, std)), "result" (the row JSON or None).
+  """
+  out = []
+  for dataset in LUCIC_DATASETS:
+    best = classics.lucic_best(dataset)
+    losses_with_rows = set()
+    for name in classics.row_names():
+      r = classics.get_row(name)
+      if r.dataset != dataset:
+        continue
+      loss = name.split("_", 1)[1]
+      losses_with_rows.add(loss)
+      result = results.get(name)
+      seeds = sorted(result["seeds"], key=lambda x: x["seed"]) if result else []
+      ok = [x for x in seeds if x.get("status") == "ok"]
+      out.append({"dataset": dataset, "row": name, "loss": loss, "fids": [x["fid"] for x in ok],
+                  "ema": [x["fid_ema"] for x in ok if x.get("fid_ema") is not None and math.isfinite(x["fid_ema"])],
+                  "diverged": len(seeds) - len(ok), "lucic": classics.LUCIC_FID.get((dataset, loss)), "best": best,
+                  "result": result, "seeds": ok})
+    for (d, loss), figure in classics.LUCIC_FID.items():
+      if d == dataset and loss not in losses_with_rows:
+        out.append({"dataset": dataset, "row": None, "loss": loss, "fids": [], "ema": [], "diverged": 0,
+                    "lucic": figure, "best": best, "result": None, "seeds": []})
+  return out
+
+
+def lucic_table(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+  """The markdown table of `lucic_rows` (the README's MNIST and Fashion-MNIST table): per row our G (each seed, mean
+  ± sample std), Lucic et al.'s figure for the same loss and for their best loss on that dataset, how far G is from
+  each, and the weight average in a column of its own."""
+  lines = ["| " + " | ".join(LUCIC_HEAD) + " |", "|" + "---|" * len(LUCIC_HEAD)]
+  for e in lucic_rows(results):
+    loss_name = classics.LUCIC_LOSSES.get(e["loss"], "hinge + SN" if e["loss"] == "hinge_sn" else e["loss"])
+    label = proto.DATASET_LABELS[e["dataset"]]
+    best_loss, best_mean, best_std = e["best"]
+    best_cell = f"{_pm(best_mean, best_std)} ({classics.LUCIC_LOSSES[best_loss]})"
+    lucic_cell = _pm(*e["lucic"]) if e["lucic"] else "— (not in Lucic et al.)"
+    if e["row"] is None:
+      lines.append(f"| {label} {loss_name} (no jaxgan row) | — | {lucic_cell} | — | {best_cell} | — | — | — | — |")
+      continue
+    ours = aggregate(e["fids"])[0]
+    if e["fids"]:
+      g_cell = _seed_list(e["fids"])
+      if e["diverged"]:
+        g_cell += f"; {e['diverged']} seed(s) diverged"
+    else:
+      g_cell = f"diverged ({e['diverged']} seed(s))" if e["diverged"] else "not measured"
+    ema_cell = _seed_list(e["ema"]) if e["ema"] else "—"
+    result = e["result"] or {}
+    d_steps = (result.get("config") or {}).get("d_steps", 1)
+    steps = result.get("steps")
+    steps_cell = f"{steps:,} ({steps * d_steps:,})" if steps is not None else "—"
+    seeds = e["seeds"]
+    times = "—"
+    if seeds and all("train_seconds" in x and "eval_seconds" in x for x in seeds):
+      times = (", ".join(f"{x['train_seconds']:.0f}" for x in seeds) + " s; "
+               + ", ".join(f"{x['eval_seconds']:.0f}" for x in seeds) + " s")
+    lines.append(f"| `{e['row']}` ({loss_name}) | {g_cell} | {lucic_cell} | "
+                 f"{_against(ours, e['lucic'])} | {best_cell} | {_against(ours, (best_mean, best_std))} | "
+                 f"{ema_cell} | {steps_cell} | {times} |")
+  return lines
+
+
 def write_table(results: dict[str, dict[str, Any]], baselines: dict[str, dict[str, Any]],
                 path: pathlib.Path | None = None) -> str:
   """The markdown table of every classics row and every (dataset, protocol) baseline.
@@ -830,7 +929,12 @@ def write_table(results: dict[str, dict[str, Any]], baselines: dict[str, dict[st
                  "smoke" if b.get("smoke") else "reduced (not comparable)" if b.get("eval_cap") else "ok"]
       lines.append("| " + " | ".join(cells) + " |")
   lines += ["", "CIFAR-10 here is a JPEG (quality 75) copy: its FIDs are not comparable with published CIFAR-10 "
-            "figures; compare them with the JPEG CIFAR-10 baselines instead.", ""]
+            "figures; compare them with the JPEG CIFAR-10 baselines instead.", "",
+            "## MNIST and Fashion-MNIST against Lucic et al. 2018 (G only)", "",
+            "Our FID scores G itself, as Lucic et al. do (mean ± sample std over the seeds measured, each seed listed); "
+            "theirs is the mean ± std of reruns of the configuration their search selected (Table 2). The weight "
+            "average has a column of its own and is not compared with their figures.", "",
+            *lucic_table(results), ""]
   text = "\n".join(lines)
   if path is not None:  # several processes of a lease rewrite it
     path.parent.mkdir(parents=True, exist_ok=True)

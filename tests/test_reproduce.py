@@ -778,3 +778,101 @@ def test_protocol_counts_of_the_baselines_and_reduced_runs():
   # "Nk" only for whole thousands.
   assert [proto.SampleSpec("mnist", "test", n, 10_000).describe() for n in (32, 1500, 2000, 10_000)] == [
       "32 test", "1500 test", "2k test", "10k test"]
+
+
+# ------------------------------------------------------------------------------- G against its weight average
+
+
+def test_fid_scores_g_and_fid_ema_scores_its_weight_average(tmp_path, fake_data, monkeypatch):
+  """`fid` (the figure compared with the papers) is G's own and `fid_ema` its weight average's: each equals the FID
+  computed here, on the same samples, from the trained state's G params or EMA params. Swapping the two variables
+  in `run_seed` fails this test (checked by hand), as nothing else tells them apart."""
+  def loader(dataset, split, resolution):
+    with np.load(fake_data["28"]) as z:
+      return z[f"x_{split}"]
+
+  evaluator = reproduce.Evaluator(tmp_path, extractor=_extractor(), batch_size=16, loader=loader)
+  monkeypatch.setattr(classics, "get_config", _npz_config(classics.get_config, fake_data["28"]))
+  states, train = [], classics.main
+
+  def keep_state(config, workdir, resume):
+    """The trained state, its weight average set to a generator far from G's (0.1 added to every weight of G:
+    saturated images), so that the two figures differ by much more than rounding whatever 4 smoke steps did."""
+    state, summary = train(config, workdir, resume)
+    state = state.replace(g_ema_params=jax.tree.map(lambda p: p + 0.1, state.g_params))
+    states.append(state)
+    return state, summary
+
+  monkeypatch.setattr(classics, "main", keep_state)
+  record = reproduce.run_seed("mnist_ns", 3, evaluator, smoke=True, data_dir=fake_data["28"],
+                              workdir=str(tmp_path / "run"))
+  (state,) = states
+  c = experiment.apply_smoke(reproduce.row_config("mnist_ns", 3, smoke=True))
+  generator, _ = experiment.build_nets(c, 28, 1, 0)
+  sample_fn = reproduce._Generate(generator, c.latent_dim, c.latent_dist)
+  protocol = dataclasses.replace(reproduce._protocol("lucic2018", True, 0), metrics=("fid",))
+  ref = evaluator.reference_stats(protocol, "mnist", allow_few=True)
+  fid_of = lambda variables: evaluator.generator_metrics(protocol, ref, sample_fn, 3, allow_few=True,
+                                                         sample_args=variables)["fid"]
+  g, average = fid_of(state.g_variables()), fid_of(state.g_variables(ema=True))
+  assert abs(g - average) > 1e-2 * max(g, average)  # the figures tell the two generators apart
+  assert record["fid"] == pytest.approx(g, rel=1e-6)
+  assert record["fid_ema"] == pytest.approx(average, rel=1e-6)
+
+
+# --------------------------------------------------------------------------- the table against Lucic et al.
+
+
+def _lucic_record(seed, fid, ema=None, status="ok", train=200.0, evaluation=20.0):
+  return {"seed": seed, "status": status, "fid": fid, "fid_ema": ema, "train_seconds": train,
+          "eval_seconds": evaluation}
+
+
+def test_lucic_table_is_g_only_mean_and_sample_std_over_the_seeds_there_are():
+  """Five seeds -> mean ± sample std (n - 1) of G beside Lucic et al.'s same-loss and best-loss figures; the weight
+  average only in its own column; seeds listed in seed order; rows of one or no seed, diverged seeds, a loss without
+  a row (BEGAN) and a row without a Lucic figure (hinge + SN)."""
+  fids = [10.0, 14.0, 11.0, 12.0, 13.0]  # seeds 4, 0, 1, 2, 3 below: listed by seed
+  seeds = [_lucic_record(s, f, ema=f - 5.0) for s, f in zip((4, 0, 1, 2, 3), fids)]
+  results = {
+      "fashion_ns": {"seeds": seeds, "steps": 18750, "config": {"d_steps": 1}},
+      "mnist_wgan_gp": {"seeds": [_lucic_record(0, 19.95, ema=21.24, train=185.0, evaluation=25.0)], "steps": 3750,
+                        "config": {"d_steps": 5}},
+      "mnist_ns": {"seeds": [_lucic_record(0, 8.0, ema=7.0), _lucic_record(1, None, status="diverged")],
+                   "steps": 18750, "config": {"d_steps": 1}},
+      "mnist_hinge_sn": {"seeds": [_lucic_record(0, 14.13, ema=10.06)], "steps": 18750, "config": {"d_steps": 1}},
+  }
+  lines = reproduce.lucic_table(results)
+  assert lines[0] == "| " + " | ".join(reproduce.LUCIC_HEAD) + " |"
+  rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in lines[2:]}
+  ns = rows["`fashion_ns` (NS-GAN)"]
+  # mean 12, sample std sqrt(2.5) = 1.58 (the population std would read 1.41); each seed's FID in seed order.
+  assert ns[0] == "12.00 ± 1.58 (n=5: 14.00, 11.00, 12.00, 13.00, 10.00)"
+  assert ns[1:5] == ["26.5 ± 1.6", "beats by 14.5", "21.5 ± 1.6 (WGAN)", "beats by 9.5"]
+  assert ns[5] == "7.00 ± 1.58 (n=5: 9.00, 6.00, 7.00, 8.00, 5.00)"  # the average: own column, no comparison
+  assert ns[6:] == ["18,750 (18,750)", "200, 200, 200, 200, 200 s; 20, 20, 20, 20, 20 s |"]
+  gp = rows["`mnist_wgan_gp` (WGAN-GP)"]
+  assert gp[:5] == ["19.95 (n=1)", "20.3 ± 5.0", "beats by 0.4 (within their std)", "6.7 ± 0.4 (WGAN)",
+                    "misses by 13.2"]
+  assert gp[5:] == ["21.24 (n=1)", "3,750 (18,750)", "185 s; 25 s |"]
+  assert rows["`mnist_ns` (NS-GAN)"][:3] == ["8.00 (n=1); 1 seed(s) diverged", "6.8 ± 0.5", "misses by 1.2"]
+  assert rows["`mnist_hinge_sn` (hinge + SN)"][1:3] == ["— (not in Lucic et al.)", "—"]
+  assert rows["`mnist_mm` (MM-GAN)"][:4] == ["not measured", "9.8 ± 0.9", "—", "6.7 ± 0.4 (WGAN)"]
+  assert rows["`fashion_dragan` (DRAGAN)"][1] == "27.7 ± 1.2" and rows["`fashion_mm` (MM-GAN)"][1] == "29.6 ± 1.6"
+  assert rows["MNIST BEGAN (no jaxgan row)"][1] == "13.1 ± 1.0"
+  assert rows["Fashion-MNIST BEGAN (no jaxgan row)"][1] == "22.9 ± 0.9"
+  # Every 28x28 row once, plus BEGAN per dataset; no CIFAR row.
+  assert len(rows) == sum(classics.get_row(n).dataset != "cifar10" for n in classics.row_names()) + 2
+  # The results table written by --table carries the same layout, from the rows' JSON.
+  full = {"mnist_ns": _fake_result("mnist_ns", [7.0, 8.0, 9.0], 18750, 18750, ema=[6.0, 7.0])}
+  text = reproduce.write_table(full, {})
+  assert "\n".join(reproduce.lucic_table(full)) in text and "| `mnist_ns` (NS-GAN) | 8.00 ± 1.00 (n=3: " in text
+
+
+def test_lucic_figures_and_best_loss():
+  assert classics.lucic_best("mnist") == ("wgan", 6.7, 0.4)
+  assert classics.lucic_best("fashion_mnist") == ("wgan", 21.5, 1.6)
+  for row, figure in (("mnist_dragan", (7.6, 0.4)), ("fashion_dragan", (27.7, 1.2)), ("fashion_mm", (29.6, 1.6))):
+    published = classics.get_row(row).published
+    assert (published["fid"], published["fid_std"]) == figure and "Dai & Wipf 2019" in published["source"]
+  assert "Dai & Wipf" not in classics.get_row("mnist_ns").published["source"]
