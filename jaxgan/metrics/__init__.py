@@ -1,4 +1,5 @@
-"""Metrics of generative models: FID, Inception Score, KID, precision/recall on the FID Inception network.
+"""Metrics of generative models: FID, Inception Score, KID, precision/recall on the FID Inception network; per-image
+L1, PSNR and SSIM for paired translation.
 
 Nothing heavy happens at import time; weights load when an extractor is built.
 """
@@ -11,6 +12,9 @@ from jaxgan.metrics.pipeline import inception_extractor
 from jaxgan.metrics.pipeline import stats_from_generator
 from jaxgan.metrics.pipeline import stats_from_images
 from jaxgan.metrics.frechet import frechet_distance
+from jaxgan.metrics.image import l1_error
+from jaxgan.metrics.image import psnr
+from jaxgan.metrics.image import ssim
 from jaxgan.metrics.inception import InceptionV3FID
 from jaxgan.metrics.iscore import inception_score
 from jaxgan.metrics.kid import kernel_inception_distance
