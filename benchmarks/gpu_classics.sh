@@ -37,6 +37,9 @@
 # compiled step (`reproduce --together`, a jax.vmap over the seeds: a small net leaves most of the GPU idle, so
 # three seeds cost far less than three runs; not measured on a GPU yet), then evaluated one by one.
 #
+# MAX_ITEMS=N: only the first N items of the work (default: all), so a call takes one round of PAR items and starts
+# none it cannot finish within LIMIT (benchmarks/gpu_lucic.sh calls it so).
+#
 # EARLIER: a folder of row JSON from earlier leases (e.g. the committed benchmarks/results/<device>_<date>/classics),
 # copied into RESULTS where RESULTS has no file of that name, so that new seeds of a row add to its measured ones
 # (reproduce keeps them when the settings match and moves the file to superseded/ when they do not).
@@ -49,6 +52,9 @@ py=${PYTHON:-python3}
 module=${REPRO_MODULE:-benchmarks.reproduce}  # tests replace the module with a stand-in
 case "$par" in ''|*[!0-9]*|0) echo "error: PAR must be a positive integer, got '$par'" >&2; exit 2 ;; esac
 case "$limit" in ''|*[!0-9]*) echo "error: LIMIT must be a number of seconds, got '$limit'" >&2; exit 2 ;; esac
+if [ -n "${MAX_ITEMS:-}" ]; then
+  case "$MAX_ITEMS" in *[!0-9]*|0) echo "error: MAX_ITEMS must be a positive integer, got '$MAX_ITEMS'" >&2; exit 2 ;; esac
+fi
 mkdir -p "$out" "$results"
 export PYTHONUNBUFFERED=1
 export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$results/.jax_cache}
@@ -78,6 +84,7 @@ case "${TOGETHER:-0}" in
 esac
 items=$("$py" -m "$module" --rows "$ROWS" --seeds "${SEEDS:-0}" "${data[@]}" "${extra[@]}" "${together[@]}" \
   --out "$results" --todo) || exit 1
+[ -n "${MAX_ITEMS:-}" ] && items=$(printf '%s\n' "$items" | head -n "$MAX_ITEMS")
 work=$(mktemp -d "$results/.gpu_classics.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 

@@ -4,6 +4,7 @@ cheap stand-in for the Inception network."""
 
 import dataclasses
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -876,3 +877,30 @@ def test_lucic_figures_and_best_loss():
     published = classics.get_row(row).published
     assert (published["fid"], published["fid_std"]) == figure and "Dai & Wipf 2019" in published["source"]
   assert "Dai & Wipf" not in classics.get_row("mnist_ns").published["source"]
+
+
+def test_gpu_lucic_runs_one_round_of_the_seeds_left(tmp_path):
+  """benchmarks/gpu_lucic.sh (with the stand-in for reproduce, no training): earlier seeds are copied in, only the
+  first PAR items of the work run (one round per call: no run started that the call's limit would cut), every row's
+  seed s before any row's seed s + 1; a bad MAX_ITEMS is refused before any work."""
+  root = pathlib.Path(__file__).resolve().parents[1]
+  earlier, results = tmp_path / "earlier", tmp_path / "results"
+  earlier.mkdir()
+  (earlier / "r1.json").write_text(json.dumps({"seeds": [0]}))
+  env = {k: v for k, v in os.environ.items() if k not in ("XLA_PYTHON_CLIENT_MEM_FRACTION", "JAX_COMPILATION_CACHE_DIR",
+                                                          "MAX_ITEMS", "LIMIT")}
+  env.update(PYTHON=sys.executable, REPRO_MODULE="tests._fake_reproduce", RESULTS=str(results), EARLIER=str(earlier),
+             ROWS="r1,r2,r3,r4", SEEDS="0,1", PAR="3", REPRO_ARGS="")
+  run = lambda **kw: subprocess.run(["bash", "benchmarks/gpu_lucic.sh", str(tmp_path / "out")], cwd=root,
+                                    env={**env, **kw}, capture_output=True, text=True, timeout=120)
+  proc = run()
+  assert proc.returncode == 0, proc.stderr
+  seeds = {r: json.loads((results / f"{r}.json").read_text())["seeds"] for r in ("r1", "r2", "r3", "r4")}
+  assert seeds == {"r1": [0], "r2": [0], "r3": [0], "r4": [0]}  # r1's seed 0 came from EARLIER; 3 runs, seed 0 first
+  assert json.loads((results / "r2.json").read_text())["workers"] == "3"
+  proc = run()  # the next call: the next round
+  assert proc.returncode == 0, proc.stderr
+  seeds = {r: json.loads((results / f"{r}.json").read_text())["seeds"] for r in ("r1", "r2", "r3", "r4")}
+  assert seeds == {"r1": [0, 1], "r2": [0, 1], "r3": [0, 1], "r4": [0]}
+  bad = run(MAX_ITEMS="x")
+  assert bad.returncode == 2 and "MAX_ITEMS must be a positive integer, got 'x'" in bad.stderr
