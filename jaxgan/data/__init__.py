@@ -11,6 +11,14 @@ from jaxgan.data.files import load_npz
 from jaxgan.data.files import load_source
 from jaxgan.data.files import load_uint8
 from jaxgan.data.files import read_idx
+from jaxgan.data.paired import TranslationDataset
+from jaxgan.data.paired import jitter
+from jaxgan.data.paired import load_paired_ab
+from jaxgan.data.paired import load_paired_folders
+from jaxgan.data.paired import load_unpaired
+from jaxgan.data.paired import load_unpaired_classes
+from jaxgan.data.paired import split_ab
+from jaxgan.data.paired import unpair
 from jaxgan.data.pipeline import Pipeline
 from jaxgan.data.registry import check_dataset_name
 from jaxgan.data.registry import dataset_names
