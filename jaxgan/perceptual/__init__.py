@@ -5,7 +5,7 @@ into the jaxgan cache with `python -m jaxgan.perceptual download`, hash-checked,
 
   d = jaxgan.perceptual.lpips(x, y, net="vgg")           # (N,) float32; x, y: (N, H, W, 3) in [-1, 1]
   feats = vgg16_features(load_params("vgg"), x, ("relu2_2", "relu4_3"))
-  loss = chain(non_saturating(), scale(10.0, lpips_loss("fake_B", "real_B")))
+  loss = chain(non_saturating(), lpips_loss("fake_B", "real_B", weight=10.0))
 
 Nothing heavy happens at import time; weights load when a metric, function or loss is built. The module holding the
 LPIPS network is `lpips_model` (a module named `lpips` would be shadowed by the function `lpips`).
@@ -25,6 +25,7 @@ from jaxgan.perceptual.weights import download_weights
 from jaxgan.perceptual.weights import find_weights
 from jaxgan.perceptual.weights import load_params
 from jaxgan.perceptual.weights import params_from_arrays
+from jaxgan.perceptual.weights import RefusedPickle
 from jaxgan.perceptual.weights import random_params
 from jaxgan.perceptual.weights import read_ckpt
 from jaxgan.perceptual.weights import safe_unpickle

@@ -17,8 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.metrics.inception import max_pool
-from jaxgan.perceptual.vgg import Conv, check_layers, check_size, normalize_input
+from jaxgan.perceptual.vgg import Conv, check_layers, check_size, max_pool, normalize_input
 
 PrecisionLike = Any
 # (name, channels, kernel, stride, padding, pooled after)

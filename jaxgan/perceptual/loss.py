@@ -7,7 +7,7 @@ wrap a target in `jax.lax.stop_gradient` in the forward if it must not receive a
 
 Example:
 
-  loss = chain(non_saturating(), scale(10.0, lpips_loss("fake_B", "real_B", net="vgg")))
+  loss = chain(non_saturating(), lpips_loss("fake_B", "real_B", weight=10.0, net="vgg"))
 """
 from __future__ import annotations
 
@@ -33,6 +33,19 @@ def _check_players(fn_name: str, players: Sequence[str]) -> tuple[str, ...]:
   return players
 
 
+def _check_weight(fn_name: str, weight: float) -> float:
+  if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0.0:
+    raise ValueError(f"{fn_name}: weight must be a number >= 0, got {weight!r}")
+  return float(weight)
+
+
+def _check_names(fn_name: str, **names: str) -> None:
+  for arg, value in names.items():
+    if not isinstance(value, str) or not value:
+      raise ValueError(f"{fn_name}: {arg} must be the name of a quantity in ctx.values (a non-empty str), got "
+                       f"{value!r}")
+
+
 def _read(ctx: LossContext, name: str, fn_name: str) -> jax.Array:
   if name not in ctx.values:
     raise ValueError(f"{fn_name}: no quantity {name!r} in the loss context's values (it has "
@@ -48,14 +61,15 @@ def _read_pair(ctx: LossContext, x_name: str, y_name: str, fn_name: str) -> tupl
   return x, y
 
 
-def lpips_loss(x: str, y: str, *, net: str = "vgg", params: Any = None, players: Sequence[str] = ("g",),
-               name: str = "lpips", precision: PrecisionLike = None) -> LossTransform:
-  """Mean LPIPS v0.1 distance between two named images (Zhang et al. 2018, arXiv:1801.03924).
+def lpips_loss(x: str, y: str, *, weight: float = 1.0, net: str = "vgg", params: Any = None,
+               players: Sequence[str] = ("g",), name: str = "lpips", precision: PrecisionLike = None) -> LossTransform:
+  """LPIPS v0.1 distance between two named images as a loss (Zhang et al. 2018, arXiv:1801.03924).
 
-  loss = mean_i LPIPS(values[x]_i, values[y]_i). Scale it with `scale(w, ...)`.
+  loss = weight * mean_i LPIPS(values[x]_i, values[y]_i).
 
   Args:
     x, y: names in `ctx.values` of (N, H, W, 3) float32 images in [-1, 1]; H, W >= 16 (VGG) or 31 (AlexNet).
+    weight: multiplier, >= 0.
     net: "vgg" (the reference's choice "for backpropping") or "alex".
     params: LPIPS params; None loads the cached weights now (FileNotFoundError when absent: run
       `python -m jaxgan.perceptual download`).
@@ -63,42 +77,46 @@ def lpips_loss(x: str, y: str, *, net: str = "vgg", params: Any = None, players:
     name: aux name.
     precision: matmul precision of the trunk; None follows `jax.default_matmul_precision`.
   Returns:
-    A LossTransform; aux holds `name`, the mean distance, () float32.
+    A LossTransform; aux holds `name`, the unweighted mean distance, () float32.
   """
   weights_lib._check_net(net)  # pylint: disable=protected-access
+  weight = _check_weight("lpips_loss", weight)
   players = _check_players("lpips_loss", players)
+  _check_names("lpips_loss", x=x, y=y, name=name)
   dist = lpips_lib.make_lpips_fn(net, params, precision=precision)
 
   def fn(ctx: LossContext):
     a, b = _read_pair(ctx, x, y, "lpips_loss")
     value = jnp.mean(dist(a, b))
-    return value, {name: value}
+    return weight * value, {name: value}
 
   return stateless(fn, players=players)
 
 
-def perceptual(x: str, y: str, *, layers: Sequence[str] = ("relu2_2",), layer_weights: Sequence[float] | None = None,
-               distance: str = "l2", params: Any = None, input_norm: str = "imagenet",
-               players: Sequence[str] = ("g",), name: str = "perceptual",
+def perceptual(x: str, y: str, *, weight: float = 1.0, layers: Sequence[str] = ("relu2_2",),
+               layer_weights: Sequence[float] | None = None, distance: str = "l2", params: Any = None,
+               input_norm: str = "imagenet", players: Sequence[str] = ("g",), name: str = "perceptual",
                precision: PrecisionLike = None) -> LossTransform:
   """VGG-16 feature reconstruction loss (Johnson et al. 2016, arXiv:1603.08155, Eq. 2; SRGAN's "VGG loss").
 
-  loss = sum_l layer_weights[l] * mean_{i,h,w,c} dist(F_l(values[x])_i - F_l(values[y])_i) with dist the square
+  loss = weight * sum_l layer_weights[l] * mean_{i,h,w,c} dist(F_l(values[x])_i - F_l(values[y])_i) with dist the square
   ("l2", Johnson's ||.||^2 / (C H W), averaged over the batch too) or the absolute value ("l1").
 
   Where jaxgan differs: papers that use VGG-19 (SRGAN's VGG54 = relu5_4, Ledig et al. 2017; AdaIN's relu4_1) get the
   nearest VGG-16 layer (relu5_3, relu4_1): no VGG-19 weights are obtainable offline. SRGAN also rescales its VGG loss
-  by 1/12.75^2 (features of [0, 255] inputs); scale it yourself with `scale(w, ...)`.
+  by 1/12.75^2 (features of [0, 255] inputs); fold that into `weight`.
 
   Args:
     x, y: names in `ctx.values` of (N, H, W, 3) float32 images in [-1, 1].
+    weight: multiplier, >= 0.
     layers: VGG-16 layer names (see `VGG16_LAYERS`), e.g. ("relu1_2", "relu2_2", "relu3_3", "relu4_3").
     layer_weights: one weight >= 0 per layer; default 1 each.
     distance: "l2" or "l1".
     params: VGG16 params (or LPIPS params, whose "trunk" is used); None loads the cached ImageNet weights now.
     input_norm: "imagenet" (default) or "lpips" (the same map up to rounding) or "none".
     players: players for which the term is active.
-    name: aux name; aux also holds `<name>/<layer>` per layer (unweighted).
+    name: aux name of the unweighted sum over layers (with layer_weights); aux also holds `<name>/<layer>`, each
+      layer's distance without any weight.
     precision: matmul precision; None follows the context.
   Returns:
     A LossTransform; aux values are () float32.
@@ -116,7 +134,9 @@ def perceptual(x: str, y: str, *, layers: Sequence[str] = ("relu2_2",), layer_we
     raise ValueError(f"perceptual: distance must be 'l1' or 'l2', got {distance!r}")
   if input_norm not in vgg_lib.INPUT_NORMS:
     raise ValueError(f"perceptual: input_norm must be one of {vgg_lib.INPUT_NORMS}, got {input_norm!r}")
+  weight = _check_weight("perceptual", weight)
   players = _check_players("perceptual", players)
+  _check_names("perceptual", x=x, y=y, name=name)
   if params is None:
     params = weights_lib.load_params("vgg")
   if "trunk" in params:
@@ -137,6 +157,6 @@ def perceptual(x: str, y: str, *, layers: Sequence[str] = ("relu2_2",), layer_we
       aux[f"{name}/{layer}"] = term
       total = total + w * term
     aux[name] = total
-    return total, aux
+    return weight * total, aux
 
   return stateless(fn, players=players)

@@ -149,6 +149,8 @@ def lpips(x: Any, y: Any, net: str = "vgg", *, params: Any = None, batch_size: i
     params = _default_params(net, str(path.resolve()), path.stat().st_mtime_ns)
   apply = _jitted_apply(net, precision)
   n = x.shape[0]
+  if n == 0:
+    return np.zeros((0,), np.float32)
   b = min(batch_size, n)
   out = []
   for i in range(math.ceil(n / b)):
@@ -157,4 +159,4 @@ def lpips(x: Any, y: Any, net: str = "vgg", *, params: Any = None, batch_size: i
     if pad:
       xs, ys = (np.concatenate([a, np.zeros((pad,) + a.shape[1:], a.dtype)]) for a in (xs, ys))
     out.append(np.asarray(apply(params, xs, ys))[:b - pad])
-  return np.concatenate(out).astype(np.float32) if out else np.zeros((0,), np.float32)
+  return np.concatenate(out).astype(np.float32)

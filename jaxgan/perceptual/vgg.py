@@ -27,7 +27,6 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxgan.metrics.inception import max_pool
 from jaxgan.perceptual.weights import VGG16_CONVS
 
 PrecisionLike = Any  # None, a string such as "highest", or a jax.lax.Precision
@@ -62,6 +61,15 @@ def normalize_input(x: jax.Array, mode: str) -> jax.Array:
   if mode == "lpips":
     return (x - jnp.asarray(LPIPS_SHIFT, x.dtype)) / jnp.asarray(LPIPS_SCALE, x.dtype)
   raise ValueError(f"unknown input_norm {mode!r}; known: {', '.join(INPUT_NORMS)}")
+
+
+def max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
+  """Max pool over H, W of (N, H, W, C), no padding (sizes floor, as torch's `ceil_mode=False`).
+
+  The initial value is a Python -inf so that JAX sees the max monoid and differentiates it under jit too (an array
+  init, as in `jaxgan.metrics.inception.max_pool`, falls back to a generic reduce_window without a gradient).
+  """
+  return lax.reduce_window(x, -jnp.inf, lax.max, (1, window, window, 1), (1, stride, stride, 1), "VALID")
 
 
 class Conv(nn.Module):

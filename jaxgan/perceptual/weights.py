@@ -76,14 +76,18 @@ def _check_net(net: str) -> str:
 # ----------------------------------------------------------------------------------------------------------------
 # A restricted unpickler: numpy arrays, numpy dtypes, builtin containers; nothing else.
 
+class RefusedPickle(pickle.UnpicklingError):
+  """A weights pickle names something `safe_unpickle` does not build."""
+
+
 _SAFE_KINDS = "biufc"  # bool, int, uint, float, complex: no objects, no structured or void records
-_SAFE_BUILTINS = ("set", "frozenset", "bytearray", "complex", "list", "dict", "tuple")
+_SAFE_BUILTINS = ("set", "frozenset", "bytes", "bytearray", "complex", "list", "dict", "tuple")
 
 
 def _safe_dtype(dtype: Any) -> np.dtype:
   dtype = np.dtype(dtype)
   if dtype.kind not in _SAFE_KINDS or dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
-    raise pickle.UnpicklingError(f"refusing a numpy dtype {dtype!r}: only plain bool/int/float/complex arrays are "
+    raise RefusedPickle(f"refusing a numpy dtype {dtype!r}: only plain bool/int/float/complex arrays are "
                                  "read from a weights pickle")
   return dtype
 
@@ -96,7 +100,7 @@ def _np_dtype(obj: Any, align: bool = False, copy: bool = False) -> np.dtype:
 def _np_reconstruct(cls: Any, shape: Any, typecode: Any) -> np.ndarray:
   """`numpy.core.multiarray._reconstruct`, for exactly `numpy.ndarray` (no subclasses such as memmap)."""
   if cls is not np.ndarray:
-    raise pickle.UnpicklingError(f"refusing to rebuild {cls!r}: only numpy.ndarray is read from a weights pickle")
+    raise RefusedPickle(f"refusing to rebuild {cls!r}: only numpy.ndarray is read from a weights pickle")
   return np.ndarray.__new__(np.ndarray, shape, typecode)
 
 
@@ -104,7 +108,7 @@ def _np_frombuffer(buf: Any, dtype: Any, shape: Any, order: str) -> np.ndarray:
   """`numpy.core.numeric._frombuffer` (protocol-5 arrays), plain numeric dtypes only; the result owns a copy."""
   dtype = _safe_dtype(dtype)
   if order not in ("C", "F"):
-    raise pickle.UnpicklingError(f"refusing an array of memory order {order!r}")
+    raise RefusedPickle(f"refusing an array of memory order {order!r}")
   return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order).copy()
 
 
@@ -112,11 +116,19 @@ def _np_scalar(dtype: Any, data: bytes | None = None) -> Any:
   """`numpy.core.multiarray.scalar`, plain numeric dtypes only."""
   dtype = _safe_dtype(dtype)
   if not isinstance(data, (bytes, bytearray)) or len(data) != dtype.itemsize:
-    raise pickle.UnpicklingError(f"refusing a numpy scalar of {dtype} with {type(data).__name__} data")
+    raise RefusedPickle(f"refusing a numpy scalar of {dtype} with {type(data).__name__} data")
   return np.frombuffer(bytes(data), dtype=dtype)[0]
 
 
+def _codecs_encode(text: str, encoding: str = "utf-8") -> bytes:
+  """`_codecs.encode` as protocol-2 pickles use it for bytes (latin1 only)."""
+  if not isinstance(text, str) or encoding != "latin1":
+    raise RefusedPickle(f"refusing _codecs.encode with {type(text).__name__} and encoding {encoding!r}")
+  return text.encode("latin1")
+
+
 _SAFE_GLOBALS = {
+    ("_codecs", "encode"): _codecs_encode,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): _np_dtype,
     ("collections", "OrderedDict"): OrderedDict,
@@ -140,20 +152,20 @@ class _NumpyUnpickler(pickle.Unpickler):
   def find_class(self, module: str, name: str):
     if (module, name) in _SAFE_GLOBALS:
       return _SAFE_GLOBALS[(module, name)]
-    raise pickle.UnpicklingError(
+    raise RefusedPickle(
         f"{self._what}: refusing to load {module}.{name}: a weights pickle is read only when it holds numpy arrays "
         "and builtin containers. This is not the file jaxgan expects (or it was tampered with): delete it and run "
         f"`{DOWNLOAD_COMMAND}`.")
 
   def persistent_load(self, pid):
-    raise pickle.UnpicklingError(f"{self._what}: refusing a persistent id {pid!r:.60} (not a numpy pickle)")
+    raise RefusedPickle(f"{self._what}: refusing a persistent id {pid!r:.60} (not a numpy pickle)")
 
 
 def _check_tree(obj: Any, what: str, depth: int = 0) -> None:
   """Every leaf is a plain numeric array or a builtin scalar/string (an object array's items were unpickled by the
   same restricted unpickler, but are refused here all the same)."""
   if depth > 64:
-    raise pickle.UnpicklingError(f"{what}: containers nested more than 64 deep")
+    raise RefusedPickle(f"{what}: containers nested more than 64 deep")
   if isinstance(obj, np.ndarray):
     _safe_dtype(obj.dtype)
   elif isinstance(obj, Mapping):
@@ -164,7 +176,7 @@ def _check_tree(obj: Any, what: str, depth: int = 0) -> None:
     for v in obj:
       _check_tree(v, what, depth + 1)
   elif not isinstance(obj, (str, bytes, bytearray, int, float, complex, bool, np.generic, type(None))):
-    raise pickle.UnpicklingError(f"{what}: unexpected {type(obj).__name__} in the pickle")
+    raise RefusedPickle(f"{what}: unexpected {type(obj).__name__} in the pickle")
 
 
 def safe_unpickle(data: bytes | BinaryIO, what: str = "weights pickle") -> Any:
@@ -173,8 +185,9 @@ def safe_unpickle(data: bytes | BinaryIO, what: str = "weights pickle") -> Any:
   Use it instead of `pickle.load` for a downloaded file: a pickle names functions that run while it loads
   (`os.system` is one `GLOBAL` opcode away). Allowed globals: `numpy.ndarray` (exactly, no subclass), the numpy
   helpers that rebuild arrays, dtypes and scalars (`_reconstruct`, `_frombuffer`, `scalar`, `dtype`, under both
-  `numpy.core` and `numpy._core`) for bool/int/uint/float/complex dtypes, `collections.OrderedDict`, and the
-  builtins set, frozenset, bytearray, complex, list, dict, tuple.
+  `numpy.core` and `numpy._core`) for bool/int/uint/float/complex dtypes, `collections.OrderedDict`, the builtins
+  set, frozenset, bytes, bytearray, complex, list, dict, tuple, and `_codecs.encode(str, "latin1")` (protocol 2's
+  bytes).
 
   Args:
     data: the pickle's bytes or a binary file object.
@@ -182,15 +195,16 @@ def safe_unpickle(data: bytes | BinaryIO, what: str = "weights pickle") -> Any:
   Returns:
     The unpickled object.
   Raises:
-    pickle.UnpicklingError: the pickle names anything else (its message says which global and what to do), holds an
-      object/structured array, or is corrupt.
+    RefusedPickle (a pickle.UnpicklingError): the pickle names anything else (the message says which global and
+      what to do), or holds an object/structured array. pickle.UnpicklingError: the pickle is truncated or corrupt.
   """
   f = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
   try:
     obj = _NumpyUnpickler(f, what).load()
-  except pickle.UnpicklingError:
+  except RefusedPickle:
     raise
-  except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as err:
+  except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+          MemoryError) as err:
     raise pickle.UnpicklingError(f"{what}: not a readable numpy pickle ({type(err).__name__}: {err}); the file is "
                                  f"truncated or corrupt: run `{DOWNLOAD_COMMAND}` again") from err
   _check_tree(obj, what)
