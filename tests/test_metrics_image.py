@@ -7,7 +7,6 @@ one function), and with closed forms.
 """
 import math
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -113,7 +112,8 @@ def test_quantize_switch():
     (lambda a: metrics.ssim(a, a, win_size=10), r"ssim: win_size must be an odd int >= 3, got 10"),
     (lambda a: metrics.ssim(a, a, sigma=0.0), r"ssim: sigma must be a number > 0, got 0.0"),
     (lambda a: metrics.ssim(a[:, :8, :8], a[:, :8, :8]), r"images of 8x8 are smaller than the 11x11 window"),
-    (lambda a: metrics.psnr(a / 1.0, a / 1.0, value_range=(1, 1)), r"value_range must be \(low, high\) with low < high"),
+    (lambda a: metrics.psnr(a / 1.0, a / 1.0, value_range=(1, 1)),
+     r"value_range must be \(low, high\) with low < high"),
 ])
 def test_bad_arguments(call, match):
   with pytest.raises(ValueError, match=match):

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+import numbers
 from typing import NamedTuple
 
 import jax
@@ -34,7 +35,7 @@ _DISTANCES = ("l1", "l2")
 
 
 def _check_weight(who: str, weight: float) -> float:
-  if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0.0:
+  if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not weight >= 0.0:
     raise ValueError(f"{who}: weight must be a number >= 0, got {weight!r}")
   return float(weight)
 
@@ -173,7 +174,7 @@ def feature_matching(real: str, fake: str, *, weight: float = 1.0, distance: str
     raise ValueError(f"{who}: distance must be one of {_DISTANCES}, got {distance!r}")
   if layer_weights is not None:
     layer_weights = tuple(layer_weights)
-    if not layer_weights or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0.0
+    if not layer_weights or not all(isinstance(w, numbers.Real) and not isinstance(w, bool) and w >= 0.0
                                     for w in layer_weights):
       raise ValueError(f"{who}: layer_weights must be one number >= 0 per layer, got {layer_weights!r}")
     layer_weights = tuple(float(w) for w in layer_weights)

@@ -70,7 +70,7 @@ def to_255(images: jax.Array, *, value_range: tuple[float, float] = (-1.0, 1.0),
   return jnp.clip(jnp.round(x), 0.0, PEAK) if quantize else x
 
 
-@functools.partial(jax.jit, static_argnames=("value_range", "quantize"))
+@functools.partial(jax.jit, static_argnames=("value_range", "quantize", "power"))
 def _mean_error(a, b, value_range, quantize, power):
   diff = to_255(a, value_range=value_range, quantize=quantize) - to_255(b, value_range=value_range, quantize=quantize)
   return jnp.mean(jnp.abs(diff) ** power, axis=(1, 2, 3))
