@@ -208,3 +208,21 @@ def test_image_pool_gives_no_gradient_and_runs_per_device_under_vmap():
     out, s = pool.query(state, per_device[d], keys[d])
     np.testing.assert_array_equal(outs[d], out)
     np.testing.assert_array_equal(new.images[d], s.images)
+
+
+@pytest.mark.parametrize("term", [
+    rec.l1("x", "y"), rec.l2("x", "y"), rec.cycle("x", "y"), rec.identity("x", "y"),
+    rec.feature_matching("fx", "fy", distance="l2"),
+], ids=["l1", "l2", "cycle", "identity", "feature_matching"])
+def test_terms_contract_under_jit(term):
+  """init under eval_shape; apply under jit, compiled once for new values of the same shapes; state unchanged."""
+  state = term.init(jax.random.key(0))
+  chex.assert_trees_all_equal_shapes_and_dtypes(jax.eval_shape(term.init, jax.random.key(0)), state)
+  chex.clear_trace_counter()
+  apply = jax.jit(chex.assert_max_traces(term.apply, n=1))
+  for scale in (1.0, 2.0):
+    ctx = _ctx(x=A * scale, y=B, fx=[A * scale], fy=[B])
+    loss, aux, new_state = apply(ctx, state)
+    assert loss.shape == () and loss.dtype == jnp.float32 and float(loss) > 0
+    assert all(v.shape == () and v.dtype == jnp.float32 for v in aux.values())
+    chex.assert_trees_all_equal_shapes_and_dtypes(new_state, state)
