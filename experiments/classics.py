@@ -37,8 +37,10 @@ Run one row (the benchmark runner `python -m benchmarks.reproduce` runs, evaluat
 
 Time: an MNIST row (18,750 G steps of the InfoGAN pair at batch 64, 3,750 for the n_critic = 5 rows) is a GPU
 job. On one H200 (2026-11-26), with seven rows training side by side, each took 207-265 s to train and 13-34 s
-to score (2 x 10k samples, G and its weight average); on the development machine's 2 CPU cores `mnist_ns` trains
-at 2.6 steps/s (about 2 h for the row, before any FID) and `fashion_wgan_gp` at 4.3 s per G step (about 4.5 h).
+to score (2 x 10k samples, G and its weight average); on the development machine's 2 CPU cores a `mnist_ns` step
+took 349 ms with the cores idle (benchmarks/results/cpu_2026-11-26/cpu_convs.json: 1.8 h for the row, before any
+FID), and on 2026-12-06, the cores shared with other jobs, 2.7 s and a `fashion_wgan_gp` G step 60.7 s
+(benchmarks/results/cpu_2026-12-06/cpu_timings_steps.json).
 """
 
 from __future__ import annotations
