@@ -360,8 +360,11 @@ def test_only_restricts_a_term_to_one_player():
   state = lazy.init(jax.random.PRNGKey(0))
   _, _, state = lazy.apply(_ctx("d"), state)
   assert int(state.count) == 0
-  with pytest.raises(ValueError, match="only: player must be one of"):
-    L.only("both", L.hinge())
+  with pytest.raises(ValueError, match="only: player must be a player name"):
+    L.only("", L.hinge())
+  # any player name of a general-step model (issue 27): "ae" gets the term, "d" and "g" zero
+  ae = L.only("ae", L.hinge())
+  assert ae.players == ("ae",) and _value(ae, "d") == (0.0, {}) and L.chain(L.hinge(), ae).players == ("d", "g", "ae")
 
 
 def test_chain_refuses_a_state_of_another_loss():

@@ -24,6 +24,7 @@ from jaxgan.losses.base import per_example_from_key
 from jaxgan.losses.base import scale
 from jaxgan.losses.base import stateless
 from jaxgan.losses.base import top_k
+from jaxgan.losses.base import view
 from jaxgan.losses.penalties import dragan
 from jaxgan.losses.penalties import gradient_penalty
 from jaxgan.losses.penalties import r1

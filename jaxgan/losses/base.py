@@ -1,4 +1,4 @@
-"""The LossTransform contract and its combinators (`chain`, `scale`, `every`).
+"""The LossTransform contract and its combinators (`chain`, `scale`, `every`, `view`).
 
 A GAN loss in jaxgan is built like an optax gradient transformation: a pair of pure
 functions
@@ -55,6 +55,9 @@ class LossContext:
     key: PRNG key for this loss evaluation (fresh for every call).
     axis_name: name of the pmap axis when the step runs per device, else None.
     values: named quantities of a general-step model's forward, {name: array}; empty in the two-player step.
+    nets: the model's networks as functions of their current parameters (a `jaxgan.train.general.Nets`), for a
+      term that applies a network to inputs of its own (a penalty on a named D: see `view(..., d_fn=)`); static,
+      None in the two-player step.
   """
 
   d_real: jax.Array | None = None
@@ -68,6 +71,7 @@ class LossContext:
   player: str = struct.field(pytree_node=False, default="d")
   axis_name: str | None = struct.field(pytree_node=False, default=None)
   values: dict[str, Any] = struct.field(default_factory=dict)
+  nets: Any = struct.field(pytree_node=False, default=None)
 
 
 class InitFn(Protocol):
@@ -156,8 +160,15 @@ def chain(*terms: LossTransform) -> LossTransform:
       new_state.append(s)
     return total, aux, tuple(new_state)
 
-  players = tuple(p for p in PLAYERS if any(p in t.players for t in terms))
-  return LossTransform(init, apply, players)
+  return LossTransform(init, apply, _union_players(terms))
+
+
+def _union_players(terms: tuple[LossTransform, ...]) -> tuple[str, ...]:
+  """The players of any of `terms`: "d" and "g" first (in that order), then others in order of appearance."""
+  players = [p for p in PLAYERS if any(p in t.players for t in terms)]
+  for t in terms:
+    players += [p for p in t.players if p not in players]
+  return tuple(players)
 
 
 def scale(weight: float, term: LossTransform) -> LossTransform:
@@ -182,9 +193,9 @@ def named(prefix: str, term: LossTransform) -> LossTransform:
 
 
 def only(player: str, term: LossTransform) -> LossTransform:
-  """Restricts `term` to one player ("d" or "g"); the other gets zero."""
-  if player not in PLAYERS:
-    raise ValueError(f"only: player must be one of {PLAYERS}, got {player!r}")
+  """Restricts `term` to one player ("d" or "g", or any player name of a general-step model); others get zero."""
+  if not isinstance(player, str) or not player:
+    raise ValueError(f"only: player must be a player name such as {PLAYERS}, got {player!r}")
 
   def apply(ctx, state):
     if ctx.player != player:
@@ -192,6 +203,68 @@ def only(player: str, term: LossTransform) -> LossTransform:
     return term.apply(ctx, state)
 
   return LossTransform(term.init, apply, (player,))
+
+
+_VIEW_FIELDS = ("d_real", "d_fake", "real", "fake", "labels")
+
+
+def view(term: LossTransform, *, d_real: str | None = None, d_fake: str | None = None, real: str | None = None,
+         fake: str | None = None, labels: str | None = None, d_fn: str | None = None) -> LossTransform:
+  """Feeds `term` named quantities of a general-step model (`ctx.values`) as the classic context fields.
+
+  The adversarial terms and penalties read `ctx.d_real`, `ctx.d_fake`, `ctx.real`, `ctx.fake`, `ctx.labels` and
+  `ctx.d_fn`; a general-step model's forward computes named quantities instead (`jaxgan.train.general`). `view`
+  maps the one onto the other, so one term serves each discriminator of a multi-D model (CycleGAN's D_A and D_B):
+
+    adv_b = view(least_squares(), d_real="D_B(real_B)", d_fake="D_B(fake_B)")
+    r1_b = view(r1(10.0), d_real="D_B(real_B)", d_fake="D_B(fake_B)", real="real_B", fake="fake_B", d_fn="D_B")
+    loss = chain(named("B", adv_b), named("A", adv_a))   # named: both report "least_squares"
+
+  What a reader could get wrong: the term still reads `ctx.player` to choose between its D and G formulas, so a
+  model's discriminator player is named "d" and its generator player "g" (or the term is wrapped in `only`); and a
+  field given no name keeps the context's value (None in a general-step context), it is not looked up under its
+  own name.
+
+  Args:
+    term: the LossTransform to feed.
+    d_real, d_fake: names of (M,) float32 logits in `ctx.values`.
+    real, fake: names of (M, ...) arrays as the discriminator sees them (for penalties).
+    labels: name of (N,) int32 labels, or None.
+    d_fn: name of a network of the model: `ctx.d_fn` becomes x -> that network applied to (x, labels) with its
+      current parameters (differentiable for the player that updates it) and collections (their updates
+      discarded), as the two-player step's `d_fn`.
+  Returns:
+    A LossTransform with `term`'s init, state and players.
+  Raises:
+    ValueError: a name that is not a non-empty string; at trace time, a name the forward did not compute (the
+      message lists those it did), or `d_fn` in a context without `ctx.nets`.
+  """
+  if not isinstance(term, LossTransform):
+    raise TypeError(f"view: term must be a LossTransform, got {type(term).__name__}")
+  names = dict(zip(_VIEW_FIELDS, (d_real, d_fake, real, fake, labels)), d_fn=d_fn)
+  for field, name in names.items():
+    if name is not None and (not isinstance(name, str) or not name):
+      raise ValueError(f"view: {field} must be a name in the forward's values (a non-empty string) or None, "
+                       f"got {name!r}")
+
+  def apply(ctx, state):
+    fields = {}
+    for field in _VIEW_FIELDS:
+      name = names[field]
+      if name is None:
+        continue
+      if name not in ctx.values:
+        raise ValueError(f"view: {field}={name!r} is not among the forward's values {sorted(ctx.values)} "
+                         f"(player {ctx.player!r}): compute it in the model's forward or fix the name")
+      fields[field] = ctx.values[name]
+    if d_fn is not None:
+      if ctx.nets is None:
+        raise ValueError(f"view: d_fn={d_fn!r} names a network, but this context carries none (ctx.nets is None): "
+                         "d_fn= is for the general step (jaxgan.train.general), which sets ctx.nets")
+      fields["d_fn"] = ctx.nets.function(d_fn, fields.get("labels", ctx.labels))
+    return term.apply(ctx.replace(**fields), state)
+
+  return LossTransform(term.init, apply, term.players)
 
 
 class EveryState(NamedTuple):

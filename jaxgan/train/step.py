@@ -1,7 +1,10 @@
-"""One pure GAN train step: `step(state, batch) -> (state, metrics)`.
+"""One pure GAN train step: `step(state, batch) -> (state, metrics)`, the two-player case of the general step.
 
 The step does `d_steps` discriminator updates (a `lax.scan`, each with fresh latents
 and its own slice of the real batch), then one generator update, then the EMA of G.
+It is `jaxgan.train.general.make_general_step` on the two-player model `gan_model` (nets "G" and "D", players "d"
+then "g", one loss transform shared by both), with GANState mapped to the general TrainState and back; it gives
+the numbers of the step it replaced, bit for bit (tests/test_general_step.py, against tests/_reference_step.py).
 It never leaves the device: no printing, no host conversion, no Python branching on
 array values. The caller chooses how to compile it: `jax.jit` (see `jit_step`), `jax.jit`
 over a Mesh, or `jax.pmap` with `axis_name` (see `jaxgan.train.parallel`).
@@ -11,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -21,13 +23,12 @@ import numpy as np
 import optax
 
 from jaxgan._checks import is_int
-from jaxgan.losses.base import LossContext, LossTransform, per_example_from_key
+from jaxgan.losses.base import LossTransform, per_example_from_key, view
 from jaxgan.sampling import check_latent_dist, sample_latent
+from jaxgan.train import general
+from jaxgan.train.general import (COMPUTE_DTYPES, UNOPTIMIZED, _TRACER, Batch, Metrics, _all_finite,  # noqa: F401
+                                  _cast_floats, _global_norm, _prefixed, apply_model, ema_decay_at)
 from jaxgan.train.state import GANState
-
-Batch = dict[str, jax.Array]
-Metrics = dict[str, jax.Array]
-COMPUTE_DTYPES = ("float32", "bfloat16")  # StepConfig.compute_dtype (None: float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,22 +96,6 @@ class StepConfig:
                        "set packing=1 or conditional=False")
 
 
-def ema_decay_at(step: jax.Array, decay: float, rampup: float | None) -> jax.Array | float:
-  """The EMA decay of G's update number `step` + 1 (`step` updates done before it).
-
-  Without ramp-up it is `decay` itself, the Python float (the update's arithmetic is then what it was before ramp-up
-  existed, to the bit). With ramp-up r the half-life is min(h, r * step) updates, h = log(0.5) / log(decay)
-  the half-life of `decay`, and the decay 0.5 ** (1 / that): 0 at the first update (the average starts as G), `decay`
-  from step h / r on. In StyleGAN2-ADA's images (its training_loop.py) this is min(ema_nimg, cur_nimg * ema_rampup)
-  with cur_nimg the images seen before the update; in updates the batch size cancels.
-  """
-  if rampup is None:
-    return decay
-  half_life = math.log(0.5) / math.log(decay)
-  ramped = jnp.minimum(half_life, rampup * jnp.asarray(step, jnp.float32))
-  return jnp.where(ramped < half_life, 0.5 ** (1.0 / jnp.maximum(ramped, 1e-8)), decay)
-
-
 def pack(x: jax.Array, m: int) -> jax.Array:
   """PacGAN packing: (N, ..., C) -> (N/m, ..., m*C), grouping consecutive examples.
 
@@ -124,50 +109,6 @@ def pack(x: jax.Array, m: int) -> jax.Array:
   x = x.reshape((n // m, m) + x.shape[1:])
   x = jnp.moveaxis(x, 1, -2)
   return x.reshape(x.shape[:-2] + (m * x.shape[-1],))
-
-
-def _cast_floats(tree: Any, dtype: Any) -> Any:
-  return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating) else x,
-                      tree)
-
-
-def apply_model(model: nn.Module, params: Any, collections: dict[str, Any], *args: Any,
-                train: bool, compute_dtype: str | None = None) -> tuple[jax.Array, dict[str, Any]]:
-  """Runs `model.apply` and returns (output, updated non-param collections).
-
-  In train mode every collection present is mutable (batch norm statistics, spectral
-  norm vectors); in eval mode none is, and `collections` is returned unchanged.
-  With `compute_dtype` (e.g. "bfloat16") the floating parameters and arguments are cast to it
-  on entry, floating outputs are cast to float32 and updated collections to their own dtypes.
-  """
-  cast = compute_dtype not in (None, "float32")
-  if cast:
-    params, args = _cast_floats(params, compute_dtype), _cast_floats(args, compute_dtype)
-  variables = {"params": params, **collections}
-  if train and collections:
-    out, new = model.apply(variables, *args, train=True, mutable=list(collections))
-    new = jax.tree.map(lambda n, old: n.astype(old.dtype), new, {k: collections[k] for k in new})
-    out_cols = {**collections, **new}
-  else:
-    out, out_cols = model.apply(variables, *args, train=train), collections
-  if cast:
-    out = _cast_floats(out, jnp.float32)
-  return out, out_cols
-
-
-def _global_norm(tree: Any) -> jax.Array:
-  norm = optax.tree.norm if hasattr(optax, "tree") and hasattr(optax.tree, "norm") else (
-      optax.global_norm)
-  return norm(tree).astype(jnp.float32)
-
-
-def _prefixed(prefix: str, aux: dict[str, jax.Array]) -> Metrics:
-  return {f"{prefix}/{k}": jnp.asarray(v, jnp.float32) for k, v in aux.items()}
-
-
-def _all_finite(tree: Any) -> jax.Array:
-  leaves = jax.tree.leaves(tree)
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])).astype(jnp.float32)
 
 
 def _split_batch(batch: Batch, k: int) -> Batch:
@@ -199,6 +140,100 @@ def check_batch(batch: Batch, cfg: StepConfig) -> None:
                        f"{label.shape} {label.dtype}")
 
 
+GAN_NETS = ("G", "D")  # the two-player model's net names; its players are "d" then "g"
+GAN_LOSS = "loss"  # the loss_name "d" and "g" share: one transform, one state (GANState.loss_state)
+
+
+def gan_model(generator: nn.Module, discriminator: nn.Module, loss: LossTransform,
+              g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation,
+              cfg: StepConfig) -> general.Model:
+  """The two-player GAN as a general-step Model: what `make_train_step` runs.
+
+  Nets "G" and "D"; player "d" (`cfg.d_steps` updates of D, one batch slice each) then player "g" (one update of
+  G on the last slice); both apply `loss` and share its state. The forward computes "d_real", "d_fake" ((M,) D
+  logits), "real", "fake" (as D sees them, packed) and "labels" (conditional), which `view` feeds to `loss` as the
+  context fields, with `d_fn` the net "D". Player "d" reports "d_real" and "d_fake", D's mean logits.
+
+  Args:
+    generator, discriminator, loss, g_tx, d_tx, cfg: as for `make_train_step`.
+  Returns:
+    A `jaxgan.train.general.Model`; its TrainState is `to_train_state(GANState)`.
+  """
+  if not isinstance(loss, LossTransform):
+    raise TypeError(f"loss must be a LossTransform, got {type(loss).__name__}")
+  m = cfg.packing
+
+  def generate(nets, key, n, labels):
+    z = per_example_from_key(key, lambda k, s: sample_latent(k, s, cfg.latent_dist),
+                             (n, cfg.latent_dim), nets.axis_name)
+    return nets("G", z, labels)
+
+  def forward(nets: general.Nets, batch: Batch, key: jax.Array, player: str) -> dict[str, Any]:
+    labels = batch["label"] if cfg.conditional else None
+    if player == "d":  # fresh latents, this update's real slice; G's output a constant
+      real = batch["image"]
+      fake = generate(nets, key, real.shape[0], labels)
+      if fake.shape[1:] != real.shape[1:]:
+        raise ValueError(f"generator output {fake.shape[1:]} does not match the real "
+                         f"batch {real.shape[1:]} (per example)")
+      fake = jax.lax.stop_gradient(fake)
+      real_p, fake_p = pack(real, m), pack(fake, m)
+      d_real = nets("D", real_p, labels)
+      d_fake = nets("D", fake_p, labels)
+    else:
+      # With g_batch_multiplier r, G draws r * B latents and each (packed) real example of the last slice is
+      # repeated r times: a local operation, so jit, mesh and pmap see the same pairs.
+      r = cfg.g_batch_multiplier
+      labels = None if labels is None else jnp.repeat(labels, r, axis=0)
+      real_p = jnp.repeat(pack(batch["image"], m), r, axis=0)
+      fake = generate(nets, key, r * batch["image"].shape[0], labels)
+      fake_p = pack(fake, m)
+      d_fake = nets("D", fake_p, labels)
+      d_real = nets("D", real_p, labels)
+    values = {"d_real": d_real, "d_fake": d_fake, "real": real_p, "fake": fake_p}
+    if labels is not None:
+      values["labels"] = labels
+    return values
+
+  term = view(loss, d_real="d_real", d_fake="d_fake", real="real", fake="fake",
+              labels="labels" if cfg.conditional else None, d_fn="D")
+  report = lambda v: {"d_real": jnp.mean(v["d_real"]), "d_fake": jnp.mean(v["d_fake"])}
+  players = (general.Player("d", ("D",), d_tx, term, steps=cfg.d_steps, per_slice=True, loss_name=GAN_LOSS,
+                            report=report),
+             general.Player("g", ("G",), g_tx, term, loss_name=GAN_LOSS))
+  ema = cfg.ema_decay is not None
+  return general.Model(nets={"G": generator, "D": discriminator}, players=players, forward=forward,
+                       ema_nets=("G",) if ema else (), ema_decay=cfg.ema_decay, ema_rampup=cfg.ema_rampup,
+                       compute_dtype=cfg.compute_dtype, axis_name=cfg.axis_name)
+
+
+def to_train_state(state: GANState) -> general.TrainState:
+  """The GANState as the general step's TrainState of `gan_model` (the same arrays, no copy)."""
+  return general.TrainState(
+      step=state.step,
+      params={"G": state.g_params, "D": state.d_params},
+      collections={"G": state.g_collections, "D": state.d_collections},
+      opt_state={"d": state.d_opt_state, "g": state.g_opt_state},
+      ema_params={} if state.g_ema_params is None else {"G": state.g_ema_params},
+      loss_state={GAN_LOSS: state.loss_state},
+      key=state.key)
+
+
+def to_gan_state(state: general.TrainState) -> GANState:
+  """`gan_model`'s TrainState as a GANState (the same arrays, no copy); the inverse of `to_train_state`."""
+  return GANState(
+      step=state.step,
+      g_params=state.params["G"],
+      d_params=state.params["D"],
+      g_collections=state.collections["G"],
+      d_collections=state.collections["D"],
+      g_opt_state=state.opt_state["g"],
+      d_opt_state=state.opt_state["d"],
+      g_ema_params=state.ema_params.get("G"),
+      loss_state=state.loss_state[GAN_LOSS],
+      key=state.key)
+
+
 def make_train_step(
     generator: nn.Module,
     discriminator: nn.Module,
@@ -209,7 +244,7 @@ def make_train_step(
     *,
     presplit: bool = False,
 ) -> Callable[[GANState, Batch], tuple[GANState, Metrics]]:
-  """Builds the pure train step.
+  """Builds the pure train step: `make_general_step(gan_model(...))` on GANState.
 
   Args:
     generator: flax module, `G(z, labels, *, train) -> (N, ...)` in [-1, 1].
@@ -226,29 +261,12 @@ def make_train_step(
     "g_loss", "d/<term>", "g/<term>" (every loss term's aux), "d_real" and "d_fake"
     (mean D logits on the last D step), "d_grad_norm", "g_grad_norm", "loss_finite"
     (1.0 when both losses and all gradients are finite), "batch_finite".
+  Raises:
+    ValueError (at trace time): a batch that does not fit `cfg`, or a state built for another model (e.g. another
+      width or latent size: its parameter shapes are not this model's).
   """
-  if not isinstance(loss, LossTransform):
-    raise TypeError(f"loss must be a LossTransform, got {type(loss).__name__}")
-  m = cfg.packing
-
-  def labels_of(b):
-    return b["label"] if cfg.conditional else None
-
-  def pmean(tree):
-    return tree if cfg.axis_name is None else jax.lax.pmean(tree, cfg.axis_name)
-
-  def generate(params, collections, key, n, labels):
-    z = per_example_from_key(key, lambda k, s: sample_latent(k, s, cfg.latent_dist),
-                             (n, cfg.latent_dim), cfg.axis_name)
-    return apply_model(generator, params, collections, z, labels, train=True,
-                       compute_dtype=cfg.compute_dtype)
-
-  def d_call(params, collections, x, labels):
-    return apply_model(discriminator, params, collections, x, labels, train=True,
-                       compute_dtype=cfg.compute_dtype)
-
-  def d_fn_of(params, collections, labels):
-    return lambda x: d_call(params, collections, x, labels)[0]
+  model = gan_model(generator, discriminator, loss, g_tx, d_tx, cfg)
+  general_step = general.make_general_step(model, presplit=True, check_state=False)
 
   def step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
     if presplit:
@@ -261,98 +279,11 @@ def make_train_step(
     else:
       check_batch(batch, cfg)
       slices = _split_batch(batch, cfg.d_steps)
-    key = jax.random.fold_in(state.key, state.step)
-    d_key, g_key = jax.random.split(key)
-
-    # ---- Discriminator: d_steps updates, each on fresh latents and its own real slice.
-    def d_update(carry, xs):
-      d_params, d_cols, d_opt, loss_state = carry
-      sub, i = xs
-      k_gen, k_loss = jax.random.split(jax.random.fold_in(d_key, i))
-      real = sub["image"]
-      labels = labels_of(sub)
-      fake, _ = generate(state.g_params, state.g_collections, k_gen, real.shape[0], labels)
-      if fake.shape[1:] != real.shape[1:]:
-        raise ValueError(f"generator output {fake.shape[1:]} does not match the real "
-                         f"batch {real.shape[1:]} (per example)")
-      fake = jax.lax.stop_gradient(fake)
-      real_p, fake_p = pack(real, m), pack(fake, m)
-
-      def d_loss_fn(params):
-        d_real, cols = d_call(params, d_cols, real_p, labels)
-        d_fake, cols = d_call(params, cols, fake_p, labels)
-        ctx = LossContext(d_real=d_real, d_fake=d_fake, real=real_p, fake=fake_p,
-                          labels=labels, d_fn=d_fn_of(params, cols, labels), step=state.step,
-                          key=k_loss, player="d", axis_name=cfg.axis_name)
-        value, aux, new_loss_state = loss.apply(ctx, loss_state)
-        return value, (aux, new_loss_state, cols, d_real, d_fake)
-
-      (value, (aux, loss_state, d_cols, d_real, d_fake)), grads = jax.value_and_grad(
-          d_loss_fn, has_aux=True)(d_params)
-      grads = pmean(grads)
-      updates, d_opt = d_tx.update(grads, d_opt, d_params)
-      d_params = optax.apply_updates(d_params, updates)
-      metrics = {"d_loss": value, "d_grad_norm": _global_norm(grads),
-                 "d_real": jnp.mean(d_real), "d_fake": jnp.mean(d_fake),
-                 "d_finite": jnp.isfinite(value).astype(jnp.float32) * _all_finite(grads),
-                 **_prefixed("d", aux)}
-      return (d_params, d_cols, d_opt, loss_state), metrics
-
-    carry = (state.d_params, state.d_collections, state.d_opt_state, state.loss_state)
-    (d_params, d_cols, d_opt, loss_state), d_hist = jax.lax.scan(
-        d_update, carry, (slices, jnp.arange(cfg.d_steps)))
-    d_metrics = jax.tree.map(jnp.mean, d_hist)
-    d_metrics["d_real"] = d_hist["d_real"][-1]
-    d_metrics["d_fake"] = d_hist["d_fake"][-1]
-    d_metrics["d_finite"] = jnp.min(d_hist["d_finite"])
-
-    # ---- Generator: one update on fresh latents, D's updated parameters. With
-    # g_batch_multiplier r it draws r * B latents and repeats each (packed) real example of
-    # the last slice r times: a local operation, so jit, mesh and pmap see the same pairs.
-    r = cfg.g_batch_multiplier
-    last = jax.tree.map(lambda x: x[-1], slices)
-    labels = labels_of(last)
-    labels = None if labels is None else jnp.repeat(labels, r, axis=0)
-    real_p = jnp.repeat(pack(last["image"], m), r, axis=0)
-    k_gen, k_loss = jax.random.split(g_key)
-
-    def g_loss_fn(params):
-      fake, g_cols = generate(params, state.g_collections, k_gen, r * last["image"].shape[0], labels)
-      fake_p = pack(fake, m)
-      d_fake, _ = d_call(d_params, d_cols, fake_p, labels)
-      d_real, _ = d_call(d_params, d_cols, real_p, labels)
-      ctx = LossContext(d_real=d_real, d_fake=d_fake, real=real_p, fake=fake_p, labels=labels,
-                        d_fn=d_fn_of(d_params, d_cols, labels), step=state.step, key=k_loss,
-                        player="g", axis_name=cfg.axis_name)
-      value, aux, new_loss_state = loss.apply(ctx, loss_state)
-      return value, (aux, new_loss_state, g_cols)
-
-    (g_value, (g_aux, loss_state, g_cols)), g_grads = jax.value_and_grad(
-        g_loss_fn, has_aux=True)(state.g_params)
-    g_grads = pmean(g_grads)
-    updates, g_opt = g_tx.update(g_grads, state.g_opt_state, state.g_params)
-    g_params = optax.apply_updates(state.g_params, updates)
-    g_ema = state.g_ema_params
-    if cfg.ema_decay is not None:
-      decay = ema_decay_at(state.step, cfg.ema_decay, cfg.ema_rampup)
-      g_ema = optax.incremental_update(g_params, g_ema, step_size=1.0 - decay)
-
-    g_finite = jnp.isfinite(g_value).astype(jnp.float32) * _all_finite(g_grads)
-    metrics = {
-        **{k: v for k, v in d_metrics.items() if k != "d_finite"},
-        "g_loss": g_value,
-        "g_grad_norm": _global_norm(g_grads),
-        **_prefixed("g", g_aux),
-    }
-    metrics = pmean({k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()})
-    # The 0/1 flags are the minimum over devices, not the mean: one device's NaN shard makes the whole batch bad.
-    flags = {"loss_finite": d_metrics["d_finite"] * g_finite, "batch_finite": _all_finite(batch)}
-    metrics.update(flags if cfg.axis_name is None else jax.lax.pmin(flags, cfg.axis_name))
-    new_state = state.replace(
-        step=state.step + 1, g_params=g_params, d_params=d_params, g_collections=pmean(g_cols),
-        d_collections=pmean(d_cols), g_opt_state=g_opt, d_opt_state=d_opt,
-        g_ema_params=g_ema, loss_state=loss_state)
-    return new_state, metrics
+    general.check_state_fits({"G": state.g_params, "D": state.d_params},
+                             {"G": state.g_collections, "D": state.d_collections}, model,
+                             jax.tree.map(lambda x: x[0], slices), what="GANState")
+    new, metrics = general_step(to_train_state(state), slices)
+    return to_gan_state(new), metrics
 
   return step
 
@@ -398,12 +329,6 @@ def init_state(
   # one: tens of seconds for a small GAN on 2 CPU cores. Jitted it is one program; on a CPU compiled unoptimized
   # (it runs once, and LLVM's optimizations of it took 10 s where the unoptimized program compiles in 2).
   return jax.jit(build, compiler_options=UNOPTIMIZED if jax.default_backend() == "cpu" else None)(*args)
-
-
-# XLA options of a program compiled for a quick start rather than speed (LLVM's optimizations off): one-off
-# programs on a CPU (an init, a test's step) and `fast_compile` runs.
-UNOPTIMIZED = {"xla_backend_optimization_level": 0}
-_TRACER = getattr(jax.core, "Tracer", None)
 
 
 def _init_state(generator: nn.Module, discriminator: nn.Module, loss: LossTransform,
