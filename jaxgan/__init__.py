@@ -3,7 +3,8 @@
 Pure flax networks, optax-style loss transforms, one pure train step compiled with
 `jax.jit` (one device or a Mesh) or `jax.pmap`. Submodules: `jaxgan.losses`,
 `jaxgan.nets`, `jaxgan.train`, `jaxgan.data`, `jaxgan.metrics`, `jaxgan.sampling`,
-`jaxgan.viz`.
+`jaxgan.viz`, `jaxgan.perceptual` (VGG-16 features, LPIPS, perceptual losses; not
+imported here).
 """
 
 from jaxgan import losses
