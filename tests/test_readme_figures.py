@@ -172,3 +172,66 @@ def test_the_cpu_conv_table_shows_every_measured_layer_of_both_runs():
   top = max(layer["max_abs_kernel_grad"] for run in runs for layer in run["layers"])
   assert f"differ by at most {worst:.1e} on values up to {top:.0f}" in " ".join(
       _section("### Strided convolutions on the CPU", "\n### ").split())
+
+
+# ------------------------------------------------------------------------------------------- the H200 benchmarks
+
+
+def test_the_h200_train_step_table_is_its_json():
+  run = json.loads((RESULTS / "h200_2026-11-26" / "train_step.json").read_text())
+  by = {(r["config"], r["impl"]): r for r in run["results"]}
+  names = {"DCGAN 32×32, B 64": "dcgan32_b64", "DCGAN 32×32, B 256": "dcgan32_b256",
+           "WGAN-GP ResNet, B 64, 5 D steps": "wgangp_resnet32"}
+  rows = _table(_section("**Training step**"), "| config | JAX ms/step |")
+  assert [cells[0] for cells in rows] == list(names)
+  for cells in rows:
+    jax_, eager, compiled = (by[(names[cells[0]], impl)] for impl in ("jax", "torch_eager", "torch_compile"))
+    strip = lambda c: c.replace("*", "").strip()
+    assert _num(cells[1]) == round(jax_["ms_per_step"], 2) and _num(cells[2]) == round(jax_["images_per_s"])
+    assert _num(cells[3]) == round(eager["ms_per_step"], 2) and _num(strip(cells[4])) == round(
+        compiled["ms_per_step"], 2)
+    assert _num(cells[5]) == round(eager["ms_per_step"] / jax_["ms_per_step"], 2)
+    if "n/a" not in cells[6]:
+      assert _num(cells[6]) == round(compiled["ms_per_step"] / jax_["ms_per_step"], 2)
+    peaks = [_num(x) for x in strip(cells[7]).split("/")]
+    assert peaks == [round(r["peak_mib"]) for r in (jax_, eager, compiled)]
+    firsts = [_num(x) for x in strip(cells[8]).split("/")]
+    assert firsts == [round(jax_["first_call_s"], 1), round(compiled["first_call_s"], 1)]
+
+
+@pytest.mark.parametrize("date,title,until", [("h200_2026-11-26", "**FID features**", "\n- Parity"),
+                                              ("h200_2026-11-27", "A second H200 lease on 2026-11-27",
+                                               "\nThe autotuner moved")])
+def test_the_h200_fid_feature_tables_are_their_json(date, title, until):
+  run = json.loads((RESULTS / date / "fid_throughput.json").read_text())
+  rate = {(r["framework"], r["mode"], r["batch"]): r["images_per_s"] for r in run["throughput"]}
+  modes = {"strict fp32": "strict", "TF32": "tf32", "bf16": "bf16"}
+  rows = _table(_section(title, until), "| batch | precision |")
+  measured = {(b, m) for (_, m, b) in rate}
+  assert {(int(c[0]), modes[c[1]]) for c in rows} == measured  # every batch and mode measured, no other
+  for batch, precision, jax_cell, torch_cell, ratio in rows:
+    j, t = rate[("jax", modes[precision], int(batch))], rate[("torch", modes[precision], int(batch))]
+    assert (_num(jax_cell), _num(torch_cell), _num(ratio)) == (round(j), round(t), round(j / t, 2))
+
+
+def test_the_cpu_timing_sentences_are_their_json():
+  """The classics section's CPU figures: the `mnist_ns` step (idle 2026-11-26 run, loaded 2026-12-06 run), the
+  `fashion_wgan_gp` step, the FID features per image and the Frechet distance's two methods."""
+  section = " ".join(_section("## Results: the classics").split())
+  idle = json.loads((RESULTS / "cpu_2026-11-26" / "cpu_convs.json").read_text())
+  steps = {s["step"]: s["ms"] for s in json.loads(
+      (RESULTS / "cpu_2026-12-06" / "cpu_timings_steps.json").read_text())["steps"]}
+  timings = json.loads((RESULTS / "cpu_2026-12-06" / "cpu_timings_fid.json").read_text())
+  (taps,) = [s["ms"] for s in idle["steps"] if s["rule"] == "taps"]
+  config = classics.get_config("mnist_ns")
+  assert (f"a `mnist_ns` training step took {taps:,.0f} ms on 2026-11-26, the cores idle "
+          f"(`benchmarks/results/cpu_2026-11-26/cpu_convs.json`; its {config.num_steps:,} steps: "
+          f"{taps * config.num_steps / 3.6e6:.1f} h), and {steps['mnist_ns']:,.0f} ms on 2026-12-06") in section
+  assert f"one G step of the row took {steps['fashion_wgan_gp'] / 1e3:.1f} s" in section
+  assert f"(`mnist_ns`: {steps['mnist_ns'] / 1e3:.1f} s;" in section
+  fid = timings["fid"]
+  assert f"took {fid['seconds_per_image']:.2f} s per image (strict float32, batch {fid['batch']};" in section
+  frechet = timings["frechet"]
+  assert frechet["dim"] == 2048 and frechet["relative_difference"] < 1e-6
+  assert (f"one 2048-d distance took {frechet['eig']['seconds']:.0f} s instead of {frechet['sqrtm']['seconds']:.0f} s"
+          in section)
