@@ -158,6 +158,15 @@ def test_lpips_metric_batches_with_padding(alex_random):
     perceptual.lpips(x, y[:2], "alex", params=params)
 
 
+def test_bfloat16_trunk_stays_close(alex_random):
+  params, x, y, fn = alex_random
+  fast = jax.jit(perceptual.make_lpips_fn("alex", params, dtype=jnp.bfloat16))
+  got, want = np.asarray(fast(x, y)), np.asarray(fn(x, y))
+  assert got.dtype == np.float32
+  rel = np.abs(got / want - 1)
+  assert 0 < rel.max() < 0.05, rel  # bf16 features drift, the distance stays the same to a few percent
+
+
 def test_lpips_by_hand_from_trunk_features(alex_random):
   """LPIPS = sum_l mean_hw sum_c w_l (unit(f_l(x)) - unit(f_l(y)))^2, recomputed in float64 from the trunk."""
   params, x, y, fn = alex_random
