@@ -19,7 +19,7 @@ from jaxgan.losses.base import chain
 from jaxgan.losses.penalties import gradient_penalty
 from jaxgan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.nets.mlp import MLPDiscriminator
-from jaxgan.train import parallel
+from jaxgan.train import general, parallel
 from jaxgan.train.step import StepConfig, init_state, make_train_step
 
 STEPS = 2
@@ -132,6 +132,40 @@ def run_case(name):
   return result
 
 
+def run_model_case():
+  """The general step of a CycleGAN-shaped model (4 nets, players "g" then "d" with 2 per-slice updates, batch norm
+  in the generators, lazy R1 through view(d_fn=)) under jit, mesh and pmap (DataParallel.compile_model)."""
+  from _general_models import ab_batch, cyclegan_model  # pylint: disable=g-import-not-at-top
+  model = cyclegan_model(d_steps=2)
+  batches = [ab_batch(32, seed=i) for i in range(STEPS)]  # 2 slices of 16: 2 rows of each per device
+  host0 = jax.device_get(general.init_general_state(jax.random.key(1), model, batches[0]))
+  out = {}
+  states = {}
+  for mode in ("jit", "mesh", "pmap"):
+    dp = parallel.DataParallel.create(mode, d_steps=model.num_slices)
+    step = dp.compile_model(model)
+    s = dp.put_state(host0)
+    for b in batches:
+      s, m = step(s, dp.put_batch(b))
+    if mode == "pmap":
+      leaves, _ = jax.tree_util.tree_flatten_with_path(s)
+      out["pmap_replicas_differ"] = [jax.tree_util.keystr(path) for path, x in leaves
+                                     if not np.all(_bits(x) == _bits(x)[:1])]
+    states[mode] = (jax.device_get(dp.host_state(s)), {k: float(v) for k, v in jax.device_get(m).items()})
+  ref_state, ref_metrics = states["jit"]
+  for mode in ("mesh", "pmap"):
+    state, metrics = states[mode]
+    out[mode] = {part: _diff(getattr(state, part), getattr(ref_state, part))
+                 for part in ("params", "collections", "ema_params", "opt_state")}
+    out[mode]["step"] = int(np.asarray(state.step))
+    out[mode]["metrics"] = max(abs(metrics[k] - ref_metrics[k]) / (1e-6 + abs(ref_metrics[k])) for k in ref_metrics)
+    out[mode]["same_keys"] = sorted(metrics) == sorted(ref_metrics)
+    out[mode]["loss_state_equal"] = all(np.array_equal(_bits(x), _bits(y)) for x, y in zip(
+        jax.tree.leaves(state.loss_state), jax.tree.leaves(ref_state.loss_state)))
+  out["metric_names"] = sorted(ref_metrics)
+  return out
+
+
 def _flags(metrics):
   """The step's (batch_finite, loss_finite) flags as host floats."""
   return [float(np.asarray(jax.device_get(metrics[k]))) for k in ("batch_finite", "loss_finite")]
@@ -199,12 +233,12 @@ def _layouts(mesh):
 
 
 def main():
-  cases = sys.argv[1:] or ["dcgan_bn", "wgan_gp", "errors"]
+  cases = sys.argv[1:] or ["dcgan_bn", "wgan_gp", "errors", "cyclegan"]
   out = {"num_devices": jax.device_count()}
   with jax.default_matmul_precision("highest"):
     for c in cases:
       t0 = time.perf_counter()
-      out[c] = run_errors() if c == "errors" else run_case(c)
+      out[c] = run_errors() if c == "errors" else run_model_case() if c == "cyclegan" else run_case(c)
       out[c]["seconds"] = time.perf_counter() - t0
   print(json.dumps(out))
 

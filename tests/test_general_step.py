@@ -275,6 +275,10 @@ def test_bad_models_raise_one_clear_error():
   x = {"x": np.ones((2, 1), np.float32)}
   with pytest.raises(ValueError, match=r"view: d_real='D\(x\)' is not among the forward's values \['y'\]"):
     general.make_general_step(bad)(general.init_general_state(jax.random.key(0), bad, x), x)
+  with_fn = dataclasses.replace(bad, forward=lambda nets, batch, key, player: {"y": nets("A", batch["x"]),
+                                                                               "D": nets.function("A")})
+  with pytest.raises(ValueError, match="the forward's value 'D' \\(player 'd'\\) is a function; values are arrays"):
+    general.make_general_step(with_fn)(general.init_general_state(jax.random.key(0), bad, x), x)
 
 
 def test_state_of_another_model_is_refused_with_one_message():

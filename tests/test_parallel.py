@@ -3,7 +3,8 @@
 The multi-device checks run `tests/_parallel_check.py` once, in a subprocess with 8 virtual CPU devices (the CPU
 device count is fixed when JAX starts, and this process already started it with one device), and assert on its JSON
 report: the mesh-jit and pmap steps give the single-device state after 2 steps for a DCGAN with batch norm
-(synchronized under pmap) and for WGAN-GP with 2 critic steps; bad inputs raise one clear ValueError.
+(synchronized under pmap) and for WGAN-GP with 2 critic steps, and a CycleGAN-shaped general-step model gives its
+jit state under mesh and pmap; bad inputs raise one clear ValueError.
 """
 
 import json
@@ -56,6 +57,20 @@ def test_matches_single_device(report, case, mode):
     for part in ("d_collections", "g_ema_params"):
       assert result[part][0] <= ATOL, (case, mode, part, result[part])
   assert result["metrics"] <= 1e-4  # relative, largest over all metrics
+
+
+def test_general_step_matches_under_jit_mesh_and_pmap(report):
+  """A CycleGAN-shaped general-step model (4 nets, 2 players, batch norm synchronized under pmap, 2 per-slice D
+  updates): mesh and pmap give the jit state after 2 steps."""
+  result = report["cyclegan"]
+  assert {"g_loss", "d_loss", "g/cycle_A", "d/B/r1", "loss_finite"} <= set(result["metric_names"])
+  for mode in ("mesh", "pmap"):
+    r = result[mode]
+    assert r["step"] == 2 and r["same_keys"] and r["loss_state_equal"], (mode, r)
+    for part in ("params", "collections", "ema_params", "opt_state"):
+      assert r[part][0] <= ATOL, (mode, part, r[part])
+    assert r["metrics"] <= 1e-4, (mode, r["metrics"])
+  assert result["pmap_replicas_differ"] == []
 
 
 def test_nan_batch_is_flagged_in_every_mode(report):

@@ -579,6 +579,11 @@ def make_general_step(model: Model, *, presplit: bool = False,
         if not isinstance(values, Mapping):
           raise ValueError(f"the model's forward must return a dict {{name: array}}, got {type(values).__name__} "
                            f"(player {player.name!r})")
+        for name, x in values.items():
+          if not (x is None or isinstance(x, (jax.Array, np.ndarray, np.generic, float, int))):
+            raise ValueError(f"the forward's value {name!r} (player {player.name!r}) is a {type(x).__name__}; "
+                             "values are arrays (or None): a term that needs a network calls "
+                             "ctx.nets.function(net_name), or use view(..., d_fn=net_name)")
         ctx = LossContext(step=state.step, key=k_loss, player=player.name, axis_name=model.axis_name,
                           values=dict(values), nets=nets)
         value, aux, new_ls = player.loss.apply(ctx, ls)

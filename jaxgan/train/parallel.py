@@ -34,6 +34,12 @@ The same through one object, whatever the mode (`DataParallel`):
   >>> step = dp.compile(g, d, loss, g_tx, d_tx, cfg)
   >>> state, metrics = step(dp.put_state(state), dp.put_batch(host_batch))
 
+A general-step model (`jaxgan.train.general.Model`: named nets and players) goes the same ways through
+`make_model_mesh_step`, `make_model_pmap_step` or `DataParallel.compile_model`, with d_steps its `num_slices`:
+  >>> dp = DataParallel.create("auto", d_steps=model.num_slices)
+  >>> step = dp.compile_model(model)
+  >>> state, metrics = step(dp.put_state(init_general_state(key, model, host_batch)), dp.put_batch(host_batch))
+
 Example (pmap):
   >>> step = make_pmap_step(g, d, loss, g_tx, d_tx, cfg)
   >>> state = put_state(state, "pmap")
@@ -56,6 +62,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from jaxgan import _checks
 from jaxgan.data.pipeline import uint8_to_float
 from jaxgan.losses.base import LossTransform
+from jaxgan.train import general
 from jaxgan.train.state import GANState
 from jaxgan.train.checkpoint import is_prng_key
 from jaxgan.train.step import Batch, Metrics, StepConfig, make_train_step
@@ -182,10 +189,52 @@ def make_mesh_step(generator: nn.Module, discriminator: nn.Module, loss: LossTra
                      "the axis name is for pmap")
   generator, discriminator = _models_for("mesh", (generator, discriminator), None)
   step = make_train_step(generator, discriminator, loss, g_tx, d_tx, cfg, presplit=True)
+  return _jit_on_mesh(step, mesh, donate, compiler_options)
+
+
+def _jit_on_mesh(step: Callable[..., Any], mesh: Mesh, donate: bool,
+                 compiler_options: dict[str, Any] | None) -> Callable[..., Any]:
+  """`jax.jit` of a presplit step: state replicated, batch (slices, B, ...) sharded along B."""
   replicated = NamedSharding(mesh, P())
-  batch_sharding = NamedSharding(mesh, P(None, axis))
+  batch_sharding = NamedSharding(mesh, P(None, _data_axis(mesh)))
   return jax.jit(step, in_shardings=(replicated, batch_sharding), out_shardings=(replicated, replicated),
                  donate_argnums=(0,) if donate else (), compiler_options=compiler_options)
+
+
+def make_model_mesh_step(model: general.Model, mesh: Mesh, *, donate: bool = True,
+                         compiler_options: dict[str, Any] | None = None) -> Callable[..., Any]:
+  """The general step of `model` (jaxgan.train.general) compiled with `jax.jit` over `mesh`, as `make_mesh_step`.
+
+  Returns:
+    `step(state, batch) -> (state, metrics)`: a TrainState replicated on the mesh, batch from
+    `shard_batch(..., "mesh", d_steps=model.num_slices)`: {name: (num_slices, B, ...)} sharded along B.
+  Raises:
+    ValueError: `model.axis_name` is set, a net has `bn_axis_name` set, or `mesh` is not 1-D.
+  """
+  _data_axis(mesh)
+  if model.axis_name is not None:
+    raise ValueError(f"make_model_mesh_step: model.axis_name must be None under jit (got {model.axis_name!r}); "
+                     "the axis name is for pmap")
+  _models_for("mesh", tuple(model.nets.values()), None)
+  return _jit_on_mesh(general.make_general_step(model, presplit=True), mesh, donate, compiler_options)
+
+
+def make_model_pmap_step(model: general.Model, *, axis_name: str = PMAP_AXIS,
+                         devices: Sequence[jax.Device] | None = None, donate: bool = True) -> Callable[..., Any]:
+  """The general step of `model` under `jax.pmap`, as `make_pmap_step`: `model.axis_name` set to `axis_name`
+  (gradients, collections and metrics pmean'ed), nets with a `bn_axis_name` left at None cloned with it.
+
+  Returns:
+    `step(state, batch) -> (state, metrics)`: a TrainState with a leading local-device axis, batch from
+    `shard_batch(..., "pmap", d_steps=model.num_slices)`.
+  """
+  if model.axis_name not in (None, axis_name):
+    raise ValueError(f"make_model_pmap_step: model.axis_name={model.axis_name!r} differs from "
+                     f"axis_name={axis_name!r}")
+  nets = dict(zip(model.nets, _models_for("pmap", tuple(model.nets.values()), axis_name)))
+  model = dataclasses.replace(model, nets=nets, axis_name=axis_name)
+  return jax.pmap(general.make_general_step(model), axis_name=axis_name, devices=devices,
+                  donate_argnums=(0,) if donate else ())
 
 
 def make_pmap_step(generator: nn.Module, discriminator: nn.Module, loss: LossTransform,
@@ -487,13 +536,44 @@ class DataParallel:
 
     return pmap_step
 
+  def compile_model(self, model: general.Model, *,
+                    compiler_options: dict[str, Any] | None = None) -> Callable[..., Any]:
+    """`compile` for a general-step model (jaxgan.train.general): its step on a TrainState, in this mode.
+
+    Raises:
+      ValueError: `self.d_steps` is not the model's number of batch slices (`model.num_slices`).
+    """
+    if model.num_slices != self.d_steps:
+      raise ValueError(f"DataParallel: d_steps={self.d_steps} but the model splits its batch into "
+                       f"{model.num_slices} slices (the steps of its per-slice players): create the DataParallel "
+                       f"with d_steps={model.num_slices}")
+    if self.mode == "jit":
+      return jax.jit(general.make_general_step(model), donate_argnums=0, compiler_options=compiler_options)
+    if self.mode == "mesh":
+      mesh_step = make_model_mesh_step(model, self.mesh, compiler_options=compiler_options)
+
+      def placed_mesh_step(state, batch):
+        self._check_placed(batch, self.d_steps, "d_steps")
+        return mesh_step(state, batch)
+
+      return placed_mesh_step
+    step = make_model_pmap_step(model)
+
+    def pmap_step(state, batch):
+      self._check_placed(batch, jax.local_device_count(), "local devices")
+      state, metrics = step(state, batch)
+      return state, unreplicate(metrics)
+
+    return pmap_step
+
   def _check_placed(self, batch: Any, leading: int, what: str) -> None:
     """A batch that did not go through `put_batch` fails here with the remedy, not deep inside the sharding code."""
-    image = batch.get("image") if isinstance(batch, Mapping) else None
+    name = "image" if not isinstance(batch, Mapping) or "image" in batch else next(iter(batch), "image")
+    image = batch.get(name) if isinstance(batch, Mapping) else None
     if not isinstance(image, jax.Array) or image.ndim < 2 or image.shape[0] != leading:
       got = (f"{type(image).__name__} of shape {getattr(image, 'shape', None)}" if image is not None
              else repr(batch)[:80])
-      raise ValueError(f"DataParallel({self.mode!r}) step: batch['image'] must be placed by dp.put_batch (leading "
+      raise ValueError(f"DataParallel({self.mode!r}) step: batch[{name!r}] must be placed by dp.put_batch (leading "
                        f"axis {leading}, the {what}), got {got}; pass each host batch through dp.put_batch")
 
   def put_state(self, state: Any) -> Any:
