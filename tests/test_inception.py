@@ -459,3 +459,19 @@ def test_read_pth_written_by_torch(tmp_path):
     assert got.keys() == arrays.keys()
     for k, v in arrays.items():
       np.testing.assert_array_equal(got[k], v)
+
+
+def test_max_pool_differentiable_under_jit():
+  """The gradient of a sum of max pools sends 1 to each window's arg-max (a numpy loop), under jit."""
+  x = np.asarray(jax.random.normal(jax.random.key(0), (2, 7, 7, 3)), np.float32)
+  grad = np.asarray(jax.jit(jax.grad(lambda v: inception.max_pool(v, 3, 2, 1).sum()))(jnp.asarray(x)))
+  padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-np.inf)
+  want = np.zeros_like(padded)
+  for n in range(2):
+    for c in range(3):
+      for i in range(4):
+        for j in range(4):
+          win = padded[n, 2 * i:2 * i + 3, 2 * j:2 * j + 3, c]
+          a, b = np.unravel_index(np.argmax(win), win.shape)
+          want[n, 2 * i + a, 2 * j + b, c] += 1.0
+  np.testing.assert_array_equal(grad, want[:, 1:-1, 1:-1, :])

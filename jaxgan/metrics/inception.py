@@ -60,8 +60,9 @@ class ConvBN(nn.Module):
 
 
 def max_pool(x: jax.Array, window: int, stride: int, pad: int = 0) -> jax.Array:
-  """Max pool over H, W of (N, H, W, C); padding (if any) never wins."""
-  return lax.reduce_window(x, jnp.array(-jnp.inf, x.dtype), lax.max, (1, window, window, 1), (1, stride, stride, 1),
+  """Max pool over H, W of (N, H, W, C); padding (if any) never wins. Differentiable under jit: the initial value
+  is a Python -inf (an array there makes JAX's reduce_window rule fail to linearize)."""
+  return lax.reduce_window(x, -jnp.inf, lax.max, (1, window, window, 1), (1, stride, stride, 1),
                            ((0, 0), (pad, pad), (pad, pad), (0, 0)))
 
 
