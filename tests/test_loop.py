@@ -17,7 +17,8 @@ from _ring_stream import RingStream
 from _run_files import read_jsonl
 from jaxgan import losses as L
 from jaxgan.nets.mlp import MLPDiscriminator, TinyMLPDiscriminator, TinyMLPGenerator
-from jaxgan.train import StepConfig, init_state, loop, make_train_step
+from jaxgan.train import StepConfig, init_state, loop, make_train_step, multistep
+from jaxgan.train import hooks as hooks_lib
 from jaxgan.train.checkpoint import CheckpointMismatchError, CheckpointReadError, Checkpointer
 from jaxgan.train.loop import LoopConfig, NonFiniteError, train
 
@@ -276,3 +277,148 @@ def test_checkpoints_kept_and_restores_with_or_without_a_configuration(tmp_path)
   np.testing.assert_array_equal(got["w"], np.ones(8))
   with pytest.raises(CheckpointMismatchError, match="different configuration"):
     Checkpointer(tmp_path / "a", config={"lr": 2}).restore(target)
+
+
+# ---------------------------------------------------------------------------------------------- steps_per_call
+
+
+@pytest.fixture(scope="module")
+def multi_compiled():
+  return jax.jit(multistep.multi_step(make_train_step(G, D, LOSS, TX, TX, CFG)))
+
+
+def _stacked(n, inner=None):
+  return multistep.StackedBatches(inner if inner is not None else _stream(), n)
+
+
+def _without_rates(records):
+  return [{k: v for k, v in r.items() if k != "steps_per_sec"} for r in records]
+
+
+def test_steps_per_call_equals_one_step_per_call(compiled, multi_compiled, tmp_path):
+  """Calls of 2 steps: the same state (bitwise: this MLP's loop body compiles to the step's arithmetic), the same
+  records, checkpoints at the same steps holding the same data position; hooks see the call boundaries."""
+  config = {"name": "steps-per-call"}
+  one, one_records = train(compiled, _fresh(), _stream(), LoopConfig(num_steps=8, log_every=4, checkpoint_every=4),
+                           workdir=tmp_path / "one", config=config)
+  seen = []
+
+  class Steps(hooks_lib.Hook):
+    def after_step(self, step, state):
+      seen.append((step, int(state.step)))
+
+  data = _stacked(2)
+  two, two_records = train(multi_compiled, _fresh(), data, LoopConfig(num_steps=8, log_every=4, checkpoint_every=4,
+                           steps_per_call=2), workdir=tmp_path / "two", config=config, data=data, hooks=[Steps()])
+  _leaves_equal(one, two)
+  assert int(two.step) == 8 and data.state() == {"position": 8}
+  assert _without_rates(two_records) == _without_rates(one_records) and [r["step"] for r in two_records] == [4, 8]
+  assert seen == [(2, 2), (4, 4), (6, 6), (8, 8)]
+  assert Checkpointer(tmp_path / "two" / "checkpoints").all_steps() == [4, 8]
+  _, extra = Checkpointer(tmp_path / "two" / "checkpoints").restore(_fresh(), step=4)
+  assert extra["data"] == {"position": 4}
+
+
+def test_steps_per_call_resume_equals_uninterrupted(multi_compiled, tmp_path):
+  config = {"name": "steps-per-call-resume"}
+  data = _stacked(2)
+  full, _ = train(multi_compiled, _fresh(), data, LoopConfig(num_steps=8, log_every=2, checkpoint_every=4,
+                  steps_per_call=2), workdir=tmp_path / "full", config=config, data=data)
+  data = _stacked(2)  # "killed" after step 4
+  train(multi_compiled, _fresh(), data, LoopConfig(num_steps=4, log_every=2, checkpoint_every=4, steps_per_call=2),
+        workdir=tmp_path / "resumed", config=config, data=data)
+  data = _stacked(2)  # a new process: the position comes back from the checkpoint, at a call boundary
+  resumed, _ = train(multi_compiled, _fresh(), data, LoopConfig(num_steps=8, log_every=2, checkpoint_every=4,
+                     steps_per_call=2), workdir=tmp_path / "resumed", config=config, data=data)
+  assert data.state() == {"position": 8} and int(resumed.step) == 8
+  _leaves_equal(full, resumed)
+  full_log, resumed_log = (read_jsonl(tmp_path / w / "metrics.jsonl") for w in ("full", "resumed"))
+  assert [r["step"] for r in resumed_log] == [2, 4, 6, 8] and _without_rates(resumed_log) == _without_rates(full_log)
+
+
+def test_nan_inside_a_call_names_its_step_and_keeps_the_checkpoint_before(multi_compiled, tmp_path):
+  """A NaN batch at step 6, the second step of the call 5-8: the message names step 6 (not 5 or 8), and the latest
+  checkpoint is step 4, the last one before that call."""
+  class PoisonAt:
+    def __init__(self, inner, bad_step):
+      self.inner, self.i, self.bad = inner, 0, bad_step
+    def __iter__(self):
+      return self
+    def __next__(self):
+      self.i += 1
+      b = next(self.inner)
+      if self.i == self.bad:
+        b["image"] = b["image"].copy()
+        b["image"][0, 0] = np.nan
+      return b
+  with pytest.raises(NonFiniteError, match=r"^step 6: the input batch contains NaN"):
+    train(multi_compiled, _fresh(), _stacked(4, PoisonAt(_stream(), 6)), LoopConfig(num_steps=16, log_every=8,
+          checkpoint_every=4, steps_per_call=4), workdir=tmp_path)
+  assert Checkpointer(tmp_path / "checkpoints").all_steps() == [4]
+
+
+def _scripted_multi(metrics_of, n):
+  """A multi-step without a model: state.step + n, and the stacked metrics `metrics_of(s)` of its steps s."""
+  def multi(state, batches):
+    del batches
+    first = int(state.step) + 1
+    per_step = [metrics_of(s) for s in range(first, first + n)]
+    return _Steps(state.step + n), {k: np.stack([m[k] for m in per_step]) for k in per_step[0]}
+  return multi
+
+
+def test_a_non_finite_loss_inside_a_call_names_its_step():
+  multi = _scripted_multi(lambda s: {"d_loss": np.float32(1.0), "g_loss": np.float32(np.inf if s >= 7 else 1.0),
+                                     "loss_finite": np.float32(1.0)}, 4)
+  with pytest.raises(NonFiniteError, match=r"^step 7: non-finite g_loss \(NaN/inf\)"):
+    train(multi, _Steps(jnp.int32(0)), _stacked(4), LoopConfig(num_steps=12, log_every=12, checkpoint_every=0,
+          steps_per_call=4))
+
+
+def test_steps_per_call_records_are_means_of_the_steps():
+  multi = _scripted_multi(lambda s: {"d_loss": np.array([s, 10.0 * s], np.float32), "loss_finite": np.float32(1)}, 3)
+  _, records = train(multi, _Steps(jnp.int32(0)), _stacked(3), LoopConfig(num_steps=12, log_every=6,
+                     checkpoint_every=3, steps_per_call=3))
+  assert [r["step"] for r in records] == [6, 12]
+  np.testing.assert_allclose(records[0]["d_loss"], [3.5, 35.0])  # mean of steps 1..6, per seed
+  np.testing.assert_allclose(records[1]["d_loss"], [9.5, 95.0])
+
+
+def test_steps_per_call_must_divide_the_step_counts():
+  with pytest.raises(ValueError, match=r"^LoopConfig: steps_per_call=4 needs num_steps, log_every and "
+                                       r"checkpoint_every \(when > 0\) that are multiples of 4 .*got num_steps=10, "
+                                       r"log_every=6; set num_steps=8 or 12, log_every=4 or 8, or steps_per_call to "
+                                       r"a common divisor of them \(1 always works\)$"):
+    LoopConfig(num_steps=10, log_every=6, checkpoint_every=8, steps_per_call=4).check()
+  with pytest.raises(ValueError, match=r"got checkpoint_every=2; set checkpoint_every=4,"):
+    train(_scripted_multi(lambda s: {"d_loss": np.float32(s)}, 4), _Steps(jnp.int32(0)), _stacked(4),
+          LoopConfig(num_steps=8, log_every=4, checkpoint_every=2, steps_per_call=4))
+  LoopConfig(num_steps=8, log_every=4, checkpoint_every=0, steps_per_call=4).check()  # 0: only at the end
+  for bad in (0, 2.0, True):
+    with pytest.raises(ValueError, match=rf"LoopConfig.steps_per_call must be an int >= 1 .*got {bad!r}"):
+      LoopConfig(num_steps=8, steps_per_call=bad).check()
+
+
+def test_resuming_off_a_call_boundary_is_refused(compiled, multi_compiled, tmp_path):
+  config = {"name": "misaligned"}
+  train(compiled, _fresh(), _stream(), LoopConfig(num_steps=3, log_every=3, checkpoint_every=3),
+        workdir=tmp_path, config=config)
+  with pytest.raises(ValueError, match=r"starts at step 3 .* not a multiple of steps_per_call=2: .*resume with a "
+                                       r"steps_per_call that divides 3 \(1 always works\)"):
+    train(multi_compiled, _fresh(), _stacked(2), LoopConfig(num_steps=8, log_every=2, checkpoint_every=2,
+          steps_per_call=2), workdir=tmp_path, config=config)
+
+
+def test_steps_per_call_deadline_stops_at_a_call_boundary_and_resumes(multi_compiled, tmp_path):
+  config = {"name": "time-box-calls"}
+  full, _ = train(multi_compiled, _fresh(), _stacked(2), LoopConfig(num_steps=6, log_every=2, checkpoint_every=0,
+                  steps_per_call=2), workdir=tmp_path / "full", config=config)
+  data = _stacked(2)
+  boxed, records = train(multi_compiled, _fresh(), data, LoopConfig(num_steps=6, log_every=2, checkpoint_every=0,
+                         deadline=0.0, steps_per_call=2), workdir=tmp_path / "boxed", config=config, data=data)
+  assert int(boxed.step) == 2 and [r["step"] for r in records] == [2] and data.state() == {"position": 2}
+  assert Checkpointer(tmp_path / "boxed" / "checkpoints").all_steps() == [2]
+  data = _stacked(2)
+  resumed, _ = train(multi_compiled, _fresh(), data, LoopConfig(num_steps=6, log_every=2, checkpoint_every=0,
+                     steps_per_call=2), workdir=tmp_path / "boxed", config=config, data=data)
+  _leaves_equal(full, resumed)

@@ -19,3 +19,6 @@ from jaxgan.train.parallel import make_mesh_step
 from jaxgan.train.parallel import make_pmap_step
 from jaxgan.train.parallel import put_state
 from jaxgan.train.parallel import shard_batch
+from jaxgan.train.multistep import StackedBatches
+from jaxgan.train.multistep import multi_step
+from jaxgan.train.multistep import stack_batches

@@ -6,6 +6,11 @@ whose every step was finite, and resumes from the latest checkpoint. Hooks
 (`jaxgan.train.hooks`: sample grids, loss curves, TensorBoard, FID) run on the host
 between steps; a tqdm bar shows steps/s, images/s and the latest losses.
 
+With `LoopConfig.steps_per_call` n > 1 each call of the step function makes n steps (a
+`jaxgan.train.multistep.multi_step` fed stacked batches): its metrics are unstacked into n
+per-step records for the logs and the NaN check (which names the step inside the call), and
+logs, checkpoints, hooks and the deadline happen between calls only.
+
 Resuming drops the lines of `metrics.jsonl` written after the restored checkpoint (they
 are logged again by the resumed run); starting over (`resume=False`) in a workdir that
 holds a previous run moves that run's artefacts to `workdir/superseded/<time>/` first, so
@@ -27,6 +32,7 @@ import numpy as np
 
 from jaxgan.train.checkpoint import Checkpointer
 from jaxgan.train.hooks import truncate_records
+from jaxgan.train.multistep import check_steps_per_call, unstack_metrics
 
 _FLAGS = ("loss_finite", "batch_finite")
 # What a run writes into its workdir (moved aside together when a run starts over).
@@ -68,6 +74,14 @@ class LoopConfig:
       waits for step k - 1 before dispatching step k + 1, so the box overshoots by about one
       step. A time-boxed run is the first steps of the full run, and resuming it without a
       deadline continues that run. One process only (several would stop at different steps).
+      With steps_per_call n > 1: read between calls, the first call dispatched at or after it is the last,
+      and the host waits for call c - 1 before dispatching c + 1.
+    steps_per_call: n, steps made by each call of the step function (1: a plain step). With n > 1 the step
+      function is a multi-step one (`jaxgan.train.multistep.multi_step`, compiled) and the batches are n stacked
+      batches (`jaxgan.train.multistep.StackedBatches`); its metrics have a leading axis n. Logs, checkpoints,
+      hooks (`after_step`) and the deadline come between calls only, so `num_steps`, `log_every` and
+      `checkpoint_every` (when > 0) must be multiples of n, and a resumed run must start at a multiple of n.
+      The states and records are those of n = 1, bit for bit on a CPU.
   """
 
   num_steps: int
@@ -78,6 +92,28 @@ class LoopConfig:
   progress: bool = False
   images_per_step: int = 0
   deadline: float | None = None
+  steps_per_call: int = 1
+
+  def check(self) -> None:
+    """Raises ValueError unless `steps_per_call` is an int >= 1 that divides `num_steps`, `log_every` and
+    `checkpoint_every` (when > 0), naming each field that is not a multiple and the values to set instead."""
+    n = check_steps_per_call(self.steps_per_call, "LoopConfig.steps_per_call")
+    fields = {"num_steps": self.num_steps, "log_every": self.log_every}
+    if self.checkpoint_every > 0:
+      fields["checkpoint_every"] = self.checkpoint_every
+    bad = {k: v for k, v in fields.items() if v % n}
+    if bad:
+      got = ", ".join(f"{k}={v}" for k, v in bad.items())
+      fix = ", ".join(f"{k}={_multiple_near(v, n)}" for k, v in bad.items())
+      raise ValueError(f"LoopConfig: steps_per_call={n} needs num_steps, log_every and checkpoint_every (when > 0) "
+                       f"that are multiples of {n} (logs, checkpoints and hooks happen between calls of {n} steps), "
+                       f"got {got}; set {fix}, or steps_per_call to a common divisor of them (1 always works)")
+
+
+def _multiple_near(value: int, n: int) -> str:
+  """The multiples of n around `value` (the one below omitted when it is 0), e.g. "8 or 12"."""
+  below, above = value // n * n, -(-value // n) * n
+  return str(above) if below == 0 else f"{below} or {above}"
 
 
 def _mean_metrics(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -153,17 +189,20 @@ def train(
   """Runs `step_fn` until `state.step == cfg.num_steps` (or the first step after `cfg.deadline`).
 
   Args:
-    step_fn: compiled step, `(state, batch) -> (state, metrics)`; may donate `state`.
+    step_fn: compiled step, `(state, batch) -> (state, metrics)`; may donate `state`. With
+      `cfg.steps_per_call` n > 1, a compiled `multi_step`: `(state, batches) -> (state, metrics)`, n steps per
+      call, every metric leaf with a leading axis n.
     state: the initial state (replaced by the checkpoint when resuming).
-    batches: iterator of batches.
+    batches: iterator of batches (n > 1: of n stacked batches, e.g. a `StackedBatches`).
     cfg: LoopConfig.
     workdir: where `metrics.jsonl` and `checkpoints/` go; None writes nothing.
     config: the run's JSON-able configuration (checkpoints refuse another one).
     data: the data source, if its position must be saved and restored.
     on_log: `on_log(step, means, state)` after each log (plots, samples, prints).
     hooks: `jaxgan.train.hooks.Hook`s: start after init/restore, after_step after every
-      step (after that step's log and checkpoint), log after each record, end after the
-      last step, close always (also on errors).
+      step (after that step's log and checkpoint; with steps_per_call n > 1 after every call, at the
+      steps that are multiples of n), log after each record, end after the last step, close always
+      (also on errors).
     placement: how `state` sits on the devices, e.g. a `jaxgan.train.parallel.DataParallel`:
       `checkpoint_state(state)` gives the one copy that checkpoints hold and `put_state(copy)`
       places a restored copy. Checkpoints are then the same under jit, mesh and pmap (a pmap run's
@@ -173,9 +212,13 @@ def train(
     (final state, list of logged records). Each record: {"step": s, metric: mean over
     the steps since the previous record (a list when the metric is per seed)}.
   Raises:
-    NonFiniteError: a loss or batch was NaN/inf; the message names the step. The
-      checkpoints written before stay.
+    NonFiniteError: a loss or batch was NaN/inf; the message names the step (the first bad step inside a
+      call of several). The checkpoints written before stay.
+    ValueError: `cfg.steps_per_call` does not divide num_steps, log_every or checkpoint_every, or the
+      (resumed) start step; a deadline with several processes.
   """
+  cfg.check()
+  n = cfg.steps_per_call
   if cfg.deadline is not None and jax.process_count() > 1:
     raise ValueError("a training deadline (time box) needs a single process: each process would stop at its own "
                      "step; give multi-host runs a number of steps instead")
@@ -201,6 +244,10 @@ def train(
       if log_path:
         truncate_records(log_path, int(jax.device_get(state.step).reshape(-1)[0]))
   step = int(jax.device_get(state.step).reshape(-1)[0])
+  if step % n:
+    raise ValueError(f"the run starts at step {step} (the latest checkpoint's, or the given state's), not a multiple "
+                     f"of steps_per_call={n}: calls of {n} steps would miss the log and checkpoint steps; resume with "
+                     f"a steps_per_call that divides {step} (1 always works) up to a checkpoint at a multiple of {n}")
   if log_path and step == 0 and os.path.exists(log_path):
     os.remove(log_path)  # a fresh start replaces the previous run's log
   records: list[dict[str, Any]] = []
@@ -219,9 +266,9 @@ def train(
     while step < cfg.num_steps:
       state, metrics = step_fn(state, next(batches))
       pending.append(metrics)
-      step += 1
+      step += n
       if bar is not None:
-        bar.update(1)
+        bar.update(n)
       if cfg.deadline is not None and len(pending) >= 2:  # the host runs ahead of the device (async dispatch):
         jax.block_until_ready(pending[-2])  # with a deadline, at most one step ahead, so that its clock counts
       last = step == cfg.num_steps or (cfg.deadline is not None and time.time() >= cfg.deadline)
@@ -229,6 +276,8 @@ def train(
       is_ckpt = cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0
       if is_log or is_ckpt:
         fetched = jax.device_get(pending)
+        if n > 1:  # one dict per call, every leaf (n, ...) -> one dict per step
+          fetched = [one for call in fetched for one in unstack_metrics(call, n)]
         check_finite(fetched, first_pending + 1)
         checked += fetched
         pending, first_pending = [], step
