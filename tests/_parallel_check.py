@@ -20,6 +20,7 @@ from jaxgan.losses.penalties import gradient_penalty
 from jaxgan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.nets.mlp import MLPDiscriminator
 from jaxgan.train import general, parallel
+from jaxgan.train.multistep import stack_batches
 from jaxgan.train.step import StepConfig, init_state, make_train_step
 
 STEPS = 2
@@ -166,6 +167,49 @@ def run_model_case():
   return out
 
 
+def run_multistep(name="wgan_gp", n=2, calls=2):
+  """steps_per_call: `calls` calls of n steps through DataParallel in modes jit, mesh and pmap against n * calls
+  single-device steps; the stacked batch's placement (shape, sharding) in each mode."""
+  g, d, loss, cfg, shape, (g_tx, d_tx) = _case(name)
+  batches = _batches(shape, cfg.d_steps, n * calls)
+  state0 = init_state(jax.random.key(1), g, d, loss, g_tx, d_tx, cfg, batches[0])
+  host0 = jax.device_get(state0)
+  single = jax.jit(make_train_step(g, d, loss, g_tx, d_tx, cfg))
+  s = state0
+  for b in batches:
+    s, m = single(s, b)
+  ref_state, ref_metrics = jax.device_get(s), {k: float(v) for k, v in jax.device_get(m).items()}
+  result = {}
+  for mode in ("jit", "mesh", "pmap"):
+    dp = parallel.DataParallel.create(mode, d_steps=cfg.d_steps, steps_per_call=n)
+    step = dp.compile(g, d, loss, g_tx, d_tx, cfg)
+    s = dp.put_state(host0)
+    for c in range(calls):
+      placed = dp.put_batch(stack_batches(batches[c * n:(c + 1) * n]))
+      s, m = step(s, placed)
+    metrics = jax.device_get(m)
+    last = {k: float(np.asarray(v)[-1]) for k, v in metrics.items()}
+    result[mode] = _compare(ref_state, ref_metrics, jax.device_get(dp.host_state(s)), last)
+    result[mode]["metric_shape"] = list(np.shape(metrics["d_loss"]))
+    result[mode]["batch_shape"] = list(placed["image"].shape)
+    result[mode]["batch_sharding"] = (str(placed["image"].sharding.spec) if mode == "mesh" else None)
+    del s
+  # Layout: step i of a stacked placement is the placement of step i's own batch (pmap: after the device axis).
+  mesh = parallel.make_mesh()
+  steps = [{"image": (100 * i + np.arange(32, dtype=np.float32)).reshape(32, 1),
+            "label": 100 * i + np.arange(32, dtype=np.int32)} for i in range(n)]
+  same = {}
+  for mode in ("mesh", "pmap"):
+    stacked = parallel.shard_batch(stack_batches(steps), mode, d_steps=2, mesh=mesh, steps_per_call=n)
+    ones = [parallel.shard_batch(b, mode, d_steps=2, mesh=mesh) for b in steps]
+    same[mode] = all(np.array_equal(np.asarray(stacked[k])[i] if mode == "mesh" else np.asarray(stacked[k])[:, i],
+                                    np.asarray(one[k])) for k in ("image", "label") for i, one in enumerate(ones))
+  result["stacked_layout_equal"] = same
+  result["unstacked_error"] = _error(lambda: parallel.shard_batch(steps[0], "mesh", d_steps=2, mesh=mesh,
+                                                                  steps_per_call=n))
+  return result
+
+
 def _flags(metrics):
   """The step's (batch_finite, loss_finite) flags as host floats."""
   return [float(np.asarray(jax.device_get(metrics[k]))) for k in ("batch_finite", "loss_finite")]
@@ -233,12 +277,13 @@ def _layouts(mesh):
 
 
 def main():
-  cases = sys.argv[1:] or ["dcgan_bn", "wgan_gp", "errors", "cyclegan"]
+  cases = sys.argv[1:] or ["dcgan_bn", "wgan_gp", "errors", "cyclegan", "multistep"]
   out = {"num_devices": jax.device_count()}
   with jax.default_matmul_precision("highest"):
     for c in cases:
       t0 = time.perf_counter()
-      out[c] = run_errors() if c == "errors" else run_model_case() if c == "cyclegan" else run_case(c)
+      out[c] = (run_errors() if c == "errors" else run_model_case() if c == "cyclegan" else run_multistep()
+                if c == "multistep" else run_case(c))
       out[c]["seconds"] = time.perf_counter() - t0
   print(json.dumps(out))
 

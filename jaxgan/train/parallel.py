@@ -45,6 +45,12 @@ Example (pmap):
   >>> state = put_state(state, "pmap")
   >>> state, metrics = step(state, shard_batch(host_batch, "pmap", d_steps=cfg.d_steps))
   >>> host_state = unreplicate(state)
+
+Several steps per call (`steps_per_call` n > 1, see `jaxgan.train.multistep`): the compiled step is the `lax.scan`
+of the step over n stacked batches, and a host batch carries a leading axis n before the example axis,
+(n, d_steps * B_local, ...); placed, it is (n, d_steps, B, ...) sharded `P(None, None, "data")` on the mesh and
+(local_devices, n, d_steps * B / num_devices, ...) under pmap (the axis n right after the device axis). Metrics come
+back with a leading axis n (under pmap (local_devices, n); DataParallel returns the first copy, (n,)).
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ from jaxgan.losses.base import LossTransform
 from jaxgan.train import general
 from jaxgan.train.state import GANState
 from jaxgan.train.checkpoint import is_prng_key
+from jaxgan.train.multistep import check_steps_per_call, multi_step
 from jaxgan.train.step import Batch, Metrics, StepConfig, make_train_step
 
 MODES = ("mesh", "pmap")
@@ -167,7 +174,8 @@ def _models_for(mode: str, models: Sequence[nn.Module], axis_name: str | None) -
 
 def make_mesh_step(generator: nn.Module, discriminator: nn.Module, loss: LossTransform,
                    g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation, cfg: StepConfig,
-                   mesh: Mesh, *, donate: bool = True, compiler_options: dict[str, Any] | None = None) -> StepFn:
+                   mesh: Mesh, *, donate: bool = True, compiler_options: dict[str, Any] | None = None,
+                   steps_per_call: int = 1) -> StepFn:
   """The train step compiled with `jax.jit` over `mesh`: batch sharded along its axis, state replicated.
 
   Args:
@@ -176,10 +184,12 @@ def make_mesh_step(generator: nn.Module, discriminator: nn.Module, loss: LossTra
     mesh: a 1-D Mesh (see `make_mesh`).
     donate: donate the state's buffers (drop your reference to the old state).
     compiler_options: passed to `jax.jit` (e.g. fast-compile XLA options for CPU tests).
+    steps_per_call: n > 1 compiles n steps per call (`multi_step`); the batch gets a leading axis n.
   Returns:
     `step(state, batch) -> (state, metrics)`: state replicated on the mesh (`put_state(state, "mesh", mesh=mesh)`),
     batch from `shard_batch(..., "mesh")`: "image" (d_steps, B, ...) float32 sharded along B (and "label"
-    (d_steps, B) int32). Metrics are () float32 global means, replicated.
+    (d_steps, B) int32); with n > 1 (n, d_steps, B, ...). Metrics are () float32 global means, replicated ((n,)
+    with n > 1).
   Raises:
     ValueError: `cfg.axis_name` is set, a model has `bn_axis_name` set, or `mesh` is not 1-D.
   """
@@ -189,20 +199,23 @@ def make_mesh_step(generator: nn.Module, discriminator: nn.Module, loss: LossTra
                      "the axis name is for pmap")
   generator, discriminator = _models_for("mesh", (generator, discriminator), None)
   step = make_train_step(generator, discriminator, loss, g_tx, d_tx, cfg, presplit=True)
-  return _jit_on_mesh(step, mesh, donate, compiler_options)
+  return _jit_on_mesh(step, mesh, donate, compiler_options, steps_per_call)
 
 
 def _jit_on_mesh(step: Callable[..., Any], mesh: Mesh, donate: bool,
-                 compiler_options: dict[str, Any] | None) -> Callable[..., Any]:
-  """`jax.jit` of a presplit step: state replicated, batch (slices, B, ...) sharded along B."""
+                 compiler_options: dict[str, Any] | None, steps_per_call: int = 1) -> Callable[..., Any]:
+  """`jax.jit` of a presplit step: state replicated, batch (slices, B, ...) sharded along B; with steps_per_call
+  n > 1 the `multi_step` of it, batch (n, slices, B, ...)."""
+  n = check_steps_per_call(steps_per_call)
   replicated = NamedSharding(mesh, P())
-  batch_sharding = NamedSharding(mesh, P(None, _data_axis(mesh)))
-  return jax.jit(step, in_shardings=(replicated, batch_sharding), out_shardings=(replicated, replicated),
-                 donate_argnums=(0,) if donate else (), compiler_options=compiler_options)
+  batch_sharding = NamedSharding(mesh, P(None, None, _data_axis(mesh)) if n > 1 else P(None, _data_axis(mesh)))
+  return jax.jit(multi_step(step) if n > 1 else step, in_shardings=(replicated, batch_sharding),
+                 out_shardings=(replicated, replicated), donate_argnums=(0,) if donate else (), compiler_options=compiler_options)
 
 
 def make_model_mesh_step(model: general.Model, mesh: Mesh, *, donate: bool = True,
-                         compiler_options: dict[str, Any] | None = None) -> Callable[..., Any]:
+                         compiler_options: dict[str, Any] | None = None,
+                         steps_per_call: int = 1) -> Callable[..., Any]:
   """The general step of `model` (jaxgan.train.general) compiled with `jax.jit` over `mesh`, as `make_mesh_step`.
 
   Returns:
@@ -216,11 +229,13 @@ def make_model_mesh_step(model: general.Model, mesh: Mesh, *, donate: bool = Tru
     raise ValueError(f"make_model_mesh_step: model.axis_name must be None under jit (got {model.axis_name!r}); "
                      "the axis name is for pmap")
   _models_for("mesh", tuple(model.nets.values()), None)
-  return _jit_on_mesh(general.make_general_step(model, presplit=True), mesh, donate, compiler_options)
+  return _jit_on_mesh(general.make_general_step(model, presplit=True), mesh, donate, compiler_options,
+                      steps_per_call)
 
 
 def make_model_pmap_step(model: general.Model, *, axis_name: str = PMAP_AXIS,
-                         devices: Sequence[jax.Device] | None = None, donate: bool = True) -> Callable[..., Any]:
+                         devices: Sequence[jax.Device] | None = None, donate: bool = True,
+                         steps_per_call: int = 1) -> Callable[..., Any]:
   """The general step of `model` under `jax.pmap`, as `make_pmap_step`: `model.axis_name` set to `axis_name`
   (gradients, collections and metrics pmean'ed), nets with a `bn_axis_name` left at None cloned with it.
 
@@ -233,14 +248,15 @@ def make_model_pmap_step(model: general.Model, *, axis_name: str = PMAP_AXIS,
                      f"axis_name={axis_name!r}")
   nets = dict(zip(model.nets, _models_for("pmap", tuple(model.nets.values()), axis_name)))
   model = dataclasses.replace(model, nets=nets, axis_name=axis_name)
-  return jax.pmap(general.make_general_step(model), axis_name=axis_name, devices=devices,
-                  donate_argnums=(0,) if donate else ())
+  step = general.make_general_step(model)
+  return jax.pmap(multi_step(step) if check_steps_per_call(steps_per_call) > 1 else step, axis_name=axis_name,
+                  devices=devices, donate_argnums=(0,) if donate else ())
 
 
 def make_pmap_step(generator: nn.Module, discriminator: nn.Module, loss: LossTransform,
                    g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation, cfg: StepConfig, *,
                    axis_name: str = PMAP_AXIS, devices: Sequence[jax.Device] | None = None,
-                   donate: bool = True) -> StepFn:
+                   donate: bool = True, steps_per_call: int = 1) -> StepFn:
   """The per-device train step under `jax.pmap`.
 
   The step is built with `StepConfig(axis_name=axis_name)` (gradients, collections and metrics pmean'ed) and models
@@ -252,10 +268,13 @@ def make_pmap_step(generator: nn.Module, discriminator: nn.Module, loss: LossTra
     axis_name: the pmap axis name.
     devices: pmap devices (default: all; with several processes, all of them).
     donate: donate the state's buffers.
+    steps_per_call: n > 1 runs n steps per call (`multi_step` inside the pmap); the batch's axis after the device
+      axis is n.
   Returns:
     `step(state, batch) -> (state, metrics)`: state replicated with a leading local-device axis
     (`put_state(state, "pmap")`), batch from `shard_batch(..., "pmap")`: "image" (local_devices, d_steps * b, ...)
-    with b = B / num_devices. Metrics: (local_devices,) float32, the same global mean on every device.
+    with b = B / num_devices ((local_devices, n, d_steps * b, ...) with n > 1). Metrics: (local_devices,) float32,
+    the same global mean on every device ((local_devices, n) with n > 1).
   Raises:
     ValueError: a model's `bn_axis_name` is set to another name.
   """
@@ -264,6 +283,8 @@ def make_pmap_step(generator: nn.Module, discriminator: nn.Module, loss: LossTra
   cfg = dataclasses.replace(cfg, axis_name=axis_name)
   generator, discriminator = _models_for("pmap", (generator, discriminator), axis_name)
   step = make_train_step(generator, discriminator, loss, g_tx, d_tx, cfg)
+  if check_steps_per_call(steps_per_call) > 1:
+    step = multi_step(step)
   return jax.pmap(step, axis_name=axis_name, devices=devices, donate_argnums=(0,) if donate else ())
 
 
@@ -390,7 +411,7 @@ def _slice_rows(name: str, x: Any, d_steps: int, num_shards: int, what: str) -> 
 
 
 def shard_batch(batch: dict[str, Any], mode: str, *, d_steps: int, mesh: Mesh | None = None,
-                devices: Sequence[jax.Device] | None = None) -> dict[str, jax.Array]:
+                devices: Sequence[jax.Device] | None = None, steps_per_call: int = 1) -> dict[str, jax.Array]:
   """Puts a process-local host batch on the devices with the layout of the compiled step.
 
   Args:
@@ -401,9 +422,12 @@ def shard_batch(batch: dict[str, Any], mode: str, *, d_steps: int, mesh: Mesh | 
     d_steps: the step's `cfg.d_steps`.
     mesh: the mesh, for mode "mesh".
     devices: pmap devices, for mode "pmap" (default: the local devices).
+    steps_per_call: n > 1: `batch` is n host batches stacked, every array (n, d_steps * B_local, ...), each placed
+      as above with the axis n in front (mesh) or right after the device axis (pmap).
   Returns:
     mesh: global arrays (d_steps, B, ...) sharded `P(None, axis)`. pmap: (local_devices, d_steps * B / D, ...) with
-    D the number of devices, device j holding rows j*B/D .. (j+1)*B/D - 1 of each slice, in slice order.
+    D the number of devices, device j holding rows j*B/D .. (j+1)*B/D - 1 of each slice, in slice order. With
+    n > 1: (n, d_steps, B, ...) sharded `P(None, None, axis)`, and (local_devices, n, d_steps * B / D, ...).
   Raises:
     ValueError: the rows are not divisible by d_steps, a slice not by the number of (local) devices, or the arrays
       disagree in their number of rows.
@@ -412,8 +436,11 @@ def shard_batch(batch: dict[str, Any], mode: str, *, d_steps: int, mesh: Mesh | 
   if not _checks.is_int(d_steps) or d_steps < 1:
     raise ValueError(f"shard_batch: d_steps must be an int >= 1, got {d_steps!r}")
   d_steps = int(d_steps)
+  n = check_steps_per_call(steps_per_call, "shard_batch: steps_per_call")
   if not isinstance(batch, dict) or not batch:
     raise ValueError(f"shard_batch: batch must be a non-empty dict of arrays, got {type(batch).__name__}")
+  if n > 1:
+    return _shard_stacked(batch, mode, d_steps, n, mesh, devices)
   rows = {name: np.shape(x)[0] if np.ndim(x) else None for name, x in batch.items()}
   if len(set(rows.values())) != 1 or None in rows.values():
     raise ValueError(f"shard_batch: every array needs the same leading (example) axis, got {rows}")
@@ -447,6 +474,35 @@ def shard_batch(batch: dict[str, Any], mode: str, *, d_steps: int, mesh: Mesh | 
   return out
 
 
+def _shard_stacked(batch: dict[str, Any], mode: str, d_steps: int, n: int, mesh: Mesh | None,
+                   devices: Sequence[jax.Device] | None) -> dict[str, jax.Array]:
+  """`shard_batch` of n stacked host batches (every array (n, d_steps * B_local, ...)): each step's batch in the
+  layout of one step, with the axis n in front (mesh) or right after the device axis (pmap)."""
+  shapes = {name: tuple(np.shape(x)) for name, x in batch.items()}
+  if any(len(shape) < 2 or shape[0] != n for shape in shapes.values()):
+    raise ValueError(f"shard_batch: steps_per_call={n} takes {n} stacked host batches, every array (n={n}, "
+                     f"d_steps * B, ...), got shapes {shapes}; stack them with jaxgan.train.StackedBatches")
+  one = shard_batch({name: np.asarray(x[0]) for name, x in batch.items()}, mode, d_steps=d_steps, mesh=mesh,
+                    devices=devices)  # the checks, and one step's global shapes
+  out = {}
+  for name, x in batch.items():
+    x = np.asarray(x)
+    if mode == "mesh":
+      sharding = NamedSharding(mesh, P(None, None, _data_axis(mesh)))
+      x = x.reshape((n, d_steps, x.shape[1] // d_steps) + x.shape[2:])
+      if jax.process_count() == 1:
+        out[name] = jax.device_put(x, sharding)
+      else:
+        out[name] = jax.make_array_from_process_local_data(sharding, x, (n,) + tuple(one[name].shape))
+    else:
+      local = _local_pmap_devices(devices)
+      per_device = x.shape[1] // d_steps // len(local)
+      x = x.reshape((n, d_steps, len(local), per_device) + x.shape[2:])
+      x = np.moveaxis(x, 2, 0).reshape((len(local), n, d_steps * per_device) + x.shape[4:])
+      out[name] = jax.device_put(x, _pmap_sharding(local))
+  return out
+
+
 def fetch_metrics(metrics: Metrics, mode: str) -> dict[str, float]:
   """Device metrics -> host floats (call once per log interval). pmap: the first device's copy, which pmean made
   equal on all devices; mesh: the replicated global value."""
@@ -468,6 +524,8 @@ class DataParallel:
     mode: "jit" (one device), "mesh" (jax.jit over `mesh`) or "pmap".
     d_steps: the step's `cfg.d_steps` (the batch layout depends on it).
     mesh: the mesh, for mode "mesh".
+    steps_per_call: n; > 1: `compile` gives n steps per call (`jaxgan.train.multistep.multi_step`) and `put_batch`
+      takes n host batches stacked, (n, d_steps * B_local, ...) (`jaxgan.train.StackedBatches`); metrics (n,).
 
   Example:
     >>> dp = DataParallel.create("auto", d_steps=cfg.d_steps)
@@ -481,9 +539,11 @@ class DataParallel:
   mode: str
   d_steps: int = 1
   mesh: Mesh | None = None
+  steps_per_call: int = 1
 
   @classmethod
-  def create(cls, mode: str = "auto", *, d_steps: int = 1, num_devices: int | None = None) -> "DataParallel":
+  def create(cls, mode: str = "auto", *, d_steps: int = 1, num_devices: int | None = None,
+             steps_per_call: int = 1) -> "DataParallel":
     """mode "auto": "mesh" when there is more than one device (or process), else "jit".
 
     `num_devices` sizes the mesh (default: all devices); pmap always uses every device.
@@ -498,7 +558,8 @@ class DataParallel:
     if mode == "jit" and jax.process_count() > 1:
       raise ValueError("DataParallel: mode 'jit' runs on one device; with several processes use 'mesh' or 'pmap'")
     mesh = make_mesh(num_devices) if mode == "mesh" else None
-    return cls(mode=mode, d_steps=d_steps, mesh=mesh)
+    return cls(mode=mode, d_steps=d_steps, mesh=mesh,
+               steps_per_call=check_steps_per_call(steps_per_call, "DataParallel: steps_per_call"))
 
   @property
   def num_devices(self) -> int:
@@ -515,19 +576,20 @@ class DataParallel:
     """
     if cfg.d_steps != self.d_steps:
       raise ValueError(f"DataParallel: d_steps={self.d_steps} but cfg.d_steps={cfg.d_steps}")
+    n = self.steps_per_call
     if self.mode == "jit":
-      return jax.jit(make_train_step(generator, discriminator, loss, g_tx, d_tx, cfg), donate_argnums=0,
-                     compiler_options=compiler_options)
+      step = make_train_step(generator, discriminator, loss, g_tx, d_tx, cfg)
+      return jax.jit(multi_step(step) if n > 1 else step, donate_argnums=0, compiler_options=compiler_options)
     if self.mode == "mesh":
       mesh_step = make_mesh_step(generator, discriminator, loss, g_tx, d_tx, cfg, self.mesh,
-                                 compiler_options=compiler_options)
+                                 compiler_options=compiler_options, steps_per_call=n)
 
       def placed_mesh_step(state, batch):
         self._check_placed(batch, self.d_steps, "d_steps")
         return mesh_step(state, batch)
 
       return placed_mesh_step
-    step = make_pmap_step(generator, discriminator, loss, g_tx, d_tx, cfg)
+    step = make_pmap_step(generator, discriminator, loss, g_tx, d_tx, cfg, steps_per_call=n)
 
     def pmap_step(state, batch):
       self._check_placed(batch, jax.local_device_count(), "local devices")
@@ -547,17 +609,19 @@ class DataParallel:
       raise ValueError(f"DataParallel: d_steps={self.d_steps} but the model splits its batch into "
                        f"{model.num_slices} slices (the steps of its per-slice players): create the DataParallel "
                        f"with d_steps={model.num_slices}")
+    n = self.steps_per_call
     if self.mode == "jit":
-      return jax.jit(general.make_general_step(model), donate_argnums=0, compiler_options=compiler_options)
+      step = general.make_general_step(model)
+      return jax.jit(multi_step(step) if n > 1 else step, donate_argnums=0, compiler_options=compiler_options)
     if self.mode == "mesh":
-      mesh_step = make_model_mesh_step(model, self.mesh, compiler_options=compiler_options)
+      mesh_step = make_model_mesh_step(model, self.mesh, compiler_options=compiler_options, steps_per_call=n)
 
       def placed_mesh_step(state, batch):
         self._check_placed(batch, self.d_steps, "d_steps")
         return mesh_step(state, batch)
 
       return placed_mesh_step
-    step = make_model_pmap_step(model)
+    step = make_model_pmap_step(model, steps_per_call=n)
 
     def pmap_step(state, batch):
       self._check_placed(batch, jax.local_device_count(), "local devices")
@@ -570,7 +634,14 @@ class DataParallel:
     """A batch that did not go through `put_batch` fails here with the remedy, not deep inside the sharding code."""
     name = "image" if not isinstance(batch, Mapping) or "image" in batch else next(iter(batch), "image")
     image = batch.get(name) if isinstance(batch, Mapping) else None
-    if not isinstance(image, jax.Array) or image.ndim < 2 or image.shape[0] != leading:
+    n = self.steps_per_call
+    expect = (leading,)
+    if n > 1:  # the stacked layout: (n, d_steps, B, ...) on the mesh, (devices, n, ...) under pmap
+      mesh = self.mode == "mesh"
+      expect = (n, leading) if mesh else (leading, n)
+      leading = f"({expect[0]}, {expect[1]})"
+      what = f"steps_per_call and {what}" if mesh else f"{what} and steps_per_call"
+    if not isinstance(image, jax.Array) or image.ndim < 1 + len(expect) or image.shape[:len(expect)] != expect:
       got = (f"{type(image).__name__} of shape {getattr(image, 'shape', None)}" if image is not None
              else repr(batch)[:80])
       raise ValueError(f"DataParallel({self.mode!r}) step: batch[{name!r}] must be placed by dp.put_batch (leading "
@@ -583,7 +654,8 @@ class DataParallel:
     return put_state(state, self.mode, mesh=self.mesh)
 
   def put_batch(self, batch: dict[str, Any]) -> dict[str, jax.Array]:
-    """A process-local host batch (d_steps * B_local, ...) in the step's layout (see `shard_batch`).
+    """A process-local host batch (d_steps * B_local, ...) in the step's layout (see `shard_batch`); with
+    steps_per_call n > 1, n of them stacked, (n, d_steps * B_local, ...).
 
     uint8 images (a `Pipeline`'s host batches) travel as uint8 straight to the devices that use them and are
     converted there to float32 in [-1, 1] (`x / 127.5 - 1`); float images are placed as they are.
@@ -591,7 +663,7 @@ class DataParallel:
     if self.mode == "jit":
       out = jax.device_put(batch, jax.local_devices()[0])
     else:
-      out = shard_batch(batch, self.mode, d_steps=self.d_steps, mesh=self.mesh)
+      out = shard_batch(batch, self.mode, d_steps=self.d_steps, mesh=self.mesh, steps_per_call=self.steps_per_call)
     if "image" in out and out["image"].dtype == jnp.uint8:
       out["image"] = uint8_to_float(out["image"])
     return out
