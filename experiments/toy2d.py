@@ -40,12 +40,14 @@ eval.jsonl, checkpoints/ and scatter PNGs over training. Running the same comman
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import math
 import os
 import sys
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -65,6 +67,7 @@ from jaxgan.train import hooks as hooks_lib
 from jaxgan.train import loop as loop_lib
 from jaxgan.train.checkpoint import CheckpointMismatchError
 from jaxgan.train.loop import LoopConfig, train
+from jaxgan.train.multistep import StackedBatches, multi_step
 
 PAPER = {  # PacGAN Table 1 (Lin et al. 2018), mean over 10 trials.
     "GAN": {"ring_modes": 6.3, "grid_modes": 17.3, "ring_reverse_kl": 0.45,
@@ -78,7 +81,9 @@ LR_SCHEDULES = ("constant", "cosine")
 
 def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.mixtures = ("ring", "grid")  # which mixtures to train on, one after the other
+  # Mixtures trained one after the other: "ring" and "grid" are PacGAN's; any other ring or grid is a spec, e.g.
+  # "ring:K=12,r=2,std=0.02" or "grid:K=7,spacing=1.5,std=0.05" (syntax: jaxgan.data.synthetic.MIXTURE_SYNTAX).
+  c.mixtures = ("ring", "grid")
   c.loss = "non_saturating"  # any name of jaxgan.losses.ADVERSARIAL
   c.regularizer = "none"  # none, gradient_penalty, r1, r2, dragan
   c.reg_weight = 1.0  # the regularizer's weight (gamma for r1/r2)
@@ -108,9 +113,12 @@ def get_config() -> ml_collections.ConfigDict:
   c.ema_decay = 0.0  # > 0 evaluates an EMA of G's weights
   c.normalize = True  # train on x / max|mode| (1 for the ring, 4 for the grid); scored unscaled
   c.eval_samples = 2500  # samples scored per seed, as in PacGAN
-  c.log_every = 100
-  c.plot_every = 500  # scatter PNG of seed 0 every this many steps
-  c.checkpoint_every = 500
+  # Training steps per compiled call (a lax.scan over stacked batches; the same numbers as one step per call, without
+  # a Python round trip per step). num_steps, log_every and checkpoint_every (when > 0) must be multiples of it.
+  c.steps_per_call = 100
+  c.log_every = 100  # fetch, check and log the metrics every this many steps
+  c.plot_every = 500  # score the seeds and draw seed 0's scatter PNG every this many steps (and at the end)
+  c.checkpoint_every = 500  # 0: only at the end
   c.smoke = False  # a few steps with tiny nets, for tests
   return c
 
@@ -124,9 +132,42 @@ def _apply_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.g_hidden, c.d_hidden = (tuple(min(w, 16) for w in c.g_hidden[:2]), tuple(min(w, 16) for w in c.d_hidden[:1]))
   c.log_every = min(c.log_every, 2)
   c.plot_every = min(c.plot_every, c.log_every)
-  c.checkpoint_every = min(c.checkpoint_every, 3)
+  c.checkpoint_every = min(c.checkpoint_every, 4)
+  # Two steps per call when the sizes allow it (so that the multi-step path is the tested one), else what divides.
+  c.steps_per_call = math.gcd(min(c.steps_per_call, 2), c.num_steps, c.log_every, c.checkpoint_every)
   c.eval_samples = min(c.eval_samples, 200)
   return c
+
+
+def mixture_names(c: ml_collections.ConfigDict) -> tuple[str, ...]:
+  """The canonical specs of the config's mixtures, in order: `--mixtures=ring,grid:K=7,spacing=1.5` arrives as
+  ("ring", "grid:K=7", "spacing=1.5") and gives ("ring", "grid:K=7,spacing=1.5"); "ring:K=8" gives "ring".
+
+  Raises:
+    synthetic.MixtureSpecError: a spec that does not parse (the message gives the syntax).
+  """
+  return tuple(synthetic.canonical_name(spec) for spec in synthetic.group_specs(c.mixtures))
+
+
+def _mixture_dirs(c: ml_collections.ConfigDict, workdir: str) -> list[str]:
+  """The mixture folders a run in `workdir` may have written: the built-in mixtures', the config's and those of
+  the config.json there."""
+  specs = set(synthetic.MIXTURES) | set(mixture_names(c))
+  path = os.path.join(workdir, "config.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f).get("mixtures", [])
+    try:
+      specs |= set(synthetic.group_specs(old if isinstance(old, (list, tuple)) else [old]))
+    except synthetic.MixtureSpecError:
+      pass
+  dirs = set()
+  for spec in specs:
+    try:
+      dirs.add(synthetic.dirname(spec))
+    except synthetic.MixtureSpecError:
+      pass
+  return sorted(dirs)
 
 
 def check_config(c: ml_collections.ConfigDict) -> None:
@@ -135,12 +176,13 @@ def check_config(c: ml_collections.ConfigDict) -> None:
   Raises:
     experiment.ExperimentError: for the first problem found, saying what to set.
   """
-  known = ", ".join(sorted(synthetic.MIXTURES))
-  mixtures = tuple(c.mixtures)
-  check(len(mixtures) > 0, f"mixtures is empty; set --mixtures to one or more of {known}, e.g. --mixtures=ring,grid")
+  try:
+    mixtures = mixture_names(c)
+  except synthetic.MixtureSpecError as err:
+    raise experiment.ExperimentError(f"config field `mixtures`: {err}") from None
+  check(len(mixtures) > 0, "mixtures is empty; set --mixtures to one or more mixtures, e.g. --mixtures=ring,grid or "
+                           "--mixtures=ring:K=12,r=2,std=0.02")
   for name in mixtures:
-    check(name in synthetic.MIXTURES, f"unknown mixture {name!r} (config field `mixtures`); known: {known}, "
-                                      "e.g. --mixtures=ring,grid")
     check(mixtures.count(name) == 1, f"mixture {name!r} is listed twice in --mixtures; list each once")
   for name in ("num_seeds", "num_steps", "batch_size", "d_steps", "packing", "latent_dim", "maxout",
                "eval_samples", "log_every", "plot_every"):
@@ -149,6 +191,16 @@ def check_config(c: ml_collections.ConfigDict) -> None:
         f"plot_every={c.plot_every} must be a multiple of log_every={c.log_every} (scatter plots are drawn at log "
         f"steps); e.g. --plot_every={c.log_every * max(1, round(c.plot_every / c.log_every))}")
   check(c.checkpoint_every >= 0, f"checkpoint_every must be >= 0 (0: only at the end), got {c.checkpoint_every!r}")
+  check(c.steps_per_call >= 1, f"steps_per_call must be an integer >= 1, got {c.steps_per_call!r}")
+  n = c.steps_per_call
+  fields = {"num_steps": c.num_steps, "log_every": c.log_every,
+            **({"checkpoint_every": c.checkpoint_every} if c.checkpoint_every > 0 else {})}
+  bad = {k: v for k, v in fields.items() if v % n}
+  check(not bad, f"steps_per_call={n} needs num_steps, log_every and checkpoint_every (when > 0) that are multiples of "
+                 f"{n} (logs, scores and checkpoints happen between calls of {n} steps), got "
+                 f"{', '.join(f'{k}={v}' for k, v in bad.items())}; e.g. "
+                 f"{' '.join(f'--{k}={max(n, round(v / n) * n)}' for k, v in bad.items())}, or a steps_per_call "
+                 f"that divides them (--steps_per_call={math.gcd(n, *fields.values())})")
   check(c.seed >= 0, f"seed must be >= 0 (the seeds are seed, ..., seed + num_seeds - 1), got {c.seed!r}")
   check(c.batch_size % c.packing == 0,
         f"batch_size={c.batch_size} must be a multiple of packing={c.packing} (D judges packing samples at "
@@ -174,7 +226,7 @@ def check_resumable(c: ml_collections.ConfigDict, workdir: str) -> None:
     CheckpointMismatchError: naming every field that differs and what to do.
   """
   path = os.path.join(workdir, "config.json")
-  trained = [n for n in sorted(synthetic.MIXTURES) if experiment.has_checkpoint(os.path.join(workdir, n))]
+  trained = [n for n in _mixture_dirs(c, workdir) if experiment.has_checkpoint(os.path.join(workdir, n))]
   if not (trained and os.path.exists(path)):
     return
   with open(path) as f:
@@ -255,11 +307,19 @@ def _score_summary(scores: list[dict[str, Any]]) -> dict[str, Any]:
   }
 
 
-def run_mixture(c: ml_collections.ConfigDict, name: str, workdir: str | None, resume: bool,
-                config_dict: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-  """Trains all seeds on one mixture; returns (final vmapped state, summary of the mixture)."""
-  mixture = synthetic.get_mixture(name)
-  limit = float(np.abs(mixture.means).max() * 1.5)
+@dataclasses.dataclass(frozen=True)
+class _Programs:
+  """What the mixtures share: the nets and the compiled functions (built once, so the second mixture reuses the
+  first one's compilation: a mixture changes the data only, never a shape)."""
+
+  generator: MLPGenerator
+  init: Callable[[jax.Array], Any]  # (S, 2) keys -> the vmapped train state of S seeds
+  step: Callable[[Any, Any], tuple[Any, Any]]  # steps_per_call steps of every seed, the state donated
+  sample: Callable[[Any, jax.Array, bool], jax.Array]  # (state, key, ema) -> (S, eval_samples, 2), training scale
+
+
+def _build(c: ml_collections.ConfigDict) -> _Programs:
+  """The nets, optimizers and loss of the config, and its jitted init, (multi-)step and sampler."""
   generator = MLPGenerator(out_shape=(2,), hidden=tuple(c.g_hidden), batch_norm=c.g_batch_norm,
                            output="linear")
   discriminator = MLPDiscriminator(hidden=tuple(c.d_hidden), maxout_pieces=c.maxout)
@@ -279,33 +339,54 @@ def run_mixture(c: ml_collections.ConfigDict, name: str, workdir: str | None, re
                    ema_decay=c.ema_decay if c.ema_decay > 0 else None)
   if c.batch_size % c.packing:
     raise ValueError(f"batch_size={c.batch_size} must be a multiple of packing={c.packing}")
-  seeds = [c.seed + i for i in range(c.num_seeds)]
-  scale = float(np.abs(mixture.means).max()) if c.normalize else 1.0
-  stream = MixtureStream(mixture, seeds, c.d_steps * c.batch_size, scale)
   example = {"image": jnp.zeros((c.d_steps * c.batch_size, 2), jnp.float32)}
-  keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+
   def init_one(key):
     state = init_state(key, generator, discriminator, loss, g_tx, d_tx, cfg, example)
     if c.init_std > 0:
       state = normal_init_state(state, jax.random.fold_in(key, 1), c.init_std, g_tx, d_tx)
     return state
 
-  state = jax.vmap(init_one)(keys)
-  step_fn = jax.jit(jax.vmap(make_train_step(generator, discriminator, loss, g_tx, d_tx, cfg)),
-                    donate_argnums=0)
+  step = jax.vmap(make_train_step(generator, discriminator, loss, g_tx, d_tx, cfg))
+  if c.steps_per_call > 1:
+    step = multi_step(step)  # lax.scan: steps_per_call steps per call, batches stacked on a leading axis
 
   @functools.partial(jax.jit, static_argnums=2)
   def sample(state, key, ema):
     def one(s, k):
       z = sample_latent(k, (c.eval_samples, c.latent_dim), c.latent_dist)
       return generator.apply(s.g_variables(ema=ema), z, train=False)
-    return scale * jax.vmap(one)(state, jax.random.split(key, len(seeds)))
+    return jax.vmap(one)(state, jax.random.split(key, state.step.shape[0]))
 
-  sub = os.path.join(workdir, name) if workdir else None
-  ema = cfg.ema_decay is not None
+  return _Programs(generator, jax.jit(jax.vmap(init_one)), jax.jit(step, donate_argnums=0), sample)
+
+
+def run_mixture(c: ml_collections.ConfigDict, name: str, workdir: str | None, resume: bool,
+                config_dict: dict[str, Any], programs: _Programs | None = None) -> tuple[Any, dict[str, Any]]:
+  """Trains all seeds on one mixture; returns (final vmapped state, summary of the mixture).
+
+  Args:
+    c: the checked config.
+    name: a mixture spec (`ring`, `grid:K=7,spacing=1.5`, ...).
+    workdir: the run's workdir (the mixture writes into its folder `synthetic.dirname(name)`); None writes nothing.
+    resume: continue from the mixture's latest checkpoint.
+    config_dict: the config as saved (checkpoints are fingerprinted with it).
+    programs: `_build(c)`, shared by the mixtures of a run; None builds them.
+  """
+  mixture = synthetic.get_mixture(name)
+  programs = programs or _build(c)
+  max_abs = float(np.abs(mixture.means).max())
+  limit = max(1.5 * max_abs, max_abs + 6 * mixture.std)
+  seeds = [c.seed + i for i in range(c.num_seeds)]
+  scale = max_abs if c.normalize and max_abs > 0 else 1.0
+  stream = MixtureStream(mixture, seeds, c.d_steps * c.batch_size, scale)
+  batches = StackedBatches(stream, c.steps_per_call) if c.steps_per_call > 1 else stream
+  state = programs.init(jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
+  sub = os.path.join(workdir, synthetic.dirname(name)) if workdir else None
+  ema = c.ema_decay > 0
 
   def evaluate(step: int, state: Any, use_ema: bool = ema) -> list[dict[str, Any]]:
-    points = np.asarray(jax.device_get(sample(state, jax.random.PRNGKey(10_000 + step), use_ema)))
+    points = scale * np.asarray(jax.device_get(programs.sample(state, jax.random.PRNGKey(10_000 + step), use_ema)))
     scores = [synthetic.mode_metrics(p, mixture) for p in points]
     if sub and jax.process_index() == 0 and use_ema == ema:
       viz.save_scatter(points[0], os.path.join(sub, f"scatter_{step:06d}.png"),
@@ -322,10 +403,10 @@ def run_mixture(c: ml_collections.ConfigDict, name: str, workdir: str | None, re
 
   start = time.perf_counter()
   state, records = train(
-      step_fn, state, stream,
+      programs.step, state, batches,
       LoopConfig(num_steps=c.num_steps, log_every=c.log_every,
-                 checkpoint_every=c.checkpoint_every, resume=resume),
-      workdir=sub, config=config_dict, data=stream, on_log=on_log,
+                 checkpoint_every=c.checkpoint_every, resume=resume, steps_per_call=c.steps_per_call),
+      workdir=sub, config=config_dict, data=batches, on_log=on_log,
       hooks=[_ResumeEvalLog(sub, c.num_steps)] if sub else [])
   scores = evaluate(c.num_steps, state)
   # The whole history: a resumed run's `records` hold only the steps it trained itself.
@@ -356,18 +437,20 @@ def main(config: ml_collections.ConfigDict, workdir: str | None = None,
       anything is written.
     NonFiniteError: a loss became NaN/inf.
   """
-  c = _apply_smoke(config) if config.smoke else config
+  c = _apply_smoke(config) if config.smoke else ml_collections.ConfigDict(config.to_dict())
   check_config(c)
+  c.mixtures = mixture_names(c)  # canonical specs: the summary's keys; folders are synthetic.dirname(spec)
   if workdir and resume:
     check_resumable(c, workdir)
   elif workdir and jax.process_index() == 0:
-    moved = loop_lib.move_aside(workdir, ("config.json", "summary.json", *sorted(synthetic.MIXTURES)))
+    moved = loop_lib.move_aside(workdir, ("config.json", "summary.json", *_mixture_dirs(c, workdir)))
     if moved:
       print(f"starting over (--no-resume): the previous run's files are now in {moved}", flush=True)
   config_dict = config_lib.save_config(c, workdir) if workdir else c.to_dict()
   states, summary = {}, {"config": config_dict, "paper_table1": PAPER, "mixtures": {}}
+  programs = _build(c)
   for name in c.mixtures:
-    states[name], summary["mixtures"][name] = run_mixture(c, name, workdir, resume, config_dict)
+    states[name], summary["mixtures"][name] = run_mixture(c, name, workdir, resume, config_dict, programs)
   if workdir and jax.process_index() == 0:
     with open(os.path.join(workdir, "summary.json"), "w") as f:
       json.dump(summary, f, indent=2)
@@ -376,16 +459,17 @@ def main(config: ml_collections.ConfigDict, workdir: str | None = None,
 
 def format_table(summary: dict[str, Any]) -> str:
   """Mean ± s.e. over seeds; modes by PacGAN's rule (>= 1 high-quality sample) and the strict one."""
-  lines = ["mixture  modes covered     strict rule       high quality %   reverse KL      "
+  width = max([7, *map(len, summary["mixtures"])])
+  lines = [f"{'mixture':{width}s}  modes covered     strict rule       high quality %   reverse KL      "
            "seeds with all modes",
-           "-------  ----------------  ----------------  ---------------  --------------  "
+           f"{'-' * width}  ----------------  ----------------  ---------------  --------------  "
            "--------------------"]
   for name, s in summary["mixtures"].items():
     full = sum(p["modes"] == s["num_modes"] for p in s["per_seed"])
     modes = [f"{s[k]['mean']:5.2f} ± {s[k]['sem']:.2f} /{s['num_modes']:<3d}"
              for k in ("modes", "modes_strict")]
     lines.append(
-        f"{name:7s}  {modes[0]}  {modes[1]}  "
+        f"{name:{width}s}  {modes[0]}  {modes[1]}  "
         f"{100 * s['high_quality']['mean']:6.1f} ± {100 * s['high_quality']['sem']:4.1f}   "
         f"{s['reverse_kl']['mean']:.3f} ± {s['reverse_kl']['sem']:.3f}   "
         f"{full}/{len(s['per_seed'])}")

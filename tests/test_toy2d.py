@@ -19,6 +19,7 @@ def test_smoke_run_writes_workdir(tmp_path):
     assert [l["step"] for l in lines] == [2, 4, 6]
     assert len(lines[0]["d_loss"]) == 2  # one value per seed
     assert (sub / "scatter_000006.png").exists() and (sub / "losses.png").exists()
+    assert sorted(p.name for p in (sub / "checkpoints").iterdir()) == ["4", "6"]
     assert int(np.asarray(states[name].step)[0]) == 6
   saved = read_json(tmp_path / "summary.json")
   assert saved["mixtures"]["ring"]["num_modes"] == 8 and saved["mixtures"]["grid"]["num_modes"] == 25
@@ -34,12 +35,13 @@ def test_smoke_only_makes_values_smaller():
   smoke = toy2d._apply_smoke(cfg)  # pylint: disable=protected-access
   assert (smoke.num_steps, smoke.num_seeds, smoke.batch_size, smoke.eval_samples) == (6, 2, 16, 200)
   assert (smoke.g_hidden, smoke.d_hidden, smoke.log_every, smoke.plot_every) == ((16, 16), (16,), 2, 2)
+  assert (smoke.checkpoint_every, smoke.steps_per_call) == (4, 2)  # the multi-step path is the tested one
   cfg.num_steps, cfg.num_seeds, cfg.batch_size, cfg.eval_samples = 4, 1, 8, 50
   cfg.g_hidden, cfg.d_hidden, cfg.log_every, cfg.checkpoint_every = (8,), (4, 4), 1, 0
   smoke = toy2d._apply_smoke(cfg)  # pylint: disable=protected-access
   assert (smoke.num_steps, smoke.num_seeds, smoke.batch_size, smoke.eval_samples) == (4, 1, 8, 50)
   assert (smoke.g_hidden, smoke.d_hidden, smoke.log_every, smoke.plot_every) == ((8,), (4,), 1, 1)
-  assert smoke.checkpoint_every == 0
+  assert (smoke.checkpoint_every, smoke.steps_per_call) == (0, 1)
   cfg = toy2d.get_config()
   cfg.packing = 5
   assert toy2d._apply_smoke(cfg).batch_size == 15  # pylint: disable=protected-access
@@ -96,7 +98,8 @@ def test_ema_run_also_scores_the_raw_generator(tmp_path):
 
 # A tiny run (one seed, 6 steps) that logs, scores and checkpoints at steps 2, 4 and 6.
 _TINY = ["--mixtures=ring", "--num_seeds=1", "--num_steps=6", "--batch_size=16", "--g_hidden=16,16",
-         "--d_hidden=16", "--log_every=2", "--plot_every=2", "--checkpoint_every=2", "--eval_samples=50"]
+         "--d_hidden=16", "--log_every=2", "--plot_every=2", "--checkpoint_every=2", "--eval_samples=50",
+         "--steps_per_call=2"]
 
 
 def _tiny_config(**overrides):
@@ -111,7 +114,14 @@ def _eval_steps(path):
 
 
 @pytest.mark.parametrize("arg,message", [
-    ("--mixtures=rings", "unknown mixture 'rings' (config field `mixtures`); known: grid, ring"),
+    ("--mixtures=rings", "config field `mixtures`: unknown mixture 'rings' (the family must be one of grid, ring); "
+                         "a mixture is ring[:K=<modes>,r=<radius>,std=<std>]"),
+    ("--mixtures=ring:K=12,radius=2", "unknown mixture 'ring:K=12,radius=2' (ring has no field 'radius'; its fields: "
+                                      "K, r, std)"),
+    ("--mixtures=ring,ring:K=8", "mixture 'ring' is listed twice in --mixtures; list each once"),
+    ("--steps_per_call=0", "steps_per_call must be an integer >= 1, got 0"),
+    ("--steps_per_call=300", "steps_per_call=300 needs num_steps, log_every and checkpoint_every (when > 0) that are "
+                             "multiples of 300"),
     ("--loss=hnge", "loss: unknown loss 'hnge'"),
     ("--lr_schedule=linear", "unknown lr_schedule 'linear'; known: constant, cosine"),
     ("--batch_size=15", "batch_size=15 must be a multiple of packing=2"),
@@ -178,3 +188,35 @@ def test_changed_config_is_refused_before_writing_and_no_resume_sets_the_run_asi
   assert sorted(p.name for p in (old / "ring").glob("scatter_*.png")) == [
       "scatter_000002.png", "scatter_000004.png", "scatter_000006.png"]
   assert not (sub / "superseded").exists()
+
+
+def test_mixture_specs_from_the_command_line(tmp_path):
+  """Any ring or grid by its spec: readable folders and summary keys, the same metrics; `ring` stays PacGAN's."""
+  wd = tmp_path / "wd"
+  summary = toy2d.cli(["--workdir", str(wd), "--smoke=true", "--mixtures=ring:r=2,K=3,grid:K=2,spacing=1,ring"])
+  assert list(summary["mixtures"]) == ["ring:K=3,r=2", "grid:K=2,spacing=1", "ring"]
+  assert [summary["mixtures"][k]["num_modes"] for k in summary["mixtures"]] == [3, 4, 8]
+  assert read_json(wd / "config.json")["mixtures"] == ["ring:K=3,r=2", "grid:K=2,spacing=1", "ring"]
+  for folder in ("ring_K3_r2", "grid_K2_spacing1", "ring"):
+    assert (wd / folder / "eval.jsonl").exists() and (wd / folder / "checkpoints" / "6").is_dir()
+  # Scored against the mixture's own modes: the per-mode counts have its K entries.
+  [final] = [r for r in read_jsonl(wd / "ring_K3_r2" / "eval.jsonl") if r["step"] == 6]
+  assert all(len(s["counts"]) == 3 for s in final["per_seed"])
+  # --no-resume sets every mixture folder of the previous run aside, the spec ones included.
+  toy2d.cli(["--workdir", str(wd), "--smoke=true", "--mixtures=grid", "--no-resume"])
+  [old] = (wd / "superseded").iterdir()
+  assert {p.name for p in old.iterdir()} == {"config.json", "summary.json", "ring_K3_r2", "grid_K2_spacing1", "ring"}
+
+
+def test_steps_per_call_gives_the_numbers_of_one_step_per_call(tmp_path):
+  """Two and three steps per compiled call train the same run as one step per call: the same losses and scores (to
+  float32 rounding: XLA may lay out the vmapped step inside the scan differently, jaxgan.train.multistep)."""
+  runs = {}
+  for n in (1, 2, 3):
+    cfg = _tiny_config(steps_per_call=n, log_every=6, plot_every=6, checkpoint_every=0)
+    runs[n] = toy2d.main(cfg, str(tmp_path / str(n)))[1]["mixtures"]["ring"]
+    runs[n]["losses"] = [r["d_loss"] for r in read_jsonl(tmp_path / str(n) / "ring" / "metrics.jsonl")]
+  for n in (2, 3):
+    np.testing.assert_allclose(runs[n]["losses"], runs[1]["losses"], rtol=1e-4)
+    for got, want in zip(runs[n]["per_seed"], runs[1]["per_seed"]):
+      assert got["modes"] == want["modes"] and got["high_quality"] == pytest.approx(want["high_quality"], abs=0.02)

@@ -4,12 +4,23 @@ The two standard mixtures (used by VEEGAN, Srivastava et al. 2017, arXiv:1705.07
 PacGAN, Lin et al. 2018, arXiv:1712.04086):
   ring: 8 modes on the unit circle, std 0.01;
   grid: 25 modes at {-4, -2, 0, 2, 4}^2, std 0.05.
+
+Any other ring or grid is named by a spec string (`get_mixture`, `MIXTURE_SYNTAX`):
+
+  ring:K=12,r=2,std=0.02       12 modes on the circle of radius 2, std 0.02
+  grid:K=7,spacing=1.5         7 x 7 modes 1.5 apart (centred on 0), std 0.05 (the grid's)
+  ring:std=0.05                the PacGAN ring, wider modes
+
+A field left out keeps the PacGAN mixture's value, so `ring` and `grid` are the PacGAN mixtures
+and `ring:K=8` is `ring`. A mixture's `name` is its canonical spec: the family and the fields
+that differ from PacGAN's, in the order above (`ring:K=12,r=2,std=0.02`); `dirname` turns it
+into a folder name (`ring_K12_r2_std0.02`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -33,25 +44,127 @@ class Mixture:
 
 
 def ring(num_modes: int = 8, radius: float = 1.0, std: float = 0.01) -> Mixture:
+  """`num_modes` modes evenly spaced on a circle of `radius` (the first at angle 0), std `std`."""
   angles = 2 * np.pi * np.arange(num_modes) / num_modes
   means = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-  return Mixture("ring", means.astype(np.float64), std)
+  return Mixture(_canonical("ring", {"K": num_modes, "r": radius, "std": std}), means.astype(np.float64), std)
 
 
 def grid(side: int = 5, spacing: float = 2.0, std: float = 0.05) -> Mixture:
+  """`side` x `side` modes `spacing` apart, centred on the origin, std `std`."""
   coords = spacing * (np.arange(side) - (side - 1) / 2)
   xx, yy = np.meshgrid(coords, coords, indexing="ij")
   means = np.stack([xx.ravel(), yy.ravel()], axis=1)
-  return Mixture("grid", means.astype(np.float64), std)
+  return Mixture(_canonical("grid", {"K": side, "spacing": spacing, "std": std}), means.astype(np.float64), std)
 
 
 MIXTURES = {"ring": ring, "grid": grid}
+# Per family: spec field -> (factory argument, type, PacGAN's value, what it is).
+_FIELDS = {
+    "ring": {"K": ("num_modes", int, 8, "number of modes"), "r": ("radius", float, 1.0, "radius"),
+             "std": ("std", float, 0.01, "std")},
+    "grid": {"K": ("side", int, 5, "number of modes per side"), "spacing": ("spacing", float, 2.0, "spacing"),
+             "std": ("std", float, 0.05, "std")},
+}
+MIXTURE_SYNTAX = ("ring[:K=<modes>,r=<radius>,std=<std>] (PacGAN's ring: K=8,r=1,std=0.01) or "
+                  "grid[:K=<modes per side>,spacing=<spacing>,std=<std>] (PacGAN's grid: K=5,spacing=2,std=0.05), "
+                  "fields in any order, each optional, e.g. ring:K=12,r=2,std=0.02 or grid:K=7,spacing=1.5")
 
 
-def get_mixture(name: str) -> Mixture:
-  if name not in MIXTURES:
-    raise ValueError(f"unknown mixture {name!r}; known: {', '.join(sorted(MIXTURES))}")
-  return MIXTURES[name]()
+def _number(x: float) -> str:
+  return f"{x:g}"
+
+
+def _canonical(family: str, values: dict[str, Any]) -> str:
+  fields = [f"{k}={_number(values[k])}" for k, (_, _, default, _) in _FIELDS[family].items() if values[k] != default]
+  return family + (":" + ",".join(fields) if fields else "")
+
+
+class MixtureSpecError(ValueError):
+  """A mixture spec that does not parse; the message gives the syntax."""
+
+
+def parse_mixture(spec: str) -> tuple[str, dict[str, Any]]:
+  """Parses a mixture spec.
+
+  Args:
+    spec: `family[:field=value,...]`, see MIXTURE_SYNTAX.
+  Returns:
+    (family, factory keyword arguments), e.g. ("ring", {"num_modes": 12, "radius": 2.0}).
+  Raises:
+    MixtureSpecError: one line naming the spec, what is wrong with it and the syntax.
+  """
+  def fail(problem: str) -> MixtureSpecError:
+    return MixtureSpecError(f"unknown mixture {spec!r} ({problem}); a mixture is {MIXTURE_SYNTAX}")
+
+  text = str(spec).strip()
+  family, _, body = text.partition(":")
+  family = family.strip()
+  if family not in MIXTURES:
+    raise fail(f"the family must be one of {', '.join(sorted(MIXTURES))}")
+  fields, kwargs = _FIELDS[family], {}
+  if ":" in text and not body.strip():
+    raise fail("nothing after ':'")
+  for item in (body.split(",") if body.strip() else []):
+    key, eq, value = (t.strip() for t in item.partition("="))
+    if not eq or not key or not value:
+      raise fail(f"{item.strip()!r} is not field=value")
+    if key not in fields:
+      raise fail(f"{family} has no field {key!r}; its fields: {', '.join(fields)}")
+    arg, kind, _, what = fields[key]
+    if arg in kwargs:
+      raise fail(f"{key} is given twice")
+    try:
+      number = kind(value)
+    except ValueError:
+      raise fail(f"{key}={value}: the {what} must be {'an integer' if kind is int else 'a number'}") from None
+    if not (np.isfinite(number) and number >= 1 if kind is int else np.isfinite(number) and number > 0):
+      raise fail(f"{key}={value}: the {what} must be {'an integer >= 1' if kind is int else 'a number > 0'}")
+    kwargs[arg] = number
+  return family, kwargs
+
+
+def get_mixture(spec: str) -> Mixture:
+  """The mixture of a spec: `ring`, `grid` (PacGAN's) or e.g. `ring:K=12,r=2,std=0.02` (see MIXTURE_SYNTAX).
+
+  Raises:
+    MixtureSpecError (a ValueError): the spec does not parse.
+  """
+  family, kwargs = parse_mixture(spec)
+  return MIXTURES[family](**kwargs)
+
+
+def canonical_name(spec: str) -> str:
+  """The canonical spec of a mixture: `ring:r=1,K=12` -> `ring:K=12`, `ring:K=8` -> `ring`."""
+  return get_mixture(spec).name
+
+
+def dirname(spec: str) -> str:
+  """A folder name for a mixture: `ring` -> `ring`, `ring:K=12,r=2,std=0.02` -> `ring_K12_r2_std0.02`."""
+  return canonical_name(spec).replace(":", "_").replace(",", "_").replace("=", "")
+
+
+def group_specs(items: Sequence[str]) -> tuple[str, ...]:
+  """Mixture specs from a command line's comma-split list: an item `field=value` belongs to the spec before it.
+
+  `--mixtures=ring,grid:K=7,spacing=1.5` reaches a config as ("ring", "grid:K=7", "spacing=1.5"); this gives
+  ("ring", "grid:K=7,spacing=1.5"). Items that already hold whole specs pass through, split and regrouped.
+
+  Raises:
+    MixtureSpecError: a `field=value` item with no spec before it.
+  """
+  specs: list[str] = []
+  for item in (t.strip() for entry in items for t in str(entry).split(",")):
+    if not item:
+      continue
+    if "=" in item and ":" not in item:
+      if not specs or ":" not in specs[-1]:
+        where = f"follows {specs[-1]!r}, which has no ':' (write {specs[-1]}:{item})" if specs else "has no mixture"
+        raise MixtureSpecError(f"mixture field {item!r} {where}; a mixture is {MIXTURE_SYNTAX}")
+      specs[-1] += ("" if specs[-1].endswith(":") else ",") + item
+    else:
+      specs.append(item)
+  return tuple(specs)
 
 
 def mode_metrics(samples: np.ndarray, mixture: Mixture, *, num_std: float = 3.0,
