@@ -27,21 +27,25 @@ Per step and player, in the order of `model.players`:
     every updated net and the metrics at the end of the step; instance norm needs no collective.
   * After the last player, the EMA of `model.ema_nets`.
 
-Example (a CycleGAN-shaped model; `l1` a term reading ctx.values by name):
+Example (a CycleGAN-shaped model; tests/_general_models.py runs one under jit, mesh and pmap):
   >>> def forward(nets, batch, key, player):
   ...   a, b = batch["A"], batch["B"]
-  ...   fake_b, fake_a = nets("G_AB", a), nets("G_BA", b)
-  ...   if player == "d":
-  ...     fake_a, fake_b = jax.lax.stop_gradient(fake_a), jax.lax.stop_gradient(fake_b)
-  ...   return {"fake_B": fake_b, "rec_A": nets("G_BA", fake_b), "real_A": a, ...,
-  ...           "D_B(fake_B)": nets("D_B", fake_b), "D_B(real_B)": nets("D_B", b), ...}
+  ...   v = {"real_A": a, "real_B": b, "fake_B": nets("G_AB", a), "fake_A": nets("G_BA", b)}
+  ...   if player == "g":
+  ...     v |= {"rec_A": nets("G_BA", v["fake_B"]), "rec_B": nets("G_AB", v["fake_A"])}
+  ...   else:  # D's update: the fakes are data
+  ...     v |= {k: jax.lax.stop_gradient(v[k]) for k in ("fake_A", "fake_B")}
+  ...   for x in "AB":
+  ...     v[f"D_{x}(real_{x})"], v[f"D_{x}(fake_{x})"] = nets(f"D_{x}", v[f"real_{x}"]), nets(f"D_{x}", v[f"fake_{x}"])
+  ...   return v
   >>> adv = lambda x: named(x, view(least_squares(), d_real=f"D_{x}(real_{x})", d_fake=f"D_{x}(fake_{x})"))
-  >>> model = Model(nets={"G_AB": g, "G_BA": g, "D_A": d, "D_B": d}, forward=forward, players=(
-  ...     Player("g", ("G_AB", "G_BA"), optax.adam(2e-4), chain(adv("A"), adv("B"), l1_terms)),
-  ...     Player("d", ("D_A", "D_B"), optax.adam(2e-4), chain(adv("A"), adv("B")))))
-  >>> state = init_general_state(jax.random.key(0), model, batch)
-  >>> step = jax.jit(make_general_step(model))
-  >>> state, metrics = step(state, batch)   # metrics: "g_loss", "g/A/least_squares", "d_grad_norm", ...
+  >>> g_loss = chain(adv("A"), adv("B"), cycle("real_A", "rec_A", name="cycle_A"),
+  ...                cycle("real_B", "rec_B", name="cycle_B"))
+  >>> model = Model(nets={"G_AB": g_ab, "G_BA": g_ba, "D_A": d_a, "D_B": d_b}, forward=forward,
+  ...               players=(Player("g", ("G_AB", "G_BA"), optax.adam(2e-4, b1=0.5), g_loss),
+  ...                        Player("d", ("D_A", "D_B"), optax.adam(2e-4, b1=0.5), chain(adv("A"), adv("B")))))
+  >>> state = init_general_state(jax.random.key(0), model, batch)   # batch: {"A": (N, ...), "B": (N, ...)}
+  >>> state, metrics = jax.jit(make_general_step(model))(state, batch)  # "g_loss", "g/cycle_A", "d_grad_norm", ...
 """
 
 from __future__ import annotations
