@@ -730,3 +730,69 @@ def test_seeds_trained_together_match_runs_alone(dcgan_run, data_dir, tmp_path):
     experiment.run_together([configs[0], configs[0]], [None, None])
   with pytest.raises(experiment.ExperimentError, match="already holds a run's checkpoint"):
     experiment.run_together(configs, workdirs)
+
+
+def test_steps_per_call_runs_the_same_training_and_resumes_exactly(dcgan_run, data_dir, tmp_path, monkeypatch):
+  """steps_per_call=2: the same run as one step per call (to float32 rounding: XLA lays a convolution's loop body out
+  differently on a CPU), logs, samples and checkpoints at the call boundaries; killed inside the second call and
+  resumed, it equals its uninterrupted self bit for bit."""
+  _, one_per_call, _ = dcgan_run
+  full, summary = dcgan.main(_config(dcgan, data_dir, steps_per_call=2), str(tmp_path / "full"), True)
+  assert summary["steps"] == 4
+  _assert_trees_close(jax.device_get(full), one_per_call, rel=1e-5)
+  assert [r["step"] for r in read_jsonl(tmp_path / "full" / "metrics.jsonl")] == [2, 4]
+  assert sorted(os.listdir(tmp_path / "full" / "samples")) == ["step_000002.png", "step_000004.png"]
+  assert Checkpointer(tmp_path / "full" / "checkpoints").all_steps() == [2, 4]
+
+  calls = {"n": 0}
+  original = Pipeline.__next__
+
+  def killed_at_the_third_batch(self):  # the first batch of the second call of 2
+    calls["n"] += 1
+    if calls["n"] == 3:
+      raise KeyboardInterrupt
+    return original(self)
+
+  with monkeypatch.context() as mp:
+    mp.setattr(Pipeline, "__next__", killed_at_the_third_batch)
+    with pytest.raises(KeyboardInterrupt):
+      dcgan.main(_config(dcgan, data_dir, steps_per_call=2), str(tmp_path / "killed"), True)
+  assert Checkpointer(tmp_path / "killed" / "checkpoints").all_steps() == [2]
+  _, extra = Checkpointer(tmp_path / "killed" / "checkpoints").restore(jax.device_get(full), step=2)
+  assert (extra["data"]["epoch"], extra["data"]["step"]) == (0, 2)  # the position at the call boundary
+  state, summary = dcgan.main(_config(dcgan, data_dir, steps_per_call=2), str(tmp_path / "killed"), True)
+  assert summary["steps"] == 4
+  _assert_trees_equal(jax.device_get(full), jax.device_get(state))
+
+
+def test_steps_per_call_must_divide_the_step_counts():
+  c = dcgan.get_config()  # num_steps 2000, log_every 50, sample_every 250, checkpoint_every 500
+  c.steps_per_call = 4
+  with pytest.raises(experiment.ExperimentError, match=r"^steps_per_call=4: log_every=50, sample_every=250 are not "
+                                                      r"multiples of 4 .*; set --log_every=48 --sample_every=248, or "
+                                                      r"a steps_per_call that divides them \(1 always works\)$"):
+    experiment.check_config(c)
+  c.steps_per_call = 0
+  with pytest.raises(experiment.ExperimentError, match=r"steps_per_call must be an int >= 1"):
+    experiment.check_config(c)
+  c.steps_per_call, c.stop_at = 2, 1001
+  with pytest.raises(experiment.ExperimentError, match=r"^steps_per_call=2: stop_at=1001 is not a multiple of 2"):
+    experiment.check_config(c)
+  c.stop_at = 1000
+  experiment.check_config(c)
+  assert experiment.apply_smoke(dcgan.get_config()).steps_per_call == 1
+  smoke = dcgan.get_config()
+  smoke.steps_per_call = 16
+  assert experiment.apply_smoke(smoke).steps_per_call == 2  # divides the smoke run's 4 steps and intervals of 2
+
+
+def test_seeds_together_with_steps_per_call(data_dir, tmp_path):
+  configs = [_config(dcgan, data_dir, seed=s, steps_per_call=2) for s in (0, 5)]
+  states, summaries = experiment.run_together(configs, [str(tmp_path / "s0"), None], name="dcgan")
+  assert [s["steps"] for s in summaries] == [4, 4]
+  records = read_jsonl(tmp_path / "s0" / "metrics.jsonl")
+  assert [r["step"] for r in records] == [2, 4] and isinstance(records[-1]["d_loss"], float)
+  _, extra = Checkpointer(tmp_path / "s0" / "checkpoints").restore(jax.device_get(states[0]))
+  assert (extra["data"]["epoch"], extra["data"]["step"]) == (0, 4)  # 4 batches read, none ahead
+  alone, _ = dcgan.main(_config(dcgan, data_dir, seed=5), None, True)
+  _assert_trees_close(jax.device_get(states[1]), jax.device_get(alone))

@@ -48,6 +48,7 @@ from jaxgan.train import hooks as hooks_lib
 from jaxgan.train import parallel
 from jaxgan.train.checkpoint import CheckpointMismatchError, CheckpointReadError, Checkpointer
 from jaxgan.train.loop import RUN_ARTEFACTS, LoopConfig, NonFiniteError, move_aside, train
+from jaxgan.train.multistep import StackedBatches, multi_step
 from jaxgan.train.optim import clip_params
 from jaxgan.train.state import GANState
 from jaxgan.train.step import (COMPUTE_DTYPES, UNOPTIMIZED, StepConfig, glorot_init, init_state, make_train_step,
@@ -62,7 +63,8 @@ LR_SCHEDULES = ("constant", "linear")
 NOT_FINGERPRINTED = ("num_steps", "log_every", "sample_every", "num_samples", "checkpoint_every",
                      "keep", "progress", "tensorboard", "fid_every", "fid_stats", "fid_num",
                      "fid_batch", "fid_weights", "data_dir", "parallel", "coordinator",
-                     "num_processes", "process_id", "standing_stats", "stop_at", "train_seconds")
+                     "num_processes", "process_id", "standing_stats", "stop_at", "train_seconds",
+                     "steps_per_call")
 _SMOKE_LIMIT = 64
 
 
@@ -144,6 +146,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_processes = 0  # with coordinator: the number of processes
   c.process_id = -1  # with coordinator: this process's index
   c.fast_compile = False  # XLA optimization level 0: compiles fast, runs slower (smoke runs)
+  c.steps_per_call = 1  # > 1: this many steps per compiled call (lax.scan), for small models that dispatch-bound
+  # the device; num_steps, log_every, checkpoint_every, sample_every, fid_every, stop_at must be multiples of it
   c.smoke = False  # shrink to seconds: tiny nets, <= 4 steps, <= 64 examples (tests use it)
   return c
 
@@ -162,6 +166,7 @@ def apply_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.log_every = min(c.log_every, 2)
   c.sample_every = min(c.sample_every, 2)
   c.checkpoint_every = min(c.checkpoint_every, 2)
+  c.steps_per_call = min(c.steps_per_call, 2)  # divides the smoke run's 4 steps and its intervals of 2
   c.num_samples = min(c.num_samples, 16)
   c.fid_num, c.fid_batch = min(c.fid_num, 16), min(c.fid_batch, 16)
   c.progress = False
@@ -243,9 +248,32 @@ def check_config(c: ml_collections.ConfigDict) -> None:
         f"fid_every={c.fid_every} needs reference statistics: set --fid_stats=FILE.npz "
         "(python -m jaxgan.fid stats SOURCE --out FILE.npz)")
   check(c.keep >= 1, f"keep must be >= 1, got {c.keep}")
+  check_steps_per_call(c)
   check(c.compute_dtype in COMPUTE_DTYPES,
         f"compute_dtype must be one of {', '.join(COMPUTE_DTYPES)}, got {c.compute_dtype!r}")
   check_shared_fields(c)
+
+
+def check_steps_per_call(c: ml_collections.ConfigDict) -> None:
+  """`c.steps_per_call` is an int >= 1 that divides every step count the loop and the hooks act on (logs,
+  checkpoints, samples and FIDs happen between calls).
+
+  Raises:
+    ExperimentError: naming each field that is not a multiple and the multiples to set.
+  """
+  n = c.steps_per_call
+  check(isinstance(n, int) and not isinstance(n, bool) and n >= 1,
+        f"steps_per_call must be an int >= 1 (1: one step per call), got {n!r}")
+  counts = {"num_steps": c.num_steps, "log_every": c.log_every}
+  counts.update({k: c[k] for k in ("checkpoint_every", "sample_every", "fid_every", "stop_at") if c[k] > 0})
+  bad = {k: v for k, v in counts.items() if v % n}
+  if bad:
+    fix = " ".join(f"--{k}={max(n, round(v / n) * n)}" for k, v in bad.items())
+    raise ExperimentError(
+        f"steps_per_call={n}: {', '.join(f'{k}={v}' for k, v in bad.items())} "
+        f"{'is not a multiple' if len(bad) == 1 else 'are not multiples'} of {n} (logs, checkpoints, samples and "
+        f"FIDs happen between calls of {n} steps, and so does stop_at); set {fix}, or a steps_per_call that divides "
+        f"{'it' if len(bad) == 1 else 'them'} (1 always works)")
 
 
 def check_shared_fields(c: ml_collections.ConfigDict) -> None:
@@ -459,6 +487,7 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
   """
   key = json.dumps({**{k: v for k, v in c.to_dict().items() if k not in _HOST_ONLY},
                     "_shape": [resolution, channels, num_classes], "_parallel": c.parallel,
+                    "_steps_per_call": c.steps_per_call,
                     "_devices": jax.device_count(),
                     # a decaying learning rate is compiled over the run's length (num_steps is host-only else)
                     "_schedule_steps": c.num_steps if c.lr_schedule != "constant" else None},
@@ -494,7 +523,7 @@ def compiled(c: ml_collections.ConfigDict, resolution: int, channels: int,
     return generator.apply(variables, z, labels, train=False)
 
   try:
-    dp = parallel.DataParallel.create(c.parallel, d_steps=c.d_steps)
+    dp = parallel.DataParallel.create(c.parallel, d_steps=c.d_steps, steps_per_call=c.steps_per_call)
   except ValueError as e:
     raise ExperimentError(f"--parallel={c.parallel}: {e}") from None
   check(c.batch_size % dp.num_devices == 0, f"batch_size={c.batch_size} is not divisible by the {dp.num_devices} "
@@ -781,7 +810,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
   labels_in = data.labels if num_classes else None
   # Batches leave the host as uint8 and go straight to the devices that use them (float conversion there).
   pipeline = Pipeline(data.images, labels_in, per_step, seed=c.seed, shuffle=True, flip=c.flip,
-                      place=dp.put_batch)
+                      place=dp.put_batch if c.steps_per_call == 1 else (lambda host: host))
+  if c.steps_per_call > 1:  # n host batches stacked, then placed: (n, d_steps * B, ...) per call
+    pipeline = StackedBatches(pipeline, c.steps_per_call, place=dp.put_batch)
   loop_cfg = _loop_config(c, per_step, checkpoint_every=c.checkpoint_every, keep=c.keep, resume=resume)
   start = time.perf_counter()
   try:
@@ -806,10 +837,11 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
 
 def _loop_config(c: ml_collections.ConfigDict, images_per_step: int, **kwargs: Any) -> LoopConfig:
   """The host loop's settings of `c`: its last step (`stop_at`, else `num_steps`), its deadline (`train_seconds`
-  from now, or none), logging and progress; `kwargs` add the checkpoint and resume settings."""
+  from now, or none), logging, progress and steps per call; `kwargs` add the checkpoint and resume settings."""
   deadline = time.time() + c.train_seconds if c.train_seconds > 0 else None
   return LoopConfig(num_steps=c.stop_at or c.num_steps, log_every=c.log_every, progress=c.progress,
-                    images_per_step=images_per_step, deadline=deadline, **kwargs)
+                    images_per_step=images_per_step, deadline=deadline, steps_per_call=c.steps_per_call,
+                    **kwargs)
 
 
 def _summary(name: str, c: ml_collections.ConfigDict, data: ImageDataset, final_step: int,
@@ -863,11 +895,14 @@ def init_together(model: Compiled, seeds: Sequence[int], example: dict[str, jax.
   return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
 
 
-def together_step(model: Compiled, *, fast_compile: bool = False) -> Callable[..., Any]:
+def together_step(model: Compiled, *, fast_compile: bool = False, steps_per_call: int = 1) -> Callable[..., Any]:
   """The train step of `model` over seeds side by side: `jax.vmap` over the state and the batch (one batch per
-  seed on a leading axis), compiled on one device, state donated."""
-  step = make_train_step(model.generator, model.discriminator, model.loss, model.g_tx, model.d_tx, model.step_cfg)
-  return jax.jit(jax.vmap(step), donate_argnums=0, compiler_options=UNOPTIMIZED if fast_compile else None)
+  seed on a leading axis), compiled on one device, state donated. With `steps_per_call` n > 1, n such steps per
+  call (`multi_step`): batches (n, seeds, ...), metrics (n, seeds)."""
+  step = jax.vmap(make_train_step(model.generator, model.discriminator, model.loss, model.g_tx, model.d_tx,
+                                  model.step_cfg))
+  return jax.jit(multi_step(step) if steps_per_call > 1 else step, donate_argnums=0,
+                 compiler_options=UNOPTIMIZED if fast_compile else None)
 
 
 def run_together(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequence[str | None], *,
@@ -931,22 +966,28 @@ def run_together(configs: Sequence[ml_collections.ConfigDict], workdirs: Sequenc
     state = jax.device_put(init_together(model, seeds, _example(c, data, num_classes)), device)
   except ValueError as e:
     raise _build_error(c, data, e) from None
-  step_fn = together_step(model, fast_compile=c.fast_compile)
+  step_fn = together_step(model, fast_compile=c.fast_compile, steps_per_call=c.steps_per_call)
   labels_in = data.labels if num_classes else None
   pipelines = [Pipeline(data.images, labels_in, per_step, seed=seed, shuffle=True, flip=c.flip,
                         place=lambda host: host) for seed in seeds]
 
-  def batches():  # the seeds' host batches stacked, sent as uint8, converted on the device
+  def host_batches():  # the seeds' host batches stacked: (seeds, per_step, ...) uint8
     while True:
       parts = [next(p) for p in pipelines]
-      batch = jax.device_put({k: np.stack([b[k] for b in parts]) for k in parts[0]}, device)
-      batch["image"] = uint8_to_float(batch["image"])
-      yield batch
+      yield {k: np.stack([b[k] for b in parts]) for k in parts[0]}
 
+  def place(batch):  # sent as uint8, converted on the device
+    batch = jax.device_put(batch, device)
+    batch["image"] = uint8_to_float(batch["image"])
+    return batch
+
+  # With steps_per_call n > 1: n steps' seed batches stacked, (n, seeds, per_step, ...) per call.
+  batches = (map(place, host_batches()) if c.steps_per_call == 1
+             else StackedBatches(host_batches(), c.steps_per_call, place=place))
   loop_cfg = _loop_config(c, per_step, checkpoint_every=0, resume=False)
   start = time.perf_counter()
   try:
-    state, records = train(step_fn, state, batches(), loop_cfg)
+    state, records = train(step_fn, state, batches, loop_cfg)
   except NonFiniteError as e:
     raise NonFiniteError(f"seeds {seeds} trained together: {e}") from None
   finally:
