@@ -15,6 +15,10 @@ from jaxgan.sampling import slerp
 from jaxgan.sampling import truncate
 from jaxgan.sampling import truncated_normal
 from jaxgan.train.optim import clip_params
+from jaxgan.train.general import Model
+from jaxgan.train.general import Player
+from jaxgan.train.general import init_general_state
+from jaxgan.train.general import make_general_step
 from jaxgan.train.state import GANState
 from jaxgan.train.step import StepConfig
 from jaxgan.train.step import init_state
