@@ -7,9 +7,13 @@ configuration fingerprint and anything else the host loop needs to resume exactl
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import os
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -26,12 +30,95 @@ class CheckpointReadError(RuntimeError):
   """A checkpoint's files cannot be read (damaged or cut short)."""
 
 
-# What TensorStore's messages say when a checkpoint's files are damaged (it raises them as ValueError or Exception).
-_READ_FAILURES = ("OUT_OF_RANGE", "DATA_LOSS", "NOT_FOUND", "Error reading", "Error opening", "Bad CRC")
+# What TensorStore's messages start with, or say, when a checkpoint's files are damaged (raised as ValueError or
+# Exception, often wrapped by orbax in a plain Exception whose own text says nothing useful).
+_READ_FAILURES = ("OUT_OF_RANGE", "DATA_LOSS", "NOT_FOUND", "FAILED_PRECONDITION", "Error reading", "Error opening",
+                  "Error decoding", "Bad CRC")
 
 
-def _is_read_failure(err: Exception) -> bool:
-  return any(marker in str(err) for marker in _READ_FAILURES)
+def _causes(err: BaseException) -> list[BaseException]:
+  """`err` and the exceptions it was raised from (or while handling), outermost first."""
+  chain: list[BaseException] = []
+  while err is not None and not any(err is seen for seen in chain):
+    chain.append(err)
+    err = err.__cause__ or err.__context__
+  return chain
+
+
+def _is_read_failure(err: BaseException) -> bool:
+  """Whether `err` (or what it was raised from) says that files are missing, cut short or not parseable."""
+  return any(isinstance(e, (OSError, json.JSONDecodeError)) or any(m in str(e) for m in _READ_FAILURES)
+             for e in _causes(err))
+
+
+def _read_detail(err: BaseException, folder: str) -> str:
+  """The line that says what is wrong: TensorStore's own status line where there is one, without its spec dump, and
+  with paths inside the checkpoint's `folder` made relative to it."""
+  chain = _causes(err)
+  tensorstore = [e for e in chain if any(m in str(e) for m in _READ_FAILURES)]
+  files = [e for e in chain if isinstance(e, (OSError, json.JSONDecodeError))]
+  inner = tensorstore[-1] if tensorstore else files[0] if files else err
+  text = " ".join((str(inner).strip().splitlines() or [type(inner).__name__])[0].split())
+  for cut in (" [tensorstore_spec", " [source locations", ". See full TensorStore details"):
+    text = text.split(cut)[0]
+  text = text.replace(folder.rstrip("/") + "/", "")
+  if isinstance(inner, json.JSONDecodeError):
+    text = f"a JSON file does not parse: {text}"
+  return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _draining(make: Callable[[], asyncio.AbstractEventLoop]) -> Callable[[], asyncio.AbstractEventLoop]:
+  """`make` (asyncio.new_event_loop), its loops made to finish their pending tasks before they close."""
+  def new_event_loop() -> asyncio.AbstractEventLoop:
+    loop = make()
+    close = loop.close
+
+    def drain_then_close() -> None:
+      # Not cancelled but awaited: a cancelled task ends at once while TensorStore's read goes on, and its callback
+      # then finds the loop closed. Local reads end quickly; a failed restore takes at most as long as a full one.
+      while not loop.is_closed() and not loop.is_running():
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        if not pending:
+          loop.run_until_complete(asyncio.sleep(0))  # callbacks already scheduled by finished reads
+          break
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+      close()
+    try:
+      loop.close = drain_then_close
+    except AttributeError:  # a loop class without an instance __dict__ (uvloop): closes as it did
+      pass
+    return loop
+  return new_event_loop
+
+
+_patch_lock = threading.Lock()
+_patch_depth = 0
+_unpatched: Callable[[], asyncio.AbstractEventLoop] | None = None
+
+
+@contextlib.contextmanager
+def _draining_event_loops() -> Iterator[None]:
+  """Event loops made while inside finish their pending tasks before they close.
+
+  Orbax runs a restore in a fresh event loop (`asyncio.new_event_loop`) and closes it as soon as the first array
+  read fails, leaving the other reads pending: they are then reported as they are garbage-collected ("Task exception
+  was never retrieved", "Exception ignored in: <coroutine object _read_array_index_and_device_put>", "Event loop is
+  closed" from TensorStore's callbacks), hundreds of lines after the error. Inside this context the pending reads
+  end before the loop closes. Nested and concurrent uses share one patch, removed when the last one exits.
+  """
+  global _patch_depth, _unpatched  # pylint: disable=global-statement
+  with _patch_lock:
+    if _patch_depth == 0:
+      _unpatched = asyncio.new_event_loop
+      asyncio.new_event_loop = _draining(_unpatched)
+    _patch_depth += 1
+  try:
+    yield
+  finally:
+    with _patch_lock:
+      _patch_depth -= 1
+      if _patch_depth == 0:
+        asyncio.new_event_loop = _unpatched
 
 
 def config_fingerprint(config: Any) -> str:
@@ -134,14 +221,15 @@ class Checkpointer:
     plain_target = _unwrap_keys(target)
     self._check_structure(step, plain_target)
     try:
-      restored = self._manager.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(_shape_tree(plain_target)),
-          extra=ocp.args.JsonRestore()))
+      with _draining_event_loops():
+        restored = self._manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(_shape_tree(plain_target)),
+            extra=ocp.args.JsonRestore()))
     except Exception as e:  # pylint: disable=broad-except  (orbax/TensorStore raise plain Exceptions on bad files)
       if isinstance(e, (ValueError, KeyError, TypeError)) and not _is_read_failure(e):
         raise CheckpointMismatchError(
             f"checkpoint {step} in {self.directory} does not match the current state: {e}") from e
-      raise self._read_error(step, e) from e
+      raise self._read_error(step, e) from None  # the message says it all; orbax's chain repeats a spec dump
     extra = restored["extra"]
     saved = extra.get("config_fingerprint")
     if self._fingerprint is not None and saved is not None and saved != self._fingerprint:
@@ -151,20 +239,22 @@ class Checkpointer:
           "over (--no-resume)")
     return _rewrap_keys(restored["state"], target), extra
 
-  def _read_error(self, step: int, err: Exception) -> CheckpointReadError:
-    detail = (str(err).strip().splitlines() or [type(err).__name__])[0].split(" [tensorstore_spec")[0][:300]
+  def _read_error(self, step: int, err: BaseException) -> CheckpointReadError:
+    """One message: which checkpoint, that its files are damaged, what TensorStore found, and what to do."""
     earlier = [s for s in self.all_steps() if s < step]
     where = os.path.join(self.directory, str(step))
-    remedy = (f"delete {where} to resume from checkpoint {max(earlier)}" if earlier else
-              "start over with --no-resume (the damaged run is moved to superseded/)")
-    return CheckpointReadError(f"checkpoint {step} in {self.directory} cannot be read ({detail}): its files are "
-                               f"damaged (e.g. a full disk or a copy cut short); {remedy}")
+    remedy = (f"start over with --no-resume or another workdir, or delete {where} to resume from checkpoint "
+              f"{max(earlier)}" if earlier else
+              "start over with --no-resume (the damaged run is moved to superseded/) or another workdir")
+    return CheckpointReadError(f"checkpoint {step} in {self.directory} cannot be read (its files are damaged, e.g. "
+                               f"by a full disk or a copy cut short: {_read_detail(err, where)}); {remedy}")
 
   def _check_structure(self, step: int, target: Any) -> None:
     try:
-      meta = self._manager.item_metadata(step)
+      with _draining_event_loops():
+        meta = self._manager.item_metadata(step)
     except Exception as e:  # pylint: disable=broad-except
-      raise self._read_error(step, e) from e
+      raise self._read_error(step, e) from None
     meta = meta["state"] if meta is not None and "state" in meta else None
     if meta is None:
       return
