@@ -19,7 +19,7 @@ def _diff(a, b):
 
 def main():
   model = cyclegan_model(generator="resnet_tiny", d_patch="16", d_width=4, image_shape=(16, 16, 3), batch=8,
-                         pool_size=6, num_steps=10)
+                         pool_size=6, num_steps=10, eps=1e-4)  # eps: see cyclegan_model's docstring
   rng = np.random.default_rng(0)
   batches = [{k: np.tanh(rng.normal(size=(8, 16, 16, 3))).astype(np.float32) for k in ("A", "B")} for _ in range(2)]
   host0 = jax.device_get(general.init_general_state(jax.random.key(1), model, batches[0]))

@@ -84,7 +84,7 @@ def test_cyclegan_stop_and_resume_equals_uninterrupted(facades_dir, tmp_path):
   for k in ("g/cycle_A", "g/identity_B", "g/A/least_squares", "d/B/least_squares"):
     assert np.isfinite(last[k]), k
   pools = [t[0].pool.count for t in full_state.loss_state["cyclegan"][:2]]
-  assert [int(p) for p in pools] == [8, 8]  # 4 steps x batch 2 into pools of 50
+  assert [int(p) for p in pools] == [4, 4]  # 4 steps x batch 1 (the paper's) into pools of 50
   part = tmp_path / "part"
   cyclegan.main(_config(cyclegan, facades_dir, stop_at=2, evaluate=False), str(part), True)
   assert Checkpointer(part / "checkpoints").all_steps() == [2]

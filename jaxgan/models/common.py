@@ -88,9 +88,10 @@ def constant_then_linear(lr: float, num_steps: int, decay_steps: int) -> optax.S
                               [constant])
 
 
-def adam(lr: float, num_steps: int, decay_steps: int, b1: float = 0.5, b2: float = 0.999) -> optax.GradientTransformation:
+def adam(lr: float, num_steps: int, decay_steps: int, b1: float = 0.5, b2: float = 0.999, *,
+         eps: float = 1e-8) -> optax.GradientTransformation:
   """Adam with `constant_then_linear(lr, num_steps, decay_steps)` (pix2pix and CycleGAN: 2e-4, beta1 0.5)."""
-  return optax.adam(constant_then_linear(lr, num_steps, decay_steps), b1=b1, b2=b2)
+  return optax.adam(constant_then_linear(lr, num_steps, decay_steps), b1=b1, b2=b2, eps=eps)
 
 
 class PooledState(NamedTuple):

@@ -44,7 +44,8 @@ def cyclegan_model(*, generator: str = "resnet_9blocks", g_width: int = 0, d_pat
                    norm: str = "instance", image_shape: Sequence[int] = (256, 256, 3), channels_a: int = 0,
                    batch: int = 1, lambda_a: float = 10.0, lambda_b: float = 10.0, lambda_identity: float = 0.5,
                    pool_size: int = 50, lr: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999,
-                   num_steps: int = 1, decay_steps: int = 0, axis_name: str | None = None) -> general.Model:
+                   eps: float = 1e-8, num_steps: int = 1, decay_steps: int = 0,
+                   axis_name: str | None = None) -> general.Model:
   """The CycleGAN model.
 
   Args:
@@ -61,6 +62,9 @@ def cyclegan_model(*, generator: str = "resnet_9blocks", g_width: int = 0, d_pat
       (the paper's figure without them).
     pool_size: images per pool (50); 0 shows D the current fakes.
     lr, beta1, beta2: Adam for both players (2e-4, 0.5, 0.999).
+    eps: Adam's epsilon (1e-8, PyTorch's). The convolution biases before instance norm (the reference keeps them)
+      have zero gradients up to rounding, which Adam turns into updates of up to lr: comparisons of runs that sum
+      in another order (devices) take a larger eps, as tests/_translation_parallel_check.py does.
     num_steps, decay_steps: constant rate, then linear decay to 0 over the last decay_steps updates (the paper:
       100 epochs constant, 100 decaying).
     axis_name: the pmap axis (set by `jaxgan.train.parallel.make_model_pmap_step`).
@@ -114,7 +118,7 @@ def cyclegan_model(*, generator: str = "resnet_9blocks", g_width: int = 0, d_pat
     terms += [L.identity("real_B", "idt_B", weight=lambda_identity * lambda_b, name="identity_B"),
               L.identity("real_A", "idt_A", weight=lambda_identity * lambda_a, name="identity_A")]
   loss = L.chain(*terms)
-  tx = lambda: adam(lr, num_steps, decay_steps, beta1, beta2)
+  tx = lambda: adam(lr, num_steps, decay_steps, beta1, beta2, eps=eps)
 
   def check_batch(batch):
     for name, c in (("A", c_a), ("B", c_b)):

@@ -539,6 +539,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | None, resume: bool = T
 
     grid = _Grid(write, c.sample_every)
     hooks.append(grid)
+    hooks.append(hooks_lib.LossCurves(os.path.join(workdir, "metrics.jsonl"), os.path.join(workdir, "losses.png"),
+                                      every=c.sample_every, title=f"{name}: {c.generator} on {c.dataset}"))
 
   batches = TranslationBatches(train_set, c.batch_size, a_name=spec.a_name, b_name=spec.b_name, seed=c.seed,
                                jitter=c.jitter, place=dp.put_batch)
