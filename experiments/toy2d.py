@@ -12,17 +12,29 @@ state).
 PacGAN's Table 1 (mean ± s.e., 10 trials): GAN 6.3/8 ring, 17.3/25 grid, reverse KL
 0.45/0.70; PacGAN2 7.9/8, 23.8/25; PacGAN4 7.8/8, 24.8/25, reverse KL 0.07/0.04.
 
-Run (the default: both mixtures, PacGAN2, 3 seeds, about 2 minutes on 2 CPU cores):
+Run (the default: both mixtures, PacGAN2, 3 seeds; 356 s of CPU time, 926 s wall on 2 CPU cores under a load
+average of 10-14, 2026-12-07):
 
   python -m experiments.toy2d --workdir workdirs/toy2d
 
-Any config field can be overridden, e.g. `--packing=1 --loss=hinge --num_seeds=5`. Our best setting on 2 CPU
-cores (README, toy2d results, row (16): all 33 modes on every one of 5 seeds, 94.5% (grid) and 98.1% (ring) high
-quality, reverse KL 0.006 and 0.002; about an hour per mixture):
+Expect (README, toy2d; seeds 0-2): ring 8/8 modes on every seed, 77.2 % high quality, reverse KL 0.084; grid
+21.67/25 modes, 41.1 % high quality, reverse KL 0.311. The ring is covered; the grid's blur between modes is not
+gone after 4,000 steps (see the README for what the short run misses).
 
-  python -m experiments.toy2d --workdir workdirs/toy2d_best --num_seeds=5 --num_steps=60000 --d_lr_ratio=2 \
-      --latent_dim=8 --lr_final_fraction=0.1 --ema_decay=0.999 --plot_every=5000 --checkpoint_every=5000 \
-      --log_every=1000
+The default is a short run: a learning rate twice the long runs' (2e-3 for G, 4e-3 for D), two D updates per G
+update, an 8-d latent, a cosine decay to 10 % and an EMA of G (0.99), 4,000 steps, 250 steps per compiled call
+(`steps_per_call`: a `lax.scan` over stacked batches, no Python round trip per step). Any other ring or grid is a
+spec, scored the same way (`jaxgan.data.synthetic.MIXTURE_SYNTAX`):
+
+  python -m experiments.toy2d --mixtures=ring:K=12,r=2,std=0.02,grid:K=7,spacing=1.5
+
+Any config field can be overridden, e.g. `--packing=1 --loss=hinge --num_seeds=5`. The thorough setting of our
+earlier runs (README, toy2d, "earlier runs": all 33 modes on every one of 5 seeds, 94.5 % (grid) and 98.1 % (ring)
+high quality, reverse KL 0.006 and 0.002, about an hour per mixture on 2 CPU cores; not re-measured since):
+
+  python -m experiments.toy2d --workdir workdirs/toy2d_best --num_seeds=5 --num_steps=60000 --lr=1e-3 --d_steps=1 \
+      --d_lr_ratio=2 --latent_dim=8 --lr_final_fraction=0.1 --ema_decay=0.999 --plot_every=5000 \
+      --checkpoint_every=5000 --log_every=1000
 
 PacGAN's own grid setting (its released code: G 4 x 400 with batch norm, D 3 x 200 maxout-5, N(0, 0.02)
 init, Adam 1e-4 with beta1 0.8, 100 packed examples per batch, 400 epochs of 100k packed examples = 400k
@@ -30,7 +42,8 @@ steps) is a GPU job:
 
   python -m experiments.toy2d --workdir workdirs/toy2d_paper --mixtures=grid --num_seeds=5 --packing=2 \
       --g_hidden=400,400,400,400 --d_hidden=200,200,200 --init_std=0.02 --lr=1e-4 --d_lr_ratio=1 --beta1=0.8 \
-      --lr_schedule=constant --normalize=false --batch_size=200 --num_steps=400000
+      --lr_schedule=constant --normalize=false --batch_size=200 --num_steps=400000 --d_steps=1 --latent_dim=2 \
+      --ema_decay=0
 
 Writes to the workdir: config.json, summary.json, and per mixture metrics.jsonl,
 eval.jsonl, checkpoints/ and scatter PNGs over training. Running the same command again resumes
@@ -94,31 +107,31 @@ def get_config() -> ml_collections.ConfigDict:
   c.packing = 2  # PacGAN degree m: D judges m samples at once (1 = plain GAN)
   c.num_seeds = 3  # independent runs trained together (vmap)
   c.seed = 0  # seeds used: seed, seed + 1, ...
-  c.num_steps = 1500  # generator updates
+  c.num_steps = 4000  # generator updates
   c.batch_size = 256  # samples per discriminator step (a multiple of packing)
-  c.d_steps = 1  # discriminator updates per generator update
-  c.latent_dim = 2
+  c.d_steps = 2  # discriminator updates per generator update
+  c.latent_dim = 8  # 8 covered the grid more evenly than PacGAN's 2 in our long runs
   c.latent_dist = "normal"  # "normal" N(0, I) or "uniform" U[-1, 1]
   c.g_hidden = (128, 128, 128)  # PacGAN/VEEGAN use 4 x 400 with batch norm
   c.g_batch_norm = True
   c.d_hidden = (128, 128)  # PacGAN/VEEGAN use 3 x 200 maxout
   c.maxout = 5  # maxout pieces in D (1 = LeakyReLU units)
   c.init_std = 0.0  # 0: flax's default init; > 0: kernels ~ N(0, init_std), biases 0 (PacGAN: 0.02)
-  c.lr = 1e-3
-  c.d_lr_ratio = 4.0  # D's learning rate is d_lr_ratio * lr (TTUR, Heusel et al. 2017)
+  c.lr = 2e-3  # G's learning rate (the peak of the schedule)
+  c.d_lr_ratio = 2.0  # D's learning rate is d_lr_ratio * lr (TTUR, Heusel et al. 2017)
   c.lr_schedule = "cosine"  # "constant" or "cosine" (decays to lr_final_fraction * lr)
-  c.lr_final_fraction = 0.01
+  c.lr_final_fraction = 0.1
   c.beta1 = 0.5
   c.beta2 = 0.999
-  c.ema_decay = 0.0  # > 0 evaluates an EMA of G's weights
+  c.ema_decay = 0.99  # > 0 evaluates an EMA of G's weights (the raw G is scored too: `without_ema`)
   c.normalize = True  # train on x / max|mode| (1 for the ring, 4 for the grid); scored unscaled
   c.eval_samples = 2500  # samples scored per seed, as in PacGAN
   # Training steps per compiled call (a lax.scan over stacked batches; the same numbers as one step per call, without
   # a Python round trip per step). num_steps, log_every and checkpoint_every (when > 0) must be multiples of it.
-  c.steps_per_call = 100
-  c.log_every = 100  # fetch, check and log the metrics every this many steps
-  c.plot_every = 500  # score the seeds and draw seed 0's scatter PNG every this many steps (and at the end)
-  c.checkpoint_every = 500  # 0: only at the end
+  c.steps_per_call = 250
+  c.log_every = 500  # fetch, check and log the metrics every this many steps
+  c.plot_every = 2000  # score the seeds and draw seed 0's scatter PNG every this many steps (and at the end)
+  c.checkpoint_every = 2000  # 0: only at the end
   c.smoke = False  # a few steps with tiny nets, for tests
   return c
 
