@@ -12,9 +12,16 @@ from jaxgan.train import general, parallel
 
 
 def _diff(a, b):
+  """The largest difference over leaves, each leaf's scaled by max(1, its largest magnitude): absolute for params
+  and images (|x| <= 1 mostly), relative for Adam's moments of gradients of norm ~10-40."""
   la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
   assert len(la) == len(lb)
-  return max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)))) for x, y in zip(la, lb))
+  out = 0.0
+  for x, y in zip(la, lb):
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.size:
+      out = max(out, float(np.max(np.abs(x - y)) / max(1.0, float(np.max(np.abs(y))))))
+  return out
 
 
 def main():

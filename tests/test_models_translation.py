@@ -211,7 +211,7 @@ def test_cyclegan_jit_mesh_pmap_same_state():
   for mode in ("mesh", "pmap"):
     r = out[mode]
     assert r["step"] == 2
-    for part in ("params", "opt_state", "pools"):
-      assert r[part] <= 2e-5, (mode, part, r[part])
+    for part, tol in (("params", 2e-5), ("pools", 2e-5), ("opt_state", 1e-4)):  # see _diff: scaled differences
+      assert r[part] <= tol, (mode, part, r)
     assert r["pool_counts"] == out["jit"]["pool_counts"] == [6, 6]  # 8 fakes per step into pools of 6
     assert r["metrics"] <= 1e-4, (mode, r)
