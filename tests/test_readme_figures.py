@@ -235,3 +235,19 @@ def test_the_cpu_timing_sentences_are_their_json():
   assert frechet["dim"] == 2048 and frechet["relative_difference"] < 1e-6
   assert (f"one 2048-d distance took {frechet['eig']['seconds']:.0f} s instead of {frechet['sqrtm']['seconds']:.0f} s"
           in section)
+
+
+def test_translation_table_matches_its_json():
+  """The pix2pix/CycleGAN CPU rows: every figure equals its row JSON rounded as printed ('—' where the row has none)."""
+  rows = _table(_section("## Image-to-image translation"), "| row | data |")
+  assert [r[0].strip("`") for r in rows] == ["pix2pix_facades64_l1_cgan", "pix2pix_facades64_l1_only",
+                                             "cyclegan_mnist_fashion28"]
+  columns = (("fid", 1), ("fid_floor", 1), ("fid_source", 1), ("l1_255", 1), ("psnr", 2), ("ssim", 3), ("lpips", 3),
+             ("cycle_l1", 3))
+  for row in rows:
+    record = json.loads((RESULTS / "cpu_2026-12-06" / "translation" / f"{row[0].strip('`')}.json").read_text())
+    ev = record["eval"]
+    assert row[2].split()[0].replace(",", "") == str(record["steps"])
+    assert row[3] == f"{ev['fid']:.1f} ({ev['fid_num']})"
+    for (key, digits), cell in zip(columns[1:], row[4:]):
+      assert cell == (f"{ev[key]:.{digits}f}" if key in ev else "—"), (row[0], key, cell)
