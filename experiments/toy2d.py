@@ -12,8 +12,8 @@ state).
 PacGAN's Table 1 (mean ± s.e., 10 trials): GAN 6.3/8 ring, 17.3/25 grid, reverse KL
 0.45/0.70; PacGAN2 7.9/8, 23.8/25; PacGAN4 7.8/8, 24.8/25, reverse KL 0.07/0.04.
 
-Run (the default: both mixtures, PacGAN2, 3 seeds; 356 s of CPU time, 926 s wall on 2 CPU cores under a load
-average of 10-14, 2026-12-07):
+Run (the default: both mixtures, PacGAN2, 3 seeds; 354 s of CPU time, 370 s wall on 2 CPU cores shared with other
+jobs, load average 4-5, 2026-12-07):
 
   python -m experiments.toy2d --workdir workdirs/toy2d
 
@@ -499,6 +499,10 @@ def cli(argv: Sequence[str]) -> dict[str, Any]:
     cfg, wd, res = config_lib.parse_args(get_config(), argv)
     experiment.check_overrides(cfg, get_config())
     wd = wd or "workdirs/toy2d"
+    try:
+      cfg.mixtures = mixture_names(cfg)  # printed as the run names them; a bad spec is reported by main's checks
+    except synthetic.MixtureSpecError:
+      pass
     print("config:", json.dumps(cfg.to_dict(), sort_keys=True, default=str), flush=True)
     _, result = main(cfg, wd, res)
   except experiment.USER_ERRORS as err:

@@ -27,7 +27,8 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class Mixture:
-  """An equal-weight isotropic Gaussian mixture. means: (K, 2); std: per-coordinate std."""
+  """An equal-weight isotropic Gaussian mixture. name: its canonical spec ("ring", "ring:K=12,r=2"); means: (K, 2);
+  std: per-coordinate std."""
 
   name: str
   means: np.ndarray
