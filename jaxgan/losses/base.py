@@ -21,7 +21,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Protocol
+import numbers
+from typing import Any, Callable, NamedTuple, Protocol, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -414,3 +415,35 @@ def per_example(ctx: LossContext, sampler: Callable[[jax.Array, tuple[int, ...]]
                 shape: tuple[int, ...]) -> jax.Array:
   """`per_example_from_key` with the context's key and axis name."""
   return per_example_from_key(ctx.key, sampler, shape, ctx.axis_name)
+
+
+def check_weight(who: str, weight: float) -> float:
+  """`weight` as a float, checked once when a term is built: a real number >= 0 (not a bool)."""
+  if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not weight >= 0.0:
+    raise ValueError(f"{who}: weight must be a number >= 0, got {weight!r}")
+  return float(weight)
+
+
+def check_players(who: str, players: str | Sequence[str]) -> tuple[str, ...]:
+  """`players` as a non-empty tuple of player names (one name may be given as a str)."""
+  if isinstance(players, str):
+    players = (players,)
+  players = tuple(players)
+  if not players or not all(isinstance(p, str) and p for p in players):
+    raise ValueError(f"{who}: players must be a non-empty tuple of player names, got {players!r}")
+  return players
+
+
+def check_value_names(who: str, **names: str) -> None:
+  """Each keyword's value must name a quantity of `ctx.values` (a non-empty str)."""
+  for arg, value in names.items():
+    if not isinstance(value, str) or not value:
+      raise ValueError(f"{who}: {arg} must be the name of a quantity in ctx.values (a non-empty str), got {value!r}")
+
+
+def read_value(who: str, ctx: LossContext, name: str) -> Any:
+  """`ctx.values[name]`, or one error (at trace time) listing the quantities the model's forward gives."""
+  if name not in ctx.values:
+    raise ValueError(f"{who}: no quantity {name!r} in ctx.values for player {ctx.player!r}; the model's forward "
+                     f"gives {sorted(ctx.values) or 'none'}")
+  return ctx.values[name]

@@ -29,37 +29,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxgan.losses.base import LossContext, LossTransform, stateless
+from jaxgan.losses.base import (LossContext, LossTransform, check_players, check_value_names, check_weight, read_value,
+                                stateless)
 
 _DISTANCES = ("l1", "l2")
-
-
-def _check_weight(who: str, weight: float) -> float:
-  if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not weight >= 0.0:
-    raise ValueError(f"{who}: weight must be a number >= 0, got {weight!r}")
-  return float(weight)
-
-
-def _check_players(who: str, players) -> tuple[str, ...]:
-  if isinstance(players, str):
-    players = (players,)
-  players = tuple(players)
-  if not players or not all(isinstance(p, str) and p for p in players):
-    raise ValueError(f"{who}: players must be a non-empty tuple of player names, got {players!r}")
-  return players
-
-
-def _check_names(who: str, **names: str) -> None:
-  for arg, value in names.items():
-    if not isinstance(value, str) or not value:
-      raise ValueError(f"{who}: {arg} must be the name of a quantity in ctx.values (a non-empty str), got {value!r}")
-
-
-def _value(who: str, ctx: LossContext, name: str):
-  if name not in ctx.values:
-    raise ValueError(f"{who}: no quantity {name!r} in ctx.values for player {ctx.player!r}; the model's forward "
-                     f"gives {sorted(ctx.values) or 'none'}")
-  return ctx.values[name]
 
 
 def _distance(who: str, kind: str, a: jax.Array, b: jax.Array) -> jax.Array:
@@ -71,13 +44,13 @@ def _distance(who: str, kind: str, a: jax.Array, b: jax.Array) -> jax.Array:
 
 def _pairwise(who: str, kind: str, names: dict[str, str], weight: float, players, name: str) -> LossTransform:
   """`names`: {argument name: quantity name} of the two quantities, for messages."""
-  weight = _check_weight(who, weight)
-  players = _check_players(who, players)
-  _check_names(who, **names, name=name)
+  weight = check_weight(who, weight)
+  players = check_players(who, players)
+  check_value_names(who, **names, name=name)
   a, b = names.values()
 
   def fn(ctx: LossContext):
-    dist = _distance(who, kind, _value(who, ctx, a), _value(who, ctx, b))
+    dist = _distance(who, kind, read_value(who, ctx, a), read_value(who, ctx, b))
     return weight * dist, {name: dist}
 
   return stateless(fn, players)
@@ -167,9 +140,9 @@ def feature_matching(real: str, fake: str, *, weight: float = 1.0, distance: str
     A LossTransform; aux `name`: the unweighted sum over layers, () float32.
   """
   who = "feature_matching"
-  weight = _check_weight(who, weight)
-  players = _check_players(who, players)
-  _check_names(who, real=real, fake=fake, name=name)
+  weight = check_weight(who, weight)
+  players = check_players(who, players)
+  check_value_names(who, real=real, fake=fake, name=name)
   if distance not in _DISTANCES:
     raise ValueError(f"{who}: distance must be one of {_DISTANCES}, got {distance!r}")
   if layer_weights is not None:
@@ -180,7 +153,7 @@ def feature_matching(real: str, fake: str, *, weight: float = 1.0, distance: str
     layer_weights = tuple(float(w) for w in layer_weights)
 
   def fn(ctx: LossContext):
-    f_real, f_fake = _value(who, ctx, real), _value(who, ctx, fake)
+    f_real, f_fake = read_value(who, ctx, real), read_value(who, ctx, fake)
     if not isinstance(f_real, (list, tuple)) or not isinstance(f_fake, (list, tuple)) or len(f_real) != len(f_fake) \
         or not f_real:
       raise ValueError(f"{who}: {real!r} and {fake!r} must be lists of feature maps of the same non-zero length")

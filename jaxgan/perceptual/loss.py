@@ -16,7 +16,8 @@ from typing import Any, Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxgan.losses.base import LossContext, LossTransform, stateless
+from jaxgan.losses.base import (LossContext, LossTransform, check_players, check_value_names, check_weight, read_value,
+                                stateless)
 from jaxgan.perceptual import lpips_model as lpips_lib
 from jaxgan.perceptual import vgg as vgg_lib
 from jaxgan.perceptual import weights as weights_lib
@@ -24,37 +25,8 @@ from jaxgan.perceptual import weights as weights_lib
 PrecisionLike = Any
 
 
-def _check_players(fn_name: str, players: Sequence[str]) -> tuple[str, ...]:
-  if isinstance(players, str):
-    players = (players,)
-  players = tuple(players)
-  if not players or not all(isinstance(p, str) and p for p in players):
-    raise ValueError(f"{fn_name}: players must be a non-empty tuple of player names, got {players!r}")
-  return players
-
-
-def _check_weight(fn_name: str, weight: float) -> float:
-  if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0.0:
-    raise ValueError(f"{fn_name}: weight must be a number >= 0, got {weight!r}")
-  return float(weight)
-
-
-def _check_names(fn_name: str, **names: str) -> None:
-  for arg, value in names.items():
-    if not isinstance(value, str) or not value:
-      raise ValueError(f"{fn_name}: {arg} must be the name of a quantity in ctx.values (a non-empty str), got "
-                       f"{value!r}")
-
-
-def _read(ctx: LossContext, name: str, fn_name: str) -> jax.Array:
-  if name not in ctx.values:
-    raise ValueError(f"{fn_name}: no quantity {name!r} in the loss context's values (it has "
-                     f"{sorted(ctx.values) or 'none'}); the model's forward must compute it")
-  return ctx.values[name]
-
-
 def _read_pair(ctx: LossContext, x_name: str, y_name: str, fn_name: str) -> tuple[jax.Array, jax.Array]:
-  x, y = _read(ctx, x_name, fn_name), _read(ctx, y_name, fn_name)
+  x, y = read_value(fn_name, ctx, x_name), read_value(fn_name, ctx, y_name)
   if x.shape != y.shape or x.ndim != 4 or x.shape[-1] != 3:
     raise ValueError(f"{fn_name}: {x_name!r} and {y_name!r} must be RGB images of one shape (N, H, W, 3), got "
                      f"{x.shape} and {y.shape}")
@@ -80,9 +52,9 @@ def lpips_loss(x: str, y: str, *, weight: float = 1.0, net: str = "vgg", params:
     A LossTransform; aux holds `name`, the unweighted mean distance, () float32.
   """
   weights_lib._check_net(net)  # pylint: disable=protected-access
-  weight = _check_weight("lpips_loss", weight)
-  players = _check_players("lpips_loss", players)
-  _check_names("lpips_loss", x=x, y=y, name=name)
+  weight = check_weight("lpips_loss", weight)
+  players = check_players("lpips_loss", players)
+  check_value_names("lpips_loss", x=x, y=y, name=name)
   dist = lpips_lib.make_lpips_fn(net, params, precision=precision)
 
   def fn(ctx: LossContext):
@@ -134,9 +106,9 @@ def perceptual(x: str, y: str, *, weight: float = 1.0, layers: Sequence[str] = (
     raise ValueError(f"perceptual: distance must be 'l1' or 'l2', got {distance!r}")
   if input_norm not in vgg_lib.INPUT_NORMS:
     raise ValueError(f"perceptual: input_norm must be one of {vgg_lib.INPUT_NORMS}, got {input_norm!r}")
-  weight = _check_weight("perceptual", weight)
-  players = _check_players("perceptual", players)
-  _check_names("perceptual", x=x, y=y, name=name)
+  weight = check_weight("perceptual", weight)
+  players = check_players("perceptual", players)
+  check_value_names("perceptual", x=x, y=y, name=name)
   if params is None:
     params = weights_lib.load_params("vgg")
   if "trunk" in params:
