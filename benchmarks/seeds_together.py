@@ -19,14 +19,13 @@ another (n x the n = 1 time / the n time; > 1: together is faster), plus the fir
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 
-from benchmarks.timing import time_step
+from benchmarks.timing import sweep, time_step
 from experiments import classics
 from jaxgan.train import experiment
 
@@ -97,25 +96,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     raise SystemExit(f"error: --seeds takes positive seed counts, got {args.seeds!r}")
   if args.smoke:
     args.warmup, args.iters, args.repeats = 1, min(args.iters, 2), min(args.repeats, 2)
-  results: list[dict[str, Any]] = []
-
-  def report() -> dict[str, Any]:
+  def report(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {"benchmark": "seeds_together", "device": str(jax.devices()[0].device_kind),
             "backend": jax.default_backend(), "jax": jax.__version__, "python": platform.python_version(),
             "smoke": args.smoke, "warmup": args.warmup, "iters": args.iters, "repeats": args.repeats,
             "results": with_speedups(results)}
 
-  for row in rows:
-    for n in counts:
-      results.append(measure(row, n, smoke=args.smoke, warmup=args.warmup, iters=args.iters,
-                             repeats=args.repeats))
-      print(table(results[-1:]).splitlines()[-1], flush=True)
-      if args.out:  # a run stopped by a time limit keeps what it measured
-        with open(args.out, "w") as f:
-          json.dump(report(), f, indent=1)
-  print()
-  print(table(results))
-  return report()
+  def one(row: str, n: int) -> Callable[[], dict[str, Any]]:
+    return lambda: measure(row, n, smoke=args.smoke, warmup=args.warmup, iters=args.iters, repeats=args.repeats)
+
+  return sweep([one(row, n) for row in rows for n in counts], table, report, args.out)
 
 
 if __name__ == "__main__":

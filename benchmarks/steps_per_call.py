@@ -20,18 +20,17 @@ pipeline's.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from benchmarks.timing import time_step
+from benchmarks.timing import sweep, time_step
 from experiments import dcgan, toy2d
 from jaxgan.data import synthetic
 from jaxgan.nets.mlp import MLPDiscriminator, MLPGenerator
@@ -132,9 +131,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     raise SystemExit(f"error: --counts takes positive steps per call, got {args.counts!r}")
   if args.smoke:
     args.warmup, args.steps, args.dcgan_steps, args.repeats = 1, max(counts), max(counts), 1
-  results: list[dict[str, Any]] = []
-
-  def report() -> dict[str, Any]:
+  def report(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {"benchmark": "steps_per_call", "device": str(jax.devices()[0].device_kind),
             "backend": jax.default_backend(), "cpu_count": __import__("os").cpu_count(),
             "date": time.strftime("%Y-%m-%d", time.gmtime()),
@@ -142,18 +139,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "jax": jax.__version__, "python": platform.python_version(), "smoke": args.smoke,
             "warmup": args.warmup, "repeats": args.repeats, "notes": args.note, "results": with_speedups(results)}
 
-  for model in models:
-    for n in counts:
-      steps = args.dcgan_steps if model == "dcgan_mnist" else args.steps
-      iters = max(1, steps // n)
-      results.append(measure(model, n, smoke=args.smoke, warmup=args.warmup, iters=iters, repeats=args.repeats))
-      print(table(results[-1:]).splitlines()[-1], flush=True)
-      if args.out:  # a run stopped by a time limit keeps what it measured
-        with open(args.out, "w") as f:
-          json.dump(report(), f, indent=1)
-  print()
-  print(table(results))
-  return report()
+  def one(model: str, n: int) -> Callable[[], dict[str, Any]]:
+    steps = args.dcgan_steps if model == "dcgan_mnist" else args.steps
+    return lambda: measure(model, n, smoke=args.smoke, warmup=args.warmup, iters=max(1, steps // n),
+                           repeats=args.repeats)
+
+  return sweep([one(model, n) for model in models for n in counts], table, report, args.out)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ over repeats of a run of synchronized calls."""
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from typing import Any, Callable
@@ -57,3 +58,23 @@ def time_step(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, batch: An
 
   first, per_call = time_calls(call, jax.block_until_ready, warmup=warmup, iters=iters, repeats=repeats)
   return first, per_call, holder["state"]
+
+
+def sweep(measures: list[Callable[[], dict[str, Any]]], table: Callable[[list[dict[str, Any]]], str],
+          report: Callable[[list[dict[str, Any]]], dict[str, Any]], out: str | None) -> dict[str, Any]:
+  """Runs each measurement in turn, printing its table row as it comes and rewriting `out` (JSON of `report`)
+  after each one, so a run stopped by a time limit keeps what it measured; then prints the whole table.
+
+  Returns:
+    `report(results)` of all the measurements.
+  """
+  results: list[dict[str, Any]] = []
+  for measure in measures:
+    results.append(measure())
+    print(table(results[-1:]).splitlines()[-1], flush=True)
+    if out:
+      with open(out, "w") as f:
+        json.dump(report(results), f, indent=1)
+  print()
+  print(table(results))
+  return report(results)
